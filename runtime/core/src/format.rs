@@ -1,0 +1,750 @@
+//! The `.rnm` model file format, version 1, and its zero-copy parser.
+//!
+//! All integers and floats are little-endian. Layout:
+//!
+//! | offset | size | content |
+//! |---|---|---|
+//! | 0 | 64 | [header](#header) |
+//! | 64 | 256 | info record: input convention, noise conditioning, receptive field, halo |
+//! | ... | 16 x n_values | value records (activations: channel count) |
+//! | ... | 64 x n_tensors | tensor records (precision, dims, blob offset and length, name) |
+//! | ... | 64 x n_nodes | node records (op, inputs, weights, op parameters, fused activation) |
+//! | 64-aligned | ... | weight blobs, each starting at a multiple of 64 bytes |
+//!
+//! Header: magic `RAWNRMDL`, `u32` format version, `u32` header length (64), `u64` file length,
+//! `u32` CRC-32 over every byte after the header, `u32` counts of values, tensors and nodes,
+//! `u32` offsets of the value, tensor and node tables, `u32` offset of the first blob, padding.
+//!
+//! Graph convention: value 0 is the model input (packed RGGB planes, CHW); node `i` writes
+//! value `i + 1`; a node may only read values defined before it, so node order is a valid
+//! execution order. Conv weights are `[out, in / groups, kh, kw]`, ConvTranspose weights
+//! `[in, out / groups, kh, kw]` (PyTorch layouts).
+
+use crate::crc32::crc32;
+use crate::error::Error;
+use crate::noise::NoiseCurves;
+
+/// File magic.
+pub const MAGIC: [u8; 8] = *b"RAWNRMDL";
+/// Format version written by this build and the highest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 64;
+/// Info record length in bytes.
+pub const INFO_LEN: usize = 256;
+/// Value record length in bytes.
+pub const VALUE_RECORD_LEN: usize = 16;
+/// Tensor record length in bytes.
+pub const TENSOR_RECORD_LEN: usize = 64;
+/// Node record length in bytes.
+pub const NODE_RECORD_LEN: usize = 64;
+/// Alignment of every weight blob, in bytes (from the start of the file).
+pub const BLOB_ALIGN: usize = 64;
+/// "No tensor" marker in node records.
+pub const NO_TENSOR: u32 = u32::MAX;
+/// Upper bound on graph size accepted by the parser (guards hostile files).
+pub const MAX_NODES: u32 = 1 << 16;
+/// Upper bound on channels of one value.
+pub const MAX_CHANNELS: u32 = 1 << 16;
+/// Length of the model name field.
+pub const NAME_LEN: usize = 32;
+/// Length of a tensor name field.
+pub const TENSOR_NAME_LEN: usize = 24;
+
+/// Precision of a stored tensor. Codes 1 (f16) and 2 (int8 with per-channel scales) are
+/// reserved for the quantized formats; this build rejects them with
+/// [`Error::UnsupportedDtype`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    /// IEEE-754 binary32.
+    F32,
+}
+
+impl DType {
+    /// File code of this precision.
+    pub const fn code(self) -> u8 {
+        match self {
+            DType::F32 => 0,
+        }
+    }
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+        }
+    }
+}
+
+/// Activation fused into a node's output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// max(x, 0).
+    Relu,
+    /// x if x >= 0 else alpha * x.
+    LeakyRelu(f32),
+}
+
+/// The operation of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// 2-D convolution (dense, grouped, depthwise, 1x1; any kernel, stride, padding).
+    Conv2d,
+    /// 2-D transposed convolution.
+    ConvTranspose2d,
+    /// max(x, 0).
+    Relu,
+    /// Leaky ReLU with the node's `alpha`.
+    LeakyRelu,
+    /// Element-wise sum of two values.
+    Add,
+    /// Channel concatenation of two or three values.
+    Concat,
+    /// Depth-to-space by `factor` (PyTorch `PixelShuffle`).
+    PixelShuffle,
+    /// Space-to-depth by `factor` (PyTorch `PixelUnshuffle`).
+    PixelUnshuffle,
+}
+
+impl OpKind {
+    /// File code of this op.
+    pub const fn code(self) -> u16 {
+        match self {
+            OpKind::Conv2d => 1,
+            OpKind::ConvTranspose2d => 2,
+            OpKind::Relu => 3,
+            OpKind::LeakyRelu => 4,
+            OpKind::Add => 5,
+            OpKind::Concat => 6,
+            OpKind::PixelShuffle => 7,
+            OpKind::PixelUnshuffle => 8,
+        }
+    }
+    fn from_code(code: u16) -> Option<Self> {
+        Some(match code {
+            1 => OpKind::Conv2d,
+            2 => OpKind::ConvTranspose2d,
+            3 => OpKind::Relu,
+            4 => OpKind::LeakyRelu,
+            5 => OpKind::Add,
+            6 => OpKind::Concat,
+            7 => OpKind::PixelShuffle,
+            8 => OpKind::PixelUnshuffle,
+            _ => return None,
+        })
+    }
+}
+
+/// How the noise level reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoiseConditioning {
+    /// The network is blind to the noise level.
+    None,
+    /// PMRID's k-sigma transform: the input is mapped to the noise statistics of
+    /// `anchor_iso` before the network and mapped back after it.
+    KSigma {
+        /// ISO whose noise the network was trained on.
+        anchor_iso: f32,
+    },
+}
+
+/// The model's input convention and tiling facts (the file's info record).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelInfo {
+    /// Model name, UTF-8, NUL-padded.
+    pub name: [u8; NAME_LEN],
+    /// Input channels (4: packed R, Gr, Gb, B planes).
+    pub in_channels: u32,
+    /// Output channels (4).
+    pub out_channels: u32,
+    /// Value id of the network output.
+    pub output_value: u32,
+    /// Input height and width must be multiples of this (product of the strides).
+    pub size_multiple: u32,
+    /// One-sided receptive field in packed-plane pixels, computed from the graph.
+    pub receptive_field: u32,
+    /// Halo the model asks for when tiled (packed-plane pixels). Tiled output equals
+    /// whole-frame output exactly when `halo >= receptive_field`; smaller halos trade a
+    /// bounded difference for speed.
+    pub halo: u32,
+    /// Network input = transformed signal in [0, 1] times this scale; output divided by it.
+    pub input_scale: f32,
+    /// How noise level enters.
+    pub noise: NoiseConditioning,
+    /// Noise profile used when the caller gives only an ISO (normalised units).
+    pub default_noise: NoiseCurves,
+}
+
+impl ModelInfo {
+    /// The model name as a string (up to the first NUL; lossy on invalid UTF-8).
+    pub fn name_str(&self) -> &str {
+        name_str(&self.name)
+    }
+}
+
+fn name_str(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    match core::str::from_utf8(&bytes[..end]) {
+        Ok(s) => s,
+        Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+    }
+}
+
+/// A stored weight tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TensorDesc {
+    /// Precision.
+    pub dtype: DType,
+    /// Number of dimensions (1..=4).
+    pub rank: u8,
+    /// Dimensions; unused ones are 1.
+    pub dims: [u32; 4],
+    /// Byte offset of the blob from the start of the file (multiple of 64).
+    pub offset: u64,
+    /// Byte length of the blob.
+    pub byte_len: u64,
+    /// Name, NUL-padded.
+    pub name: [u8; TENSOR_NAME_LEN],
+}
+
+impl TensorDesc {
+    /// Number of elements.
+    pub fn elements(&self) -> u64 {
+        self.dims.iter().map(|&d| d as u64).product()
+    }
+    /// Name as a string.
+    pub fn name_str(&self) -> &str {
+        name_str(&self.name)
+    }
+}
+
+/// One operation of the graph. Node `i` writes value `i + 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Node {
+    /// Operation.
+    pub op: OpKind,
+    /// Input value ids (first `n_inputs` are used).
+    pub inputs: [u32; 3],
+    /// Number of inputs.
+    pub n_inputs: u8,
+    /// Weight tensor index or [`NO_TENSOR`].
+    pub weight: u32,
+    /// Bias tensor index or [`NO_TENSOR`].
+    pub bias: u32,
+    /// Kernel height and width (convolutions).
+    pub kernel: [u16; 2],
+    /// Stride (vertical, horizontal).
+    pub stride: [u16; 2],
+    /// Padding: top, left, bottom, right.
+    pub pad: [u16; 4],
+    /// Convolution groups.
+    pub groups: u32,
+    /// Output activation: fused into Conv/ConvTranspose/Add; for Relu and LeakyRelu nodes it
+    /// is the op's own function.
+    pub activation: Activation,
+    /// Pixel (un)shuffle factor.
+    pub factor: u32,
+    /// Output channels.
+    pub out_channels: u32,
+}
+
+/// A validated model, borrowing the file bytes (zero-copy).
+#[derive(Debug, Clone, Copy)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    info: ModelInfo,
+    n_values: u32,
+    n_tensors: u32,
+    n_nodes: u32,
+    values_off: usize,
+    tensors_off: usize,
+    nodes_off: usize,
+}
+
+// ---- little-endian field access (bounds are checked by the callers' table checks) ----
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(a)
+}
+fn f32_at(b: &[u8], o: usize) -> f32 {
+    f32::from_bits(u32_at(b, o))
+}
+
+/// Byte offsets of the header fields.
+pub mod header {
+    /// Magic (8 bytes).
+    pub const MAGIC: usize = 0;
+    /// Format version (u32).
+    pub const VERSION: usize = 8;
+    /// Header length (u32).
+    pub const HEADER_LEN: usize = 12;
+    /// File length (u64).
+    pub const FILE_LEN: usize = 16;
+    /// Payload CRC-32 (u32).
+    pub const CRC: usize = 24;
+    /// Number of values (u32).
+    pub const N_VALUES: usize = 28;
+    /// Number of tensors (u32).
+    pub const N_TENSORS: usize = 32;
+    /// Number of nodes (u32).
+    pub const N_NODES: usize = 36;
+    /// Offset of the value table (u32).
+    pub const VALUES_OFF: usize = 40;
+    /// Offset of the tensor table (u32).
+    pub const TENSORS_OFF: usize = 44;
+    /// Offset of the node table (u32).
+    pub const NODES_OFF: usize = 48;
+    /// Offset of the first blob (u32).
+    pub const DATA_OFF: usize = 52;
+}
+
+/// Byte offsets of the info record fields (relative to the record).
+pub mod info {
+    /// Name (32 bytes).
+    pub const NAME: usize = 0;
+    /// Input channels (u32).
+    pub const IN_CHANNELS: usize = 32;
+    /// Output channels (u32).
+    pub const OUT_CHANNELS: usize = 36;
+    /// Output value id (u32).
+    pub const OUTPUT_VALUE: usize = 40;
+    /// Input layout code (u32; 0 = packed RGGB planes, CHW).
+    pub const LAYOUT: usize = 44;
+    /// Size multiple (u32).
+    pub const SIZE_MULTIPLE: usize = 48;
+    /// Receptive field (u32).
+    pub const RECEPTIVE_FIELD: usize = 52;
+    /// Halo (u32).
+    pub const HALO: usize = 56;
+    /// Input scale (f32).
+    pub const INPUT_SCALE: usize = 60;
+    /// Noise conditioning code (u32; 0 none, 1 k-sigma).
+    pub const NOISE_KIND: usize = 64;
+    /// Anchor ISO (f32).
+    pub const ANCHOR_ISO: usize = 68;
+    /// k(ISO) coefficients, slope then intercept (2 x f32).
+    pub const K_COEFFS: usize = 72;
+    /// sigma^2(ISO) coefficients, ISO^2, ISO, 1 (3 x f32).
+    pub const SIGMA2_COEFFS: usize = 80;
+}
+
+/// The only input layout of format version 1: packed R, Gr, Gb, B planes, CHW.
+pub const LAYOUT_PACKED_RGGB: u32 = 0;
+
+impl<'a> Model<'a> {
+    /// Parses and validates a model in place. `bytes` must be 4-byte aligned (a `Vec<u32>`-
+    /// backed buffer or an mmap is); weights are then read without copying.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        if cfg!(target_endian = "big") {
+            return Err(Error::BigEndianTarget);
+        }
+        let got = bytes.len() as u64;
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Truncated { needed: HEADER_LEN as u64, got });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = u32_at(bytes, header::VERSION);
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        if u32_at(bytes, header::HEADER_LEN) as usize != HEADER_LEN {
+            return Err(Error::BadHeader("header length"));
+        }
+        let file_len = u64_at(bytes, header::FILE_LEN);
+        if file_len > got {
+            return Err(Error::Truncated { needed: file_len, got });
+        }
+        if file_len < got {
+            return Err(Error::BadHeader("file length smaller than the buffer (trailing bytes)"));
+        }
+        let stored = u32_at(bytes, header::CRC);
+        let computed = crc32(&bytes[HEADER_LEN..]);
+        if stored != computed {
+            return Err(Error::ChecksumMismatch { stored, computed });
+        }
+        if (bytes.as_ptr() as usize) % 4 != 0 {
+            return Err(Error::Misaligned);
+        }
+        let n_values = u32_at(bytes, header::N_VALUES);
+        let n_tensors = u32_at(bytes, header::N_TENSORS);
+        let n_nodes = u32_at(bytes, header::N_NODES);
+        if n_nodes == 0 || n_nodes > MAX_NODES || n_tensors > 4 * MAX_NODES {
+            return Err(Error::BadHeader("node or tensor count"));
+        }
+        if n_values != n_nodes + 1 {
+            return Err(Error::BadHeader("value count must be node count + 1"));
+        }
+        let table = |off_field: usize, count: u32, rec: usize, what: &'static str| {
+            let off = u32_at(bytes, off_field) as u64;
+            let end = off + count as u64 * rec as u64;
+            if off < (HEADER_LEN + INFO_LEN) as u64 || end > file_len {
+                Err(Error::BadHeader(what))
+            } else {
+                Ok(off as usize)
+            }
+        };
+        let values_off = table(header::VALUES_OFF, n_values, VALUE_RECORD_LEN, "value table")?;
+        let tensors_off = table(header::TENSORS_OFF, n_tensors, TENSOR_RECORD_LEN, "tensor table")?;
+        let nodes_off = table(header::NODES_OFF, n_nodes, NODE_RECORD_LEN, "node table")?;
+        let data_off = u32_at(bytes, header::DATA_OFF) as u64;
+        if data_off > file_len || data_off % BLOB_ALIGN as u64 != 0 {
+            return Err(Error::BadHeader("data offset"));
+        }
+        let info = parse_info(&bytes[HEADER_LEN..HEADER_LEN + INFO_LEN])?;
+        let model = Model {
+            bytes,
+            info,
+            n_values,
+            n_tensors,
+            n_nodes,
+            values_off,
+            tensors_off,
+            nodes_off,
+        };
+        for t in 0..n_tensors {
+            let d = model.read_tensor(t)?;
+            if d.offset < data_off {
+                return Err(Error::BadTensor { tensor: t, reason: "blob overlaps the tables" });
+            }
+        }
+        model.validate_graph()?;
+        Ok(model)
+    }
+
+    /// The raw file bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+    /// The info record.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    /// Number of values (activations), input included.
+    pub fn n_values(&self) -> usize {
+        self.n_values as usize
+    }
+    /// Number of nodes.
+    pub fn n_nodes(&self) -> usize {
+        self.n_nodes as usize
+    }
+    /// Number of stored tensors.
+    pub fn n_tensors(&self) -> usize {
+        self.n_tensors as usize
+    }
+
+    /// Channel count of value `v` (validated at parse time).
+    pub fn value_channels(&self, v: usize) -> usize {
+        u32_at(self.bytes, self.values_off + v * VALUE_RECORD_LEN) as usize
+    }
+
+    /// Tensor record `t` (validated at parse time).
+    pub fn tensor(&self, t: usize) -> TensorDesc {
+        // Validated in `parse`; re-reading cannot fail.
+        self.read_tensor(t as u32).unwrap_or(TensorDesc {
+            dtype: DType::F32,
+            rank: 1,
+            dims: [0, 1, 1, 1],
+            offset: 0,
+            byte_len: 0,
+            name: [0; TENSOR_NAME_LEN],
+        })
+    }
+
+    /// The f32 data of tensor `t`, borrowed from the file.
+    pub fn tensor_f32(&self, t: usize) -> &'a [f32] {
+        let d = self.tensor(t);
+        let blob = &self.bytes[d.offset as usize..(d.offset + d.byte_len) as usize];
+        // Offsets are multiples of 64 and the buffer is 4-aligned (checked in `parse`).
+        bytemuck::try_cast_slice(blob).unwrap_or(&[])
+    }
+
+    /// Node `i` (validated at parse time).
+    pub fn node(&self, i: usize) -> Node {
+        self.read_node(i as u32).unwrap_or(Node {
+            op: OpKind::Relu,
+            inputs: [0; 3],
+            n_inputs: 1,
+            weight: NO_TENSOR,
+            bias: NO_TENSOR,
+            kernel: [1, 1],
+            stride: [1, 1],
+            pad: [0; 4],
+            groups: 1,
+            activation: Activation::None,
+            factor: 1,
+            out_channels: 0,
+        })
+    }
+
+    fn read_tensor(&self, t: u32) -> Result<TensorDesc, Error> {
+        let b = self.bytes;
+        let o = self.tensors_off + t as usize * TENSOR_RECORD_LEN;
+        let bad = |reason| Error::BadTensor { tensor: t, reason };
+        let code = b[o];
+        let dtype = match code {
+            0 => DType::F32,
+            _ => return Err(Error::UnsupportedDtype { tensor: t, code }),
+        };
+        let rank = b[o + 1];
+        if !(1..=4).contains(&rank) {
+            return Err(bad("rank must be 1..4"));
+        }
+        let mut dims = [1u32; 4];
+        for (i, d) in dims.iter_mut().enumerate() {
+            *d = u32_at(b, o + 4 + 4 * i);
+            if (i as u8) < rank && *d == 0 {
+                return Err(bad("zero dimension"));
+            }
+            if (i as u8) >= rank && *d != 1 {
+                return Err(bad("unused dimension must be 1"));
+            }
+        }
+        let offset = u64_at(b, o + 24);
+        let byte_len = u64_at(b, o + 32);
+        let mut name = [0u8; TENSOR_NAME_LEN];
+        name.copy_from_slice(&b[o + 40..o + 40 + TENSOR_NAME_LEN]);
+        let desc = TensorDesc { dtype, rank, dims, offset, byte_len, name };
+        let expected = desc
+            .elements()
+            .checked_mul(dtype.size() as u64)
+            .ok_or(bad("size overflow"))?;
+        if expected != byte_len {
+            return Err(bad("byte length does not match dims"));
+        }
+        if offset % BLOB_ALIGN as u64 != 0 {
+            return Err(bad("blob not 64-byte aligned"));
+        }
+        match offset.checked_add(byte_len) {
+            Some(end) if end <= b.len() as u64 => {}
+            _ => return Err(bad("blob outside the file")),
+        }
+        Ok(desc)
+    }
+
+    fn read_node(&self, i: u32) -> Result<Node, Error> {
+        let b = self.bytes;
+        let o = self.nodes_off + i as usize * NODE_RECORD_LEN;
+        let code = u16_at(b, o);
+        let op = OpKind::from_code(code).ok_or(Error::UnknownOp { node: i, code })?;
+        let n_inputs = b[o + 2];
+        let act_code = b[o + 3];
+        let alpha = f32_at(b, o + 48);
+        let activation = match (op, act_code) {
+            // Activation ops carry their function in the activation field; the file stores
+            // code 0 for them and the slope in `alpha`.
+            (OpKind::Relu, 0) => Activation::Relu,
+            (OpKind::LeakyRelu, 0) if alpha.is_finite() => Activation::LeakyRelu(alpha),
+            (OpKind::Relu | OpKind::LeakyRelu, _) => {
+                return Err(Error::BadNode { node: i, reason: "activation op with a fused activation" })
+            }
+            (_, 0) => Activation::None,
+            (_, 1) => Activation::Relu,
+            (_, 2) if alpha.is_finite() => Activation::LeakyRelu(alpha),
+            _ => return Err(Error::BadNode { node: i, reason: "unknown activation" }),
+        };
+        let r16 = |k: usize| u16_at(b, o + k);
+        Ok(Node {
+            op,
+            inputs: [u32_at(b, o + 4), u32_at(b, o + 8), u32_at(b, o + 12)],
+            n_inputs,
+            weight: u32_at(b, o + 20),
+            bias: u32_at(b, o + 24),
+            kernel: [r16(28), r16(30)],
+            stride: [r16(32), r16(34)],
+            pad: [r16(36), r16(38), r16(40), r16(42)],
+            groups: u32_at(b, o + 44),
+            activation,
+            factor: u32_at(b, o + 52),
+            out_channels: u32_at(b, o + 56),
+        })
+    }
+
+    /// Checks every node against the value and tensor tables.
+    fn validate_graph(&self) -> Result<(), Error> {
+        for v in 0..self.n_values as usize {
+            let c = self.value_channels(v) as u32;
+            if c == 0 || c > MAX_CHANNELS {
+                return Err(Error::BadHeader("value channel count"));
+            }
+        }
+        if self.value_channels(0) as u32 != self.info.in_channels {
+            return Err(Error::BadInfo("input channels differ from value 0"));
+        }
+        if self.info.output_value >= self.n_values || self.info.output_value == 0 {
+            return Err(Error::BadInfo("output value id"));
+        }
+        if self.value_channels(self.info.output_value as usize) as u32 != self.info.out_channels {
+            return Err(Error::BadInfo("output channels differ from the output value"));
+        }
+        for i in 0..self.n_nodes {
+            let n = self.read_node(i)?;
+            validate_node(self, i, &n)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
+    let bad = |reason| Err(Error::BadNode { node: i, reason });
+    let expected_inputs: &[u8] = match n.op {
+        OpKind::Add => &[2],
+        OpKind::Concat => &[2, 3],
+        _ => &[1],
+    };
+    if !expected_inputs.contains(&n.n_inputs) {
+        return bad("wrong number of inputs");
+    }
+    let out_value = i + 1;
+    let mut in_ch = [0usize; 3];
+    for k in 0..n.n_inputs as usize {
+        if n.inputs[k] >= out_value {
+            return bad("input is not defined before the node");
+        }
+        in_ch[k] = m.value_channels(n.inputs[k] as usize);
+    }
+    let out_ch = m.value_channels(out_value as usize);
+    if n.out_channels as usize != out_ch {
+        return bad("out_channels differs from the value table");
+    }
+    let has_weights = matches!(n.op, OpKind::Conv2d | OpKind::ConvTranspose2d);
+    if !has_weights && (n.weight != NO_TENSOR || n.bias != NO_TENSOR) {
+        return bad("op takes no weights");
+    }
+    match n.op {
+        OpKind::Conv2d | OpKind::ConvTranspose2d => {
+            let [kh, kw] = n.kernel;
+            let [sh, sw] = n.stride;
+            if kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > 64 || kw > 64 {
+                return bad("kernel and stride must be 1..64");
+            }
+            if n.pad.iter().any(|&p| p >= 64) {
+                return bad("padding must be < 64");
+            }
+            let g = n.groups as usize;
+            if g == 0 || in_ch[0] % g != 0 || out_ch % g != 0 {
+                return bad("groups must divide input and output channels");
+            }
+            if n.weight >= m.n_tensors {
+                return bad("missing weight tensor");
+            }
+            let w = m.read_tensor(n.weight)?;
+            let want = if n.op == OpKind::Conv2d {
+                [out_ch, in_ch[0] / g, kh as usize, kw as usize]
+            } else {
+                if n.pad.iter().any(|&p| p as usize >= kh.min(kw) as usize) {
+                    return bad("transposed conv padding must be smaller than the kernel");
+                }
+                [in_ch[0], out_ch / g, kh as usize, kw as usize]
+            };
+            if w.rank != 4 || w.dims.iter().zip(want).any(|(&d, x)| d as usize != x) {
+                return bad("weight dims do not match the op");
+            }
+            if n.bias != NO_TENSOR {
+                if n.bias >= m.n_tensors {
+                    return bad("bias tensor index");
+                }
+                let b = m.read_tensor(n.bias)?;
+                if b.rank != 1 || b.dims[0] as usize != out_ch {
+                    return bad("bias length must equal output channels");
+                }
+            }
+        }
+        OpKind::Relu | OpKind::LeakyRelu => {
+            if out_ch != in_ch[0] {
+                return bad("activation changes channel count");
+            }
+        }
+        OpKind::Add => {
+            if in_ch[0] != in_ch[1] || out_ch != in_ch[0] {
+                return bad("add inputs must have equal channels");
+            }
+        }
+        OpKind::Concat => {
+            if in_ch[..n.n_inputs as usize].iter().sum::<usize>() != out_ch {
+                return bad("concat output channels must be the sum of its inputs");
+            }
+        }
+        OpKind::PixelShuffle | OpKind::PixelUnshuffle => {
+            let r = n.factor as usize;
+            if r == 0 || r > 16 {
+                return bad("shuffle factor must be 1..16");
+            }
+            let (big, small) =
+                if n.op == OpKind::PixelShuffle { (in_ch[0], out_ch) } else { (out_ch, in_ch[0]) };
+            if small * r * r != big {
+                return bad("shuffle channels do not match the factor");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_info(b: &[u8]) -> Result<ModelInfo, Error> {
+    let mut name = [0u8; NAME_LEN];
+    name.copy_from_slice(&b[info::NAME..info::NAME + NAME_LEN]);
+    if u32_at(b, info::LAYOUT) != LAYOUT_PACKED_RGGB {
+        return Err(Error::BadInfo("unknown input layout"));
+    }
+    let in_channels = u32_at(b, info::IN_CHANNELS);
+    let out_channels = u32_at(b, info::OUT_CHANNELS);
+    if in_channels != 4 || out_channels != 4 {
+        return Err(Error::BadInfo("a Bayer denoiser takes and returns 4 packed planes"));
+    }
+    let size_multiple = u32_at(b, info::SIZE_MULTIPLE);
+    if size_multiple == 0 || size_multiple > 1024 {
+        return Err(Error::BadInfo("size multiple must be 1..1024"));
+    }
+    let input_scale = f32_at(b, info::INPUT_SCALE);
+    if !(input_scale.is_finite() && input_scale > 0.0) {
+        return Err(Error::BadInfo("input scale must be positive"));
+    }
+    let noise = match u32_at(b, info::NOISE_KIND) {
+        0 => NoiseConditioning::None,
+        1 => {
+            let anchor_iso = f32_at(b, info::ANCHOR_ISO);
+            if !(anchor_iso.is_finite() && anchor_iso > 0.0) {
+                return Err(Error::BadInfo("anchor ISO must be positive"));
+            }
+            NoiseConditioning::KSigma { anchor_iso }
+        }
+        _ => return Err(Error::BadInfo("unknown noise conditioning")),
+    };
+    let k = [f32_at(b, info::K_COEFFS), f32_at(b, info::K_COEFFS + 4)];
+    let s = [
+        f32_at(b, info::SIGMA2_COEFFS),
+        f32_at(b, info::SIGMA2_COEFFS + 4),
+        f32_at(b, info::SIGMA2_COEFFS + 8),
+    ];
+    let default_noise = NoiseCurves { k, sigma2: s };
+    if k.iter().chain(s.iter()).any(|x| !x.is_finite()) {
+        return Err(Error::BadInfo("noise coefficients must be finite"));
+    }
+    let halo = u32_at(b, info::HALO);
+    let receptive_field = u32_at(b, info::RECEPTIVE_FIELD);
+    if halo > 4096 || receptive_field > 1 << 20 {
+        return Err(Error::BadInfo("halo or receptive field out of range"));
+    }
+    Ok(ModelInfo {
+        name,
+        in_channels,
+        out_channels,
+        output_value: u32_at(b, info::OUTPUT_VALUE),
+        size_multiple,
+        receptive_field,
+        halo,
+        input_scale,
+        noise,
+        default_noise,
+    })
+}

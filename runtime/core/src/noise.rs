@@ -1,0 +1,120 @@
+//! Poisson-Gaussian noise model and the k-sigma transform (PMRID, Wang et al., ECCV 2020).
+//!
+//! Units are normalised: `x = (raw - black) / (white - black)`, so a profile is independent of
+//! the bit depth. The noisy signal is `y = k * Poisson(x / k) + N(0, sigma2)`, i.e.
+//! `var(y | x) = k * x + sigma2`, the same form as the DNG NoiseProfile tag (`S = k`, `O = sigma2`).
+
+use crate::error::Error;
+
+/// Noise parameters at one ISO, normalised units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseParams {
+    /// Shot-noise gain k (variance per unit of signal).
+    pub k: f32,
+    /// Read-noise variance sigma^2.
+    pub sigma2: f32,
+}
+
+impl NoiseParams {
+    /// Checks k > 0 and sigma^2 >= 0, both finite.
+    pub fn validate(self) -> Result<Self, Error> {
+        if !(self.k.is_finite() && self.k > 0.0) {
+            return Err(Error::BadNoise("shot-noise gain k must be positive and finite"));
+        }
+        if !(self.sigma2.is_finite() && self.sigma2 >= 0.0) {
+            return Err(Error::BadNoise("read-noise variance must be >= 0 and finite"));
+        }
+        Ok(self)
+    }
+    /// Converts parameters given in raw digital numbers above black (for a sensor whose
+    /// `white - black` is `range`) into normalised units.
+    pub fn from_dn(k_dn: f32, sigma2_dn: f32, range: f32) -> Self {
+        NoiseParams { k: k_dn / range, sigma2: sigma2_dn / (range * range) }
+    }
+}
+
+/// Noise parameters as functions of ISO: `k(ISO) = k[0]*ISO + k[1]` (linear) and
+/// `sigma2(ISO) = sigma2[0]*ISO^2 + sigma2[1]*ISO + sigma2[2]` (quadratic).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseCurves {
+    /// Slope and intercept of k(ISO).
+    pub k: [f32; 2],
+    /// Coefficients of sigma^2(ISO), highest power first.
+    pub sigma2: [f32; 3],
+}
+
+impl NoiseCurves {
+    /// Parameters at `iso`. A read-noise variance that the quadratic fit drives below zero is
+    /// clamped to zero.
+    pub fn at(&self, iso: f32) -> Result<NoiseParams, Error> {
+        if !(iso.is_finite() && iso > 0.0) {
+            return Err(Error::BadNoise("ISO must be positive"));
+        }
+        let iso = iso as f64;
+        let k = self.k[0] as f64 * iso + self.k[1] as f64;
+        let s = (self.sigma2[0] as f64 * iso + self.sigma2[1] as f64) * iso + self.sigma2[2] as f64;
+        NoiseParams { k: k as f32, sigma2: s.max(0.0) as f32 }.validate()
+    }
+}
+
+/// An affine map `y = x * gain + offset` in normalised units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    /// Multiplier.
+    pub gain: f64,
+    /// Offset.
+    pub offset: f64,
+}
+
+impl Affine {
+    /// The identity map.
+    pub const IDENTITY: Affine = Affine { gain: 1.0, offset: 0.0 };
+
+    /// The k-sigma transform that maps noise `at` to the statistics of `anchor`:
+    /// `y = x * k_a / k + (sigma2 / k^2 - sigma2_a / k_a^2) * k_a`. After it, the noise of `y`
+    /// is Poisson-Gaussian with the anchor's parameters (exactly for the Poisson part, to first
+    /// order for the Gaussian part), which is what a k-sigma network was trained on.
+    pub fn k_sigma(at: NoiseParams, anchor: NoiseParams) -> Result<Affine, Error> {
+        let at = at.validate()?;
+        let anchor = anchor.validate()?;
+        let (k, s) = (at.k as f64, at.sigma2 as f64);
+        let (ka, sa) = (anchor.k as f64, anchor.sigma2 as f64);
+        Ok(Affine { gain: ka / k, offset: (s / (k * k) - sa / (ka * ka)) * ka })
+    }
+
+    /// The inverse map.
+    pub fn inverse(self) -> Affine {
+        Affine { gain: 1.0 / self.gain, offset: -self.offset / self.gain }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_sigma_maps_noise_to_anchor() {
+        // Variance of y = g*x_noisy + o is g^2 (k x + s); written in terms of the mapped
+        // signal m = g x + o it must equal k_a m + s_a when s/k^2 - s_a/k_a^2 terms cancel.
+        let at = NoiseParams { k: 0.004, sigma2: 2e-5 };
+        let anchor = NoiseParams { k: 0.001, sigma2: 1e-6 };
+        let t = Affine::k_sigma(at, anchor).unwrap();
+        for x in [0.0, 0.1, 0.5, 1.0] {
+            let var_y = t.gain * t.gain * (at.k as f64 * x + at.sigma2 as f64);
+            let m = t.gain * x + t.offset;
+            let anchor_var = anchor.k as f64 * m + anchor.sigma2 as f64;
+            assert!((var_y - anchor_var).abs() < 1e-9 * anchor_var.max(1e-9), "{var_y} {anchor_var}");
+        }
+        let back = t.inverse();
+        let x = 0.37;
+        assert!(((t.gain * x + t.offset) * back.gain + back.offset - x).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_noise_is_an_error() {
+        let c = NoiseCurves { k: [0.0, 0.0], sigma2: [0.0, 0.0, 0.0] };
+        assert!(c.at(100.0).is_err());
+        assert!(c.at(-1.0).is_err());
+        assert!(NoiseParams { k: f32::NAN, sigma2: 0.0 }.validate().is_err());
+    }
+}
