@@ -1,1 +1,86 @@
+//! Helpers shared by rawnr's cross-crate tests: locating `../shared/data`, loading models into
+//! aligned memory, synthetic noise, image metrics and random test models.
 
+use std::path::PathBuf;
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal, Poisson};
+use rawnr_core::builder::{ConvSpec, ModelBuilder, ValueId};
+use rawnr_core::format::Activation;
+
+/// Repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared real-data folder (`../shared/data` beside the repository, or `RAWNR_SHARED_DATA`).
+pub fn shared_data() -> PathBuf {
+    std::env::var_os("RAWNR_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/data"))
+}
+
+/// Copies bytes into a 4-byte aligned buffer (as an mmap or a C caller would provide).
+pub fn aligned(bytes: &[u8]) -> Vec<u32> {
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
+}
+
+/// Views aligned words as the first `len` bytes.
+pub fn as_bytes(words: &[u32], len: usize) -> &[u8] {
+    let bytes: &[u8] = bytemuck::cast_slice(words);
+    &bytes[..len]
+}
+
+/// Adds Poisson-Gaussian noise in normalised units: `y = k * Poisson(x / k) + N(0, sigma2)`.
+pub fn add_noise(clean: &[f64], k: f64, sigma2: f64, rng: &mut impl Rng) -> Vec<f64> {
+    let normal = Normal::new(0.0, sigma2.sqrt()).expect("valid sigma");
+    clean
+        .iter()
+        .map(|&x| {
+            let lambda = (x.max(0.0) / k).max(1e-12);
+            let p: f64 = Poisson::new(lambda).expect("valid lambda").sample(rng);
+            k * p + normal.sample(rng)
+        })
+        .collect()
+}
+
+/// PSNR in dB of `test` against `reference`, for signals with peak `peak`.
+pub fn psnr(reference: &[f64], test: &[f64], peak: f64) -> f64 {
+    let mse = reference.iter().zip(test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / reference.len() as f64;
+    10.0 * (peak * peak / mse).log10()
+}
+
+/// A random small denoiser-shaped model exercising every op: strided and depthwise convs,
+/// transposed conv, add, concat, pixel (un)shuffle, ReLU and LeakyReLU, global residual.
+/// Its halo is its receptive field, so tiling must be exact.
+pub fn random_model(rng: &mut impl Rng) -> Vec<u8> {
+    let mut b = ModelBuilder::new("random test model");
+    let mut w = |n: usize, fan_in: usize| -> Vec<f32> {
+        let s = (2.0 / fan_in as f32).sqrt();
+        (0..n).map(|_| rng.random_range(-s..s)).collect()
+    };
+    let c1 = 4 + 2 * (w(1, 1)[0].abs() * 3.0) as usize; // 4..10
+    let x = b.input();
+    let a = b.conv2d("a", x, &w(c1 * 4 * 9, 36), [c1, 4, 3, 3], Some(&w(c1, 4)), ConvSpec::same(3).act(Activation::Relu));
+    // Strided depthwise 5x5 then pointwise with LeakyReLU.
+    let d = b.conv2d("dw", a, &w(c1 * 25, 25), [c1, 1, 5, 5], None, ConvSpec::same(5).stride(2).groups(c1));
+    let c2 = 2 * c1;
+    let p = b.conv2d("pw", d, &w(c2 * c1, c1), [c2, c1, 1, 1], Some(&w(c2, 1)), ConvSpec::same(1).act(Activation::LeakyRelu(0.2)));
+    // Grouped 3x3 at the low resolution.
+    let g = b.conv2d("grp", p, &w(c2 * 2 * 9, 18), [c2, 2, 3, 3], Some(&w(c2, 1)), ConvSpec::same(3).groups(c1));
+    let g = b.leaky_relu(g, 0.1);
+    let spec = ConvSpec { stride: [2, 2], pad: [0; 4], groups: 1, activation: Activation::None };
+    let up = b.conv_transpose2d("up", g, &w(c2 * c1 * 4, c2), [c2, c1, 2, 2], Some(&w(c1, 1)), spec);
+    let s = b.add(up, a, Activation::Relu);
+    let cat = b.concat(&[s, a]);
+    // Space-to-depth, 3x3 conv, depth-to-space.
+    let un = b.pixel_unshuffle(cat, 2);
+    let c3 = 2 * c1 * 4;
+    let m = b.conv2d("mid", un, &w(c3 * c3 * 9 / 4, c3 * 9 / 4), [c3, c3 / 4, 3, 3], None, ConvSpec::same(3).groups(4));
+    let m = b.relu(m);
+    let sh = b.pixel_shuffle(m, 2);
+    let o = b.conv2d("out", sh, &w(4 * 2 * c1 * 9, 2 * c1 * 9), [4, 2 * c1, 3, 3], Some(&w(4, 1)), ConvSpec::same(3));
+    let out: ValueId = b.add(x, o, Activation::None);
+    b.input_scale(1.0);
+    b.finish(out).expect("random model is valid")
+}

@@ -1,10 +1,13 @@
 //! Bayer frames: CFA phases, black/white levels, and packing into four half-resolution planes
 //! in canonical R, Gr, Gb, B order (and back) for any of the four CFA phases.
 //!
-//! Packing takes each 2x2 block at even coordinates and permutes its samples into canonical
-//! order, so no pixel is lost or shifted out of the frame whatever the phase. Odd widths or
-//! heights leave a half block at the right or bottom edge; its missing samples are filled from
-//! the same colour two pixels back, and dropped again on unpacking.
+//! Packing aligns the 2x2 blocks on the red sample: for a phase whose red sample sits at
+//! `(sy, sx)` in the top-left block, block `(py, px)` covers raw rows `2py - sy ..= 2py - sy + 1`
+//! and columns `2px - sx ..= 2px - sx + 1`, so every block is an R, Gr / Gb, B quad with the
+//! same geometry as a native RGGB sensor (a network trained on RGGB sees what it was trained
+//! on). Block samples that fall outside the frame (the leading row/column of a shifted phase,
+//! the trailing one of an odd size) are mirrored from inside the frame, which keeps their
+//! colour, and are dropped again on unpacking: every pixel goes in and comes back out.
 
 use crate::error::Error;
 
@@ -45,7 +48,13 @@ impl CfaPhase {
         }
     }
 
-    /// Block position `(dy, dx)` of canonical channel `c` (0..4).
+    /// Position `(sy, sx)` of the red sample in the top-left 2x2 block: the shift that aligns
+    /// packing blocks to R, Gr / Gb, B.
+    pub const fn red_offset(self) -> (usize, usize) {
+        self.offset_of(R)
+    }
+
+    /// Block position `(dy, dx)` of canonical channel `c` (0..4) in the top-left 2x2 block.
     pub const fn offset_of(self, c: usize) -> (usize, usize) {
         let ch = self.channels();
         let mut i = 0;
@@ -149,13 +158,13 @@ impl FrameLayout {
         }
         Ok(())
     }
-    /// Height of the packed planes, `ceil(height / 2)`.
+    /// Height of the packed planes, `ceil((height + sy) / 2)` with `sy` the red row offset.
     pub const fn packed_height(&self) -> usize {
-        self.height.div_ceil(2)
+        (self.height + self.cfa.red_offset().0).div_ceil(2)
     }
-    /// Width of the packed planes, `ceil(width / 2)`.
+    /// Width of the packed planes, `ceil((width + sx) / 2)` with `sx` the red column offset.
     pub const fn packed_width(&self) -> usize {
-        self.width.div_ceil(2)
+        (self.width + self.cfa.red_offset().1).div_ceil(2)
     }
 }
 
@@ -199,17 +208,25 @@ impl PixelTransform {
     }
 }
 
-/// Raw row of packed row `py` for block row `dy`, with edge replication beyond the packed frame
-/// and the same-colour fallback for a missing last row.
+/// Raw index of packed index `p`, block offset `d` and phase shift `shift`, along an axis of
+/// `full` raw and `packed` packed samples: edge replication of blocks beyond the packed frame,
+/// mirroring (same colour) of samples just outside the raw frame.
 #[inline]
-fn source_index(p: usize, d: usize, packed: usize, full: usize) -> usize {
-    let p = p.min(packed - 1);
-    let r = 2 * p + d;
-    if r >= full {
-        r - 2
+fn source_index(p: usize, d: usize, shift: usize, packed: usize, full: usize) -> usize {
+    let r = 2 * p.min(packed - 1) + d;
+    if r < shift {
+        shift - r // r - shift == -1 -> 1
+    } else if r - shift >= full {
+        2 * (full - 1) - (r - shift) // == full -> full - 2
     } else {
-        r
+        r - shift
     }
+}
+
+/// Raw index of packed index `p` and block offset `d`, or `None` outside the frame.
+#[inline]
+fn target_index(p: usize, d: usize, shift: usize, full: usize) -> Option<usize> {
+    (2 * p + d).checked_sub(shift).filter(|&r| r < full)
 }
 
 /// Packs a region of the frame into 4 planes (CHW, `h * w` each) in `out`, applying `tf`.
@@ -234,15 +251,16 @@ pub fn pack_region(
         return Err(Error::BufferTooSmall { needed, got: out.len() });
     }
     let (ph, pw) = (layout.packed_height(), layout.packed_width());
+    let (sy, sx) = layout.cfa.red_offset();
     for c in 0..4 {
-        let (dy, dx) = layout.cfa.offset_of(c);
+        let (dy, dx) = (c / 2, c % 2);
         let (g, o) = (tf.gain[c], tf.offset[c]);
         let out_c = &mut out[c * plane..(c + 1) * plane];
         for (yy, out_row) in out_c.chunks_exact_mut(w).enumerate() {
-            let ry = source_index(y0 + yy, dy, ph, layout.height);
+            let ry = source_index(y0 + yy, dy, sy, ph, layout.height);
             let row = &data[ry * layout.stride..ry * layout.stride + layout.width];
             for (xx, v) in out_row.iter_mut().enumerate() {
-                let rx = source_index(x0 + xx, dx, pw, layout.width);
+                let rx = source_index(x0 + xx, dx, sx, pw, layout.width);
                 *v = row[rx] as f32 * g + o;
             }
         }
@@ -250,16 +268,17 @@ pub fn pack_region(
     Ok(())
 }
 
-/// Writes planes back into a frame: the region `[y0, y0 + h) x [x0, x0 + w)` (packed
-/// coordinates, clipped to the frame) is read from `planes` (4 planes of `ph x pw`, CHW) at
-/// `(y0 - py0, x0 - px0)`, mapped through `tf`, rounded and clamped to `[0, white]`.
+/// Writes planes back into a frame: the packed region `[y0, y0 + h) x [x0, x0 + w)` of the
+/// frame (clipped to it) takes the plane samples starting at `(src_y, src_x)` of `planes`
+/// (4 planes of `plane_h x plane_w`, CHW), mapped through `tf`, rounded and clamped to
+/// `[0, white]`.
 #[allow(clippy::too_many_arguments)]
 pub fn unpack_region(
     planes: &[f32],
     plane_h: usize,
     plane_w: usize,
-    py0: usize,
-    px0: usize,
+    src_y: usize,
+    src_x: usize,
     tf: &PixelTransform,
     white: f32,
     y0: usize,
@@ -274,28 +293,23 @@ pub fn unpack_region(
     if planes.len() < plane * 4 {
         return Err(Error::BufferTooSmall { needed: plane * 4, got: planes.len() });
     }
-    let y1 = (y0 + h).min(layout.packed_height());
-    let x1 = (x0 + w).min(layout.packed_width());
-    if y0 < py0 || x0 < px0 || y1 > py0 + plane_h || x1 > px0 + plane_w {
+    let h = h.min(layout.packed_height().saturating_sub(y0));
+    let w = w.min(layout.packed_width().saturating_sub(x0));
+    if src_y + h > plane_h || src_x + w > plane_w {
         return Err(Error::BadFrame("unpack region outside the planes"));
     }
+    let (sy, sx) = layout.cfa.red_offset();
     for c in 0..4 {
-        let (dy, dx) = layout.cfa.offset_of(c);
+        let (dy, dx) = (c / 2, c % 2);
         let (g, o) = (tf.gain[c], tf.offset[c]);
         let src = &planes[c * plane..(c + 1) * plane];
-        for py in y0..y1 {
-            let ry = 2 * py + dy;
-            if ry >= layout.height {
-                continue;
-            }
-            let src_row = &src[(py - py0) * plane_w..(py - py0 + 1) * plane_w];
+        for i in 0..h {
+            let Some(ry) = target_index(y0 + i, dy, sy, layout.height) else { continue };
+            let src_row = &src[(src_y + i) * plane_w + src_x..][..w];
             let dst_row = &mut out[ry * layout.stride..ry * layout.stride + layout.width];
-            for px in x0..x1 {
-                let rx = 2 * px + dx;
-                if rx >= layout.width {
-                    continue;
-                }
-                let v = src_row[px - px0] * g + o;
+            for (j, &s) in src_row.iter().enumerate() {
+                let Some(rx) = target_index(x0 + j, dx, sx, layout.width) else { continue };
+                let v = s * g + o;
                 // Clamp then round half up; NaN becomes 0.
                 let v = if v > 0.0 { v.min(white) } else { 0.0 };
                 dst_row[rx] = (v + 0.5) as u16;
@@ -328,7 +342,7 @@ mod tests {
         let fwd = PixelTransform::forward(&levels, crate::noise::Affine::IDENTITY, 1.0);
         let inv = PixelTransform::inverse(&levels, crate::noise::Affine::IDENTITY, 1.0);
         let (ph, pw) = (layout.packed_height(), layout.packed_width());
-        let mut planes = [0f32; 4 * 16];
+        let mut planes = [0f32; 4 * 25];
         pack_region(&data, &layout, &fwd, 0, 0, ph, pw, &mut planes).unwrap();
         let mut out = [0xFFFFu16; 64];
         unpack_region(&planes, ph, pw, 0, 0, &inv, 1023.0, 0, 0, ph, pw, &mut out, &layout).unwrap();
@@ -340,16 +354,21 @@ mod tests {
                 assert_eq!(out[y * stride + x], 0xFFFF, "padding between rows must be untouched");
             }
         }
-        // Canonical placement: the R plane holds the red samples.
-        let (dy, dx) = cfa.offset_of(R);
-        let r0 = data[dy * stride + dx] as f32 / 1023.0;
-        assert!((planes[0] - r0).abs() < 1e-6);
+        // Canonical placement: every block is R, Gr / Gb, B in raster order.
+        for c in 0..4 {
+            let (dy, dx) = cfa.offset_of(c);
+            let v = data[dy * stride + dx] as f32 / 1023.0;
+            // Packed (0, 0) for a shifted phase mirrors the sample; for (1, 1) it is direct.
+            let (sy, sx) = cfa.red_offset();
+            let p = (dy + sy) / 2 * pw + (dx + sx) / 2;
+            assert!((planes[c * ph * pw + p] - v).abs() < 1e-6, "{cfa:?} channel {c}");
+        }
     }
 
     #[test]
     fn pack_unpack_is_lossless_for_every_phase_and_odd_sizes() {
         for cfa in CfaPhase::ALL {
-            for (w, h, s) in [(2, 2, 2), (3, 3, 3), (5, 4, 7), (4, 5, 4), (7, 7, 8), (8, 8, 8)] {
+            for (w, h, s) in [(2, 2, 2), (3, 3, 3), (5, 4, 7), (4, 5, 4), (7, 7, 8), (8, 7, 8)] {
                 roundtrip(w, h, s, cfa);
             }
         }

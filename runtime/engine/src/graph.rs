@@ -1,0 +1,280 @@
+//! Graph execution: shape inference, arena planning and the node loop.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use rawnr_core::format::{Activation, Model, OpKind, NO_TENSOR};
+use rawnr_core::Error;
+use rawnr_kernels::{generic, Act, ConvShape};
+
+/// Shape of one activation (CHW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Shape {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    /// True when the shape holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Memory plan for one input size: where each value lives in the scratch arena.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Input height and width the plan was made for (the largest it accepts).
+    pub input: (usize, usize),
+    /// Shapes of every value at that size.
+    pub shapes: Vec<Shape>,
+    /// Offset of every value in the arena, in f32 elements.
+    pub offsets: Vec<usize>,
+    /// Arena length in f32 elements: the scratch the caller provides.
+    pub scratch_len: usize,
+}
+
+impl Plan {
+    /// Elements of value `v` in the arena, for the shapes of the current run.
+    pub fn range(&self, v: usize, shape: &Shape) -> Range<usize> {
+        self.offsets[v]..self.offsets[v] + shape.len()
+    }
+}
+
+/// Runs one validated model.
+#[derive(Debug, Clone)]
+pub struct Engine<'m> {
+    model: Model<'m>,
+    last_use: Vec<usize>,
+}
+
+fn act(a: Activation) -> Act {
+    match a {
+        Activation::None => Act::None,
+        Activation::Relu => Act::Relu,
+        Activation::LeakyRelu(x) => Act::LeakyRelu(x),
+    }
+}
+
+fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape {
+    let n = model.node(node_index);
+    ConvShape {
+        in_c: input.c,
+        in_h: input.h,
+        in_w: input.w,
+        out_c: n.out_channels as usize,
+        k_h: n.kernel[0] as usize,
+        k_w: n.kernel[1] as usize,
+        stride_h: n.stride[0] as usize,
+        stride_w: n.stride[1] as usize,
+        pad: n.pad.map(|p| p as usize),
+        groups: n.groups as usize,
+    }
+}
+
+impl<'m> Engine<'m> {
+    /// Prepares a model for execution.
+    pub fn new(model: Model<'m>) -> Self {
+        let n_values = model.n_values();
+        // Index of the last node reading each value; the output lives to the end.
+        let mut last_use = vec![0usize; n_values];
+        for i in 0..model.n_nodes() {
+            let n = model.node(i);
+            for &v in &n.inputs[..n.n_inputs as usize] {
+                last_use[v as usize] = i;
+            }
+        }
+        last_use[model.info().output_value as usize] = usize::MAX;
+        Engine { model, last_use }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model<'m> {
+        &self.model
+    }
+
+    /// Infers the shape of every value for an input of `h x w` into `shapes`
+    /// (length [`Model::n_values`]).
+    pub fn infer_shapes(&self, h: usize, w: usize, shapes: &mut [Shape]) -> Result<(), Error> {
+        let m = &self.model;
+        if shapes.len() < m.n_values() {
+            return Err(Error::BufferTooSmall { needed: m.n_values(), got: shapes.len() });
+        }
+        if h == 0 || w == 0 {
+            return Err(Error::ShapeMismatch { node: 0, reason: "empty input" });
+        }
+        shapes[0] = Shape { c: m.value_channels(0), h, w };
+        for i in 0..m.n_nodes() {
+            let n = m.node(i);
+            let bad = |reason| Err(Error::ShapeMismatch { node: i as u32, reason });
+            let x = shapes[n.inputs[0] as usize];
+            let c = n.out_channels as usize;
+            let out = match n.op {
+                OpKind::Conv2d => match conv_shape(m, i, &x).conv_out() {
+                    Some((h, w)) => Shape { c, h, w },
+                    None => return bad("input smaller than the kernel"),
+                },
+                OpKind::ConvTranspose2d => match conv_shape(m, i, &x).conv_transpose_out() {
+                    Some((h, w)) => Shape { c, h, w },
+                    None => return bad("transposed conv output is empty"),
+                },
+                OpKind::Relu | OpKind::LeakyRelu => x,
+                OpKind::Add => {
+                    let y = shapes[n.inputs[1] as usize];
+                    if (x.h, x.w) != (y.h, y.w) {
+                        return bad("add inputs differ in size (input not a multiple of the model's size multiple?)");
+                    }
+                    x
+                }
+                OpKind::Concat => {
+                    for k in 1..n.n_inputs as usize {
+                        let y = shapes[n.inputs[k] as usize];
+                        if (x.h, x.w) != (y.h, y.w) {
+                            return bad("concat inputs differ in size");
+                        }
+                    }
+                    Shape { c, ..x }
+                }
+                OpKind::PixelShuffle => {
+                    let r = n.factor as usize;
+                    Shape { c, h: x.h * r, w: x.w * r }
+                }
+                OpKind::PixelUnshuffle => {
+                    let r = n.factor as usize;
+                    if x.h % r != 0 || x.w % r != 0 {
+                        return bad("pixel unshuffle input not divisible by the factor");
+                    }
+                    Shape { c, h: x.h / r, w: x.w / r }
+                }
+            };
+            out.c
+                .checked_mul(out.h)
+                .and_then(|v| v.checked_mul(out.w))
+                .ok_or(Error::Overflow)?;
+            shapes[i + 1] = out;
+        }
+        Ok(())
+    }
+
+    /// Plans the arena for inputs up to `h x w`. Values are placed first-fit among the values
+    /// still alive, so memory is the peak of simultaneously live activations, not their sum.
+    pub fn plan(&self, h: usize, w: usize) -> Result<Plan, Error> {
+        let n = self.model.n_values();
+        let mut shapes = vec![Shape::default(); n];
+        self.infer_shapes(h, w, &mut shapes)?;
+        let mut offsets = vec![0usize; n];
+        let mut end = shapes[0].len();
+        for v in 1..n {
+            let node = v - 1;
+            let size = shapes[v].len();
+            // Values alive while node `node` runs: defined before it and read by it or later.
+            let live = |u: usize| u < v && self.last_use[u] >= node;
+            let mut cand = 0usize;
+            loop {
+                let clash = (0..v).find(|&u| {
+                    live(u) && offsets[u] < cand + size && cand < offsets[u] + shapes[u].len()
+                });
+                match clash {
+                    Some(u) => cand = offsets[u] + shapes[u].len(),
+                    None => break,
+                }
+            }
+            offsets[v] = cand;
+            end = end.max(cand.checked_add(size).ok_or(Error::Overflow)?);
+        }
+        Ok(Plan { input: (h, w), shapes, offsets, scratch_len: end })
+    }
+
+    /// Scratch elements (f32) needed to run inputs up to `h x w`.
+    pub fn scratch_len(&self, h: usize, w: usize) -> Result<usize, Error> {
+        Ok(self.plan(h, w)?.scratch_len)
+    }
+
+    /// Runs the graph. The input (value 0, shape `shapes[0]`) must already be in
+    /// `scratch[plan.range(0, ..)]`; afterwards the output value is at
+    /// `plan.range(output_value, ..)`. `shapes` comes from [`Engine::infer_shapes`] for an
+    /// input no larger than the plan's.
+    pub fn run(&self, plan: &Plan, shapes: &[Shape], scratch: &mut [f32]) -> Result<(), Error> {
+        let m = &self.model;
+        if scratch.len() < plan.scratch_len {
+            return Err(Error::BufferTooSmall { needed: plan.scratch_len, got: scratch.len() });
+        }
+        if shapes.len() < m.n_values() || plan.shapes.len() < m.n_values() {
+            return Err(Error::BufferTooSmall { needed: m.n_values(), got: shapes.len() });
+        }
+        for (v, (s, p)) in shapes.iter().zip(&plan.shapes).enumerate() {
+            if s.len() > p.len() {
+                return Err(Error::ShapeMismatch { node: v as u32, reason: "input larger than the plan" });
+            }
+        }
+        for i in 0..m.n_nodes() {
+            let n = m.node(i);
+            let out_v = i + 1;
+            let out_r = plan.range(out_v, &shapes[out_v]);
+            let mut in_r = [0..0, 0..0, 0..0];
+            for k in 0..n.n_inputs as usize {
+                let v = n.inputs[k] as usize;
+                in_r[k] = plan.range(v, &shapes[v]);
+            }
+            let (out, ins) = split_io(scratch, out_r, &in_r[..n.n_inputs as usize], i)?;
+            let x = shapes[n.inputs[0] as usize];
+            let a = act(n.activation);
+            match n.op {
+                OpKind::Conv2d | OpKind::ConvTranspose2d => {
+                    let s = conv_shape(m, i, &x);
+                    let wt = m.tensor_f32(n.weight as usize);
+                    let b = if n.bias == NO_TENSOR { &[][..] } else { m.tensor_f32(n.bias as usize) };
+                    if n.op == OpKind::Conv2d {
+                        generic::conv2d(&s, ins[0], wt, b, a, out);
+                    } else {
+                        generic::conv_transpose2d(&s, ins[0], wt, b, a, out);
+                    }
+                }
+                OpKind::Relu | OpKind::LeakyRelu => generic::activation(ins[0], a, out),
+                OpKind::Add => generic::add(ins[0], ins[1], a, out),
+                OpKind::Concat => generic::concat(&ins[..n.n_inputs as usize], out),
+                OpKind::PixelShuffle => {
+                    let r = n.factor as usize;
+                    generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
+                }
+                OpKind::PixelUnshuffle => {
+                    generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, n.factor as usize, out)
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits the arena into the output slice and the input slices (which the planner keeps
+/// disjoint from the output).
+fn split_io<'a>(
+    scratch: &'a mut [f32],
+    out: Range<usize>,
+    ins: &[Range<usize>],
+    node: usize,
+) -> Result<(&'a mut [f32], [&'a [f32]; 3]), Error> {
+    let (left, rest) = scratch.split_at_mut(out.start);
+    let (out_s, right) = rest.split_at_mut(out.end - out.start);
+    let (left, right): (&'a [f32], &'a [f32]) = (left, right);
+    let mut res: [&'a [f32]; 3] = [&[], &[], &[]];
+    for (k, r) in ins.iter().enumerate() {
+        res[k] = if r.end <= out.start {
+            &left[r.clone()]
+        } else if r.start >= out.end {
+            &right[r.start - out.end..r.end - out.end]
+        } else {
+            return Err(Error::BadNode { node: node as u32, reason: "arena plan overlaps input and output" });
+        };
+    }
+    Ok((out_s, res))
+}

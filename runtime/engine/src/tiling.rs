@@ -1,0 +1,355 @@
+//! Tiled denoising of Bayer frames.
+//!
+//! The frame is packed into 4 planes (`ceil(H/2) x ceil(W/2)`), padded by edge replication up to
+//! the model's size multiple `M`, and cut into square tiles whose origins are multiples of `M`.
+//! Each tile is run with a halo (also a multiple of `M`, clipped at the padded frame's border),
+//! and only its centre is written back. Because the tile grid is aligned to every stride of the
+//! network and tiles at the border stop exactly where the padded frame stops, a halo of at least
+//! the receptive field gives bitwise the output of one whole-frame pass.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use rawnr_core::bayer::{pack_region, unpack_region, FrameLayout, Levels, PixelTransform};
+use rawnr_core::format::NoiseConditioning;
+use rawnr_core::noise::{Affine, NoiseParams};
+use rawnr_core::Error;
+
+use crate::graph::{Engine, Plan, Shape};
+
+/// How to cut a frame into tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileOptions {
+    /// Tile centre size in packed pixels (rounded up to the size multiple); `usize::MAX` runs
+    /// the whole frame as one tile.
+    pub tile: usize,
+    /// Halo in packed pixels (rounded up to the size multiple); `None` takes the model's.
+    pub halo: Option<usize>,
+}
+
+impl TileOptions {
+    /// One tile covering the whole frame (the reference for tiled runs).
+    pub const WHOLE_FRAME: TileOptions = TileOptions { tile: usize::MAX, halo: Some(0) };
+}
+
+impl Default for TileOptions {
+    fn default() -> Self {
+        TileOptions { tile: 256, halo: None }
+    }
+}
+
+/// A tile: the centre it produces and the region it reads, in padded packed coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    /// Centre rows `[y0, y0 + h)` and columns `[x0, x0 + w)`.
+    pub core: (usize, usize, usize, usize),
+    /// Region run through the network (centre plus halo, clipped to the padded frame).
+    pub region: (usize, usize, usize, usize),
+}
+
+/// The tile grid of one frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileGrid {
+    /// Packed frame height, `ceil(H/2)`.
+    pub packed_h: usize,
+    /// Packed frame width, `ceil(W/2)`.
+    pub packed_w: usize,
+    /// Packed height rounded up to the size multiple.
+    pub padded_h: usize,
+    /// Packed width rounded up to the size multiple.
+    pub padded_w: usize,
+    /// Tile centre size.
+    pub tile: usize,
+    /// Halo.
+    pub halo: usize,
+    /// Largest region height (the network input the plan is made for).
+    pub max_region_h: usize,
+    /// Largest region width.
+    pub max_region_w: usize,
+}
+
+impl TileGrid {
+    /// The grid for a frame of packed size `packed_h x packed_w`.
+    pub fn new(packed_h: usize, packed_w: usize, multiple: usize, opts: &TileOptions, model_halo: usize) -> Result<Self, Error> {
+        let m = multiple.max(1);
+        let round = |x: usize| x.div_ceil(m).checked_mul(m).ok_or(Error::Overflow);
+        let padded_h = round(packed_h)?;
+        let padded_w = round(packed_w)?;
+        let tile = round(opts.tile.clamp(1, padded_h.max(padded_w)))?;
+        let halo = round(opts.halo.unwrap_or(model_halo).min(1 << 16))?;
+        let span = tile.checked_add(2 * halo).ok_or(Error::Overflow)?;
+        Ok(TileGrid {
+            packed_h,
+            packed_w,
+            padded_h,
+            padded_w,
+            tile,
+            halo,
+            max_region_h: span.min(padded_h),
+            max_region_w: span.min(padded_w),
+        })
+    }
+
+    /// Number of tile rows.
+    pub fn rows(&self) -> usize {
+        self.padded_h.div_ceil(self.tile)
+    }
+
+    /// Number of tile columns.
+    pub fn cols(&self) -> usize {
+        self.padded_w.div_ceil(self.tile)
+    }
+
+    /// Tile at grid position (`row`, `col`).
+    pub fn tile_at(&self, row: usize, col: usize) -> Tile {
+        let span = |i: usize, padded: usize| {
+            let c0 = i * self.tile;
+            let c1 = (c0 + self.tile).min(padded);
+            let r0 = c0.saturating_sub(self.halo);
+            let r1 = (c1 + self.halo).min(padded);
+            (c0, c1 - c0, r0, r1 - r0)
+        };
+        let (cy, ch, ry, rh) = span(row, self.padded_h);
+        let (cx, cw, rx, rw) = span(col, self.padded_w);
+        Tile { core: (cy, cx, ch, cw), region: (ry, rx, rh, rw) }
+    }
+}
+
+/// Denoises Bayer frames with one model.
+#[derive(Debug, Clone)]
+pub struct Denoiser<'m> {
+    engine: Engine<'m>,
+}
+
+/// The per-frame state of a denoising run: grid, transforms and plan.
+#[derive(Debug, Clone)]
+pub struct FramePlan {
+    /// Tile grid.
+    pub grid: TileGrid,
+    /// Memory plan of the largest tile.
+    pub plan: Plan,
+    forward: PixelTransform,
+    inverse: PixelTransform,
+    white: f32,
+}
+
+impl FramePlan {
+    /// Scratch elements (f32) one worker needs.
+    pub fn scratch_len(&self) -> usize {
+        self.plan.scratch_len
+    }
+}
+
+impl<'m> Denoiser<'m> {
+    /// A denoiser for a validated model.
+    pub fn new(engine: Engine<'m>) -> Self {
+        Denoiser { engine }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine<'m> {
+        &self.engine
+    }
+
+    /// Noise parameters at `iso` from the model's default profile.
+    pub fn default_noise(&self, iso: f32) -> Result<NoiseParams, Error> {
+        self.engine.model().info().default_noise.at(iso)
+    }
+
+    /// The normalised-domain transform applied before the network for noise `noise`.
+    pub fn noise_transform(&self, noise: NoiseParams) -> Result<Affine, Error> {
+        let info = self.engine.model().info();
+        match info.noise {
+            NoiseConditioning::None => Ok(Affine::IDENTITY),
+            NoiseConditioning::KSigma { anchor_iso } => {
+                Affine::k_sigma(noise, info.default_noise.at(anchor_iso)?)
+            }
+        }
+    }
+
+    /// Prepares a run on frames of `layout`'s size: grid, transforms and memory plan.
+    pub fn prepare(&self, layout: &FrameLayout, levels: &Levels, noise: NoiseParams, opts: &TileOptions) -> Result<FramePlan, Error> {
+        levels.validate()?;
+        if layout.width < 2 || layout.height < 2 {
+            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
+        }
+        let info = self.engine.model().info();
+        let grid = TileGrid::new(
+            layout.packed_height(),
+            layout.packed_width(),
+            info.size_multiple as usize,
+            opts,
+            info.halo as usize,
+        )?;
+        let plan = self.engine.plan(grid.max_region_h, grid.max_region_w)?;
+        let out = plan.shapes[info.output_value as usize];
+        if (out.h, out.w) != plan.input {
+            return Err(Error::ShapeMismatch { node: info.output_value, reason: "network output size differs from its input" });
+        }
+        let t = self.noise_transform(noise)?;
+        Ok(FramePlan {
+            grid,
+            forward: PixelTransform::forward(levels, t, info.input_scale),
+            inverse: PixelTransform::inverse(levels, t, info.input_scale),
+            white: levels.white,
+            plan,
+        })
+    }
+
+    /// Denoises one band of tiles (tile row `row`) into `band`, the output rows
+    /// `[2 * row * tile, ...)` laid out as `band_layout`.
+    #[allow(clippy::too_many_arguments)]
+    fn denoise_band(
+        &self,
+        fp: &FramePlan,
+        input: &[u16],
+        layout: &FrameLayout,
+        row: usize,
+        band: &mut [u16],
+        band_layout: &FrameLayout,
+        shapes: &mut [Shape],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let out_v = self.engine.model().info().output_value as usize;
+        for col in 0..fp.grid.cols() {
+            let t = fp.grid.tile_at(row, col);
+            let (ry, rx, rh, rw) = t.region;
+            self.engine.infer_shapes(rh, rw, shapes)?;
+            let in_r = fp.plan.range(0, &shapes[0]);
+            pack_region(input, layout, &fp.forward, ry, rx, rh, rw, &mut scratch[in_r])?;
+            self.engine.run(&fp.plan, shapes, scratch)?;
+            let (cy, cx, ch, cw) = t.core;
+            let band_y0 = row * fp.grid.tile;
+            if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
+                continue; // centre lies entirely in the padding
+            }
+            let out_r = fp.plan.range(out_v, &shapes[out_v]);
+            unpack_region(
+                &scratch[out_r],
+                rh,
+                rw,
+                cy - ry,
+                cx - rx,
+                &fp.inverse,
+                fp.white,
+                cy - band_y0,
+                cx,
+                ch,
+                cw,
+                band,
+                band_layout,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn check_output(layout: &FrameLayout, input: &[u16], out_layout: &FrameLayout, output: &[u16]) -> Result<(), Error> {
+        layout.validate(input.len())?;
+        out_layout.validate(output.len())?;
+        if (layout.width, layout.height, layout.cfa) != (out_layout.width, out_layout.height, out_layout.cfa) {
+            return Err(Error::BadFrame("output frame differs from the input in size or CFA"));
+        }
+        Ok(())
+    }
+
+    /// Denoises `input` into `output` on the calling thread with caller memory: `scratch` must
+    /// hold [`FramePlan::scratch_len`] elements and `shapes` [`rawnr_core::format::Model::n_values`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_with(
+        &self,
+        fp: &FramePlan,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        shapes: &mut [Shape],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        Self::check_output(layout, input, out_layout, output)?;
+        if scratch.len() < fp.scratch_len() {
+            return Err(Error::BufferTooSmall { needed: fp.scratch_len(), got: scratch.len() });
+        }
+        for (row, (band, band_layout)) in bands(output, out_layout, fp.grid.tile).enumerate() {
+            self.denoise_band(fp, input, layout, row, band, &band_layout, shapes, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// Denoises `input` into `output`, allocating one scratch arena per worker. With `std`,
+    /// tile rows are spread over `threads` threads; without it `threads` is ignored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise(
+        &self,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        levels: &Levels,
+        noise: NoiseParams,
+        opts: &TileOptions,
+        threads: usize,
+    ) -> Result<(), Error> {
+        let fp = self.prepare(layout, levels, noise, opts)?;
+        Self::check_output(layout, input, out_layout, output)?;
+        let n_values = self.engine.model().n_values();
+        #[cfg(feature = "std")]
+        if threads > 1 && fp.grid.rows() > 1 {
+            return self.denoise_threads(&fp, input, layout, output, out_layout, threads);
+        }
+        let _ = threads;
+        let mut shapes = vec![Shape::default(); n_values];
+        let mut scratch = vec![0f32; fp.scratch_len()];
+        self.denoise_with(&fp, input, layout, output, out_layout, &mut shapes, &mut scratch)
+    }
+
+    #[cfg(feature = "std")]
+    fn denoise_threads(
+        &self,
+        fp: &FramePlan,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        threads: usize,
+    ) -> Result<(), Error> {
+        use std::sync::Mutex;
+        let work = Mutex::new(bands(output, out_layout, fp.grid.tile).enumerate());
+        let n_values = self.engine.model().n_values();
+        let workers = threads.min(fp.grid.rows());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| -> Result<(), Error> {
+                        let mut shapes = vec![Shape::default(); n_values];
+                        let mut scratch = vec![0f32; fp.scratch_len()];
+                        loop {
+                            let next = match work.lock() {
+                                Ok(mut it) => it.next(),
+                                Err(_) => return Err(Error::BadFrame("a worker thread failed")),
+                            };
+                            let Some((row, (band, band_layout))) = next else { return Ok(()) };
+                            self.denoise_band(fp, input, layout, row, band, &band_layout, &mut shapes, &mut scratch)?;
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(Error::BadFrame("a worker thread panicked"))))
+                .collect::<Result<Vec<()>, Error>>()
+                .map(|_| ())
+        })
+    }
+}
+
+/// Splits an output frame into bands of `2 * tile` rows (one tile row each), with the layout of
+/// each band.
+fn bands<'a>(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> impl Iterator<Item = (&'a mut [u16], FrameLayout)> {
+    let rows = 2 * tile;
+    let layout = *layout;
+    let total = ((layout.height - 1) * layout.stride + layout.width).min(output.len());
+    output[..total].chunks_mut(rows * layout.stride).enumerate().map(move |(i, band)| {
+        let h = (layout.height - i * rows).min(rows);
+        (band, FrameLayout { height: h, ..layout })
+    })
+}
