@@ -271,7 +271,8 @@ pub fn pack_region(
 /// Writes planes back into a frame: the packed region `[y0, y0 + h) x [x0, x0 + w)` of the
 /// frame (clipped to it) takes the plane samples starting at `(src_y, src_x)` of `planes`
 /// (4 planes of `plane_h x plane_w`, CHW), mapped through `tf`, rounded and clamped to
-/// `[0, white]`.
+/// `[0, white]`. `out` holds the frame's rows from `first_row` on (the whole frame when 0),
+/// laid out as `layout` describes; the region's rows must lie in it.
 #[allow(clippy::too_many_arguments)]
 pub fn unpack_region(
     planes: &[f32],
@@ -287,8 +288,11 @@ pub fn unpack_region(
     w: usize,
     out: &mut [u16],
     layout: &FrameLayout,
+    first_row: usize,
 ) -> Result<(), Error> {
-    layout.validate(out.len())?;
+    if layout.width < 2 || layout.height < 2 || layout.stride < layout.width {
+        return Err(Error::BadFrame("invalid output frame geometry"));
+    }
     let plane = plane_h.checked_mul(plane_w).ok_or(Error::Overflow)?;
     if planes.len() < plane * 4 {
         return Err(Error::BufferTooSmall { needed: plane * 4, got: planes.len() });
@@ -305,8 +309,14 @@ pub fn unpack_region(
         let src = &planes[c * plane..(c + 1) * plane];
         for i in 0..h {
             let Some(ry) = target_index(y0 + i, dy, sy, layout.height) else { continue };
+            let base = ry
+                .checked_sub(first_row)
+                .map(|r| r * layout.stride)
+                .ok_or(Error::BadFrame("unpack region above the output rows"))?;
+            let dst_row = out
+                .get_mut(base..base + layout.width)
+                .ok_or(Error::BufferTooSmall { needed: base + layout.width, got: 0 })?;
             let src_row = &src[(src_y + i) * plane_w + src_x..][..w];
-            let dst_row = &mut out[ry * layout.stride..ry * layout.stride + layout.width];
             for (j, &s) in src_row.iter().enumerate() {
                 let Some(rx) = target_index(x0 + j, dx, sx, layout.width) else { continue };
                 let v = s * g + o;
@@ -345,7 +355,7 @@ mod tests {
         let mut planes = [0f32; 4 * 25];
         pack_region(&data, &layout, &fwd, 0, 0, ph, pw, &mut planes).unwrap();
         let mut out = [0xFFFFu16; 64];
-        unpack_region(&planes, ph, pw, 0, 0, &inv, 1023.0, 0, 0, ph, pw, &mut out, &layout).unwrap();
+        unpack_region(&planes, ph, pw, 0, 0, &inv, 1023.0, 0, 0, ph, pw, &mut out, &layout, 0).unwrap();
         for y in 0..height {
             for x in 0..width {
                 assert_eq!(out[y * stride + x], data[y * stride + x], "{cfa:?} {width}x{height} at {x},{y}");

@@ -196,8 +196,8 @@ impl<'m> Denoiser<'m> {
         })
     }
 
-    /// Denoises one band of tiles (tile row `row`) into `band`, the output rows
-    /// `[2 * row * tile, ...)` laid out as `band_layout`.
+    /// Denoises one band of tiles (tile row `row`) into `band`, which holds the output frame's
+    /// rows from `first_row` on.
     #[allow(clippy::too_many_arguments)]
     fn denoise_band(
         &self,
@@ -206,23 +206,23 @@ impl<'m> Denoiser<'m> {
         layout: &FrameLayout,
         row: usize,
         band: &mut [u16],
-        band_layout: &FrameLayout,
+        out_layout: &FrameLayout,
+        first_row: usize,
         shapes: &mut [Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let out_v = self.engine.model().info().output_value as usize;
         for col in 0..fp.grid.cols() {
             let t = fp.grid.tile_at(row, col);
+            let (cy, cx, ch, cw) = t.core;
+            if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
+                continue; // centre lies entirely in the padding
+            }
             let (ry, rx, rh, rw) = t.region;
             self.engine.infer_shapes(rh, rw, shapes)?;
             let in_r = fp.plan.range(0, &shapes[0]);
             pack_region(input, layout, &fp.forward, ry, rx, rh, rw, &mut scratch[in_r])?;
             self.engine.run(&fp.plan, shapes, scratch)?;
-            let (cy, cx, ch, cw) = t.core;
-            let band_y0 = row * fp.grid.tile;
-            if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
-                continue; // centre lies entirely in the padding
-            }
             let out_r = fp.plan.range(out_v, &shapes[out_v]);
             unpack_region(
                 &scratch[out_r],
@@ -232,12 +232,13 @@ impl<'m> Denoiser<'m> {
                 cx - rx,
                 &fp.inverse,
                 fp.white,
-                cy - band_y0,
+                cy,
                 cx,
                 ch,
                 cw,
                 band,
-                band_layout,
+                out_layout,
+                first_row,
             )?;
         }
         Ok(())
@@ -269,8 +270,8 @@ impl<'m> Denoiser<'m> {
         if scratch.len() < fp.scratch_len() {
             return Err(Error::BufferTooSmall { needed: fp.scratch_len(), got: scratch.len() });
         }
-        for (row, (band, band_layout)) in bands(output, out_layout, fp.grid.tile).enumerate() {
-            self.denoise_band(fp, input, layout, row, band, &band_layout, shapes, scratch)?;
+        for (row, (first_row, band)) in bands(output, out_layout, fp.grid.tile).into_iter().enumerate() {
+            self.denoise_band(fp, input, layout, row, band, out_layout, first_row, shapes, scratch)?;
         }
         Ok(())
     }
@@ -313,7 +314,7 @@ impl<'m> Denoiser<'m> {
         threads: usize,
     ) -> Result<(), Error> {
         use std::sync::Mutex;
-        let work = Mutex::new(bands(output, out_layout, fp.grid.tile).enumerate());
+        let work = Mutex::new(bands(output, out_layout, fp.grid.tile).into_iter().enumerate());
         let n_values = self.engine.model().n_values();
         let workers = threads.min(fp.grid.rows());
         std::thread::scope(|s| {
@@ -327,8 +328,8 @@ impl<'m> Denoiser<'m> {
                                 Ok(mut it) => it.next(),
                                 Err(_) => return Err(Error::BadFrame("a worker thread failed")),
                             };
-                            let Some((row, (band, band_layout))) = next else { return Ok(()) };
-                            self.denoise_band(fp, input, layout, row, band, &band_layout, &mut shapes, &mut scratch)?;
+                            let Some((row, (first_row, band))) = next else { return Ok(()) };
+                            self.denoise_band(fp, input, layout, row, band, out_layout, first_row, &mut shapes, &mut scratch)?;
                         }
                     })
                 })
@@ -342,14 +343,25 @@ impl<'m> Denoiser<'m> {
     }
 }
 
-/// Splits an output frame into bands of `2 * tile` rows (one tile row each), with the layout of
-/// each band.
-fn bands<'a>(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> impl Iterator<Item = (&'a mut [u16], FrameLayout)> {
-    let rows = 2 * tile;
-    let layout = *layout;
+/// Splits an output frame into one band of rows per tile row: tile row `i` produces packed rows
+/// `[i * tile, (i + 1) * tile)`, i.e. raw rows `[2 * i * tile - sy, 2 * (i + 1) * tile - sy)`
+/// (clipped to the frame) for a phase whose red row offset is `sy`. Returns each band's first
+/// raw row and its rows.
+fn bands<'a>(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> Vec<(usize, &'a mut [u16])> {
+    let sy = layout.cfa.red_offset().0;
     let total = ((layout.height - 1) * layout.stride + layout.width).min(output.len());
-    output[..total].chunks_mut(rows * layout.stride).enumerate().map(move |(i, band)| {
-        let h = (layout.height - i * rows).min(rows);
-        (band, FrameLayout { height: h, ..layout })
-    })
+    let mut rest = &mut output[..total];
+    let mut out = Vec::new();
+    let mut row = 0;
+    let mut i = 0;
+    while row < layout.height {
+        let end = (2 * tile * (i + 1)).saturating_sub(sy).min(layout.height);
+        let take = if end == layout.height { rest.len() } else { (end - row) * layout.stride };
+        let (band, tail) = core::mem::take(&mut rest).split_at_mut(take);
+        out.push((row, band));
+        rest = tail;
+        row = end;
+        i += 1;
+    }
+    out
 }
