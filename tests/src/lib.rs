@@ -15,7 +15,9 @@ pub fn repo_root() -> PathBuf {
 
 /// The shared real-data folder (`../shared/data` beside the repository, or `RAWNR_SHARED_DATA`).
 pub fn shared_data() -> PathBuf {
-    std::env::var_os("RAWNR_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/data"))
+    std::env::var_os("RAWNR_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data"))
 }
 
 /// Copies bytes into a 4-byte aligned buffer (as an mmap or a C caller would provide).
@@ -46,7 +48,12 @@ pub fn add_noise(clean: &[f64], k: f64, sigma2: f64, rng: &mut impl Rng) -> Vec<
 
 /// PSNR in dB of `test` against `reference`, for signals with peak `peak`.
 pub fn psnr(reference: &[f64], test: &[f64], peak: f64) -> f64 {
-    let mse = reference.iter().zip(test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / reference.len() as f64;
+    let mse = reference
+        .iter()
+        .zip(test)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        / reference.len() as f64;
     10.0 * (peak * peak / mse).log10()
 }
 
@@ -61,25 +68,79 @@ pub fn random_model(rng: &mut impl Rng) -> Vec<u8> {
     };
     let c1 = 4 + 2 * (w(1, 1)[0].abs() * 3.0) as usize; // 4..10
     let x = b.input();
-    let a = b.conv2d("a", x, &w(c1 * 4 * 9, 36), [c1, 4, 3, 3], Some(&w(c1, 4)), ConvSpec::same(3).act(Activation::Relu));
+    let a = b.conv2d(
+        "a",
+        x,
+        &w(c1 * 4 * 9, 36),
+        [c1, 4, 3, 3],
+        Some(&w(c1, 4)),
+        ConvSpec::same(3).act(Activation::Relu),
+    );
     // Strided depthwise 5x5 then pointwise with LeakyReLU.
-    let d = b.conv2d("dw", a, &w(c1 * 25, 25), [c1, 1, 5, 5], None, ConvSpec::same(5).stride(2).groups(c1));
+    let d = b.conv2d(
+        "dw",
+        a,
+        &w(c1 * 25, 25),
+        [c1, 1, 5, 5],
+        None,
+        ConvSpec::same(5).stride(2).groups(c1),
+    );
     let c2 = 2 * c1;
-    let p = b.conv2d("pw", d, &w(c2 * c1, c1), [c2, c1, 1, 1], Some(&w(c2, 1)), ConvSpec::same(1).act(Activation::LeakyRelu(0.2)));
+    let p = b.conv2d(
+        "pw",
+        d,
+        &w(c2 * c1, c1),
+        [c2, c1, 1, 1],
+        Some(&w(c2, 1)),
+        ConvSpec::same(1).act(Activation::LeakyRelu(0.2)),
+    );
     // Grouped 3x3 at the low resolution.
-    let g = b.conv2d("grp", p, &w(c2 * 2 * 9, 18), [c2, 2, 3, 3], Some(&w(c2, 1)), ConvSpec::same(3).groups(c1));
+    let g = b.conv2d(
+        "grp",
+        p,
+        &w(c2 * 2 * 9, 18),
+        [c2, 2, 3, 3],
+        Some(&w(c2, 1)),
+        ConvSpec::same(3).groups(c1),
+    );
     let g = b.leaky_relu(g, 0.1);
-    let spec = ConvSpec { stride: [2, 2], pad: [0; 4], groups: 1, activation: Activation::None };
-    let up = b.conv_transpose2d("up", g, &w(c2 * c1 * 4, c2), [c2, c1, 2, 2], Some(&w(c1, 1)), spec);
+    let spec = ConvSpec {
+        stride: [2, 2],
+        pad: [0; 4],
+        groups: 1,
+        activation: Activation::None,
+    };
+    let up = b.conv_transpose2d(
+        "up",
+        g,
+        &w(c2 * c1 * 4, c2),
+        [c2, c1, 2, 2],
+        Some(&w(c1, 1)),
+        spec,
+    );
     let s = b.add(up, a, Activation::Relu);
     let cat = b.concat(&[s, a]);
     // Space-to-depth, 3x3 conv, depth-to-space.
     let un = b.pixel_unshuffle(cat, 2);
     let c3 = 2 * c1 * 4;
-    let m = b.conv2d("mid", un, &w(c3 * c3 * 9 / 4, c3 * 9 / 4), [c3, c3 / 4, 3, 3], None, ConvSpec::same(3).groups(4));
+    let m = b.conv2d(
+        "mid",
+        un,
+        &w(c3 * c3 * 9 / 4, c3 * 9 / 4),
+        [c3, c3 / 4, 3, 3],
+        None,
+        ConvSpec::same(3).groups(4),
+    );
     let m = b.relu(m);
     let sh = b.pixel_shuffle(m, 2);
-    let o = b.conv2d("out", sh, &w(4 * 2 * c1 * 9, 2 * c1 * 9), [4, 2 * c1, 3, 3], Some(&w(4, 1)), ConvSpec::same(3));
+    let o = b.conv2d(
+        "out",
+        sh,
+        &w(4 * 2 * c1 * 9, 2 * c1 * 9),
+        [4, 2 * c1, 3, 3],
+        Some(&w(4, 1)),
+        ConvSpec::same(3),
+    );
     let out: ValueId = b.add(x, o, Activation::None);
     b.input_scale(1.0);
     b.finish(out).expect("random model is valid")

@@ -30,7 +30,10 @@ fn every_truncation_is_an_error() {
     let bytes = small_model();
     assert!(parse(&bytes).is_ok());
     for len in 0..bytes.len() {
-        assert!(parse(&bytes[..len]).is_err(), "truncated to {len} bytes was accepted");
+        assert!(
+            parse(&bytes[..len]).is_err(),
+            "truncated to {len} bytes was accepted"
+        );
     }
     assert!(matches!(parse(&bytes[..10]), Err(Error::Truncated { .. })));
 }
@@ -43,7 +46,10 @@ fn checksum_catches_every_single_byte_flip() {
         let mut b = bytes.clone();
         let at = rng.random_range(HEADER_LEN..b.len());
         b[at] ^= 1 << rng.random_range(0..8);
-        assert!(matches!(parse(&b), Err(Error::ChecksumMismatch { .. })), "flip at {at} not detected");
+        assert!(
+            matches!(parse(&b), Err(Error::ChecksumMismatch { .. })),
+            "flip at {at} not detected"
+        );
     }
 }
 
@@ -55,7 +61,13 @@ fn header_errors_are_typed() {
     assert_eq!(parse(&b), Err(Error::BadMagic));
     let mut b = bytes.clone();
     b[header::VERSION] = 9;
-    assert_eq!(parse(&b), Err(Error::UnsupportedVersion { found: 9, supported: 1 }));
+    assert_eq!(
+        parse(&b),
+        Err(Error::UnsupportedVersion {
+            found: 9,
+            supported: 1
+        })
+    );
     let mut b = bytes.clone();
     b.extend_from_slice(&[0; 8]);
     assert!(matches!(parse(&b), Err(Error::BadHeader(_))));
@@ -94,30 +106,62 @@ fn hostile_but_checksummed_edits_never_panic() {
                 let layout = FrameLayout::new(20, 14, CfaPhase::Rggb);
                 let input = vec![1000u16; 20 * 14];
                 let mut out = vec![0u16; 20 * 14];
-                let noise = rawnr_core::noise::NoiseParams { k: 1e-3, sigma2: 1e-6 };
-                let opts = TileOptions { tile: 8, halo: Some(64) };
-                let _ = d.denoise(&input, &layout, &mut out, &layout, &Levels::uniform(0.0, 4095.0), noise, &opts, 1);
+                let noise = rawnr_core::noise::NoiseParams {
+                    k: 1e-3,
+                    sigma2: 1e-6,
+                };
+                let opts = TileOptions {
+                    tile: 8,
+                    halo: Some(64),
+                };
+                let _ = d.denoise(
+                    &input,
+                    &layout,
+                    &mut out,
+                    &layout,
+                    &Levels::uniform(0.0, 4095.0),
+                    noise,
+                    &opts,
+                    1,
+                );
             }
         }
     }
     // Edits of names and weights are legitimately accepted; edits of structure are not.
     println!("{rejected} of 3000 hostile edits rejected, none panicked");
-    assert!(rejected > 100, "only {rejected} of 3000 hostile edits rejected");
+    assert!(
+        rejected > 100,
+        "only {rejected} of 3000 hostile edits rejected"
+    );
 }
 
 #[test]
 fn scratch_memory_does_not_grow_with_the_frame() {
     let bytes = std::fs::read(repo_root().join("models/pmrid.rnm")).unwrap();
     let words = aligned(&bytes);
-    let d = Denoiser::new(Engine::new(Model::parse(as_bytes(&words, bytes.len())).unwrap()));
+    let d = Denoiser::new(Engine::new(
+        Model::parse(as_bytes(&words, bytes.len())).unwrap(),
+    ));
     let levels = Levels::uniform(64.0, 1023.0);
     let noise = d.default_noise(1600.0).unwrap();
     let opts = TileOptions::default();
-    let scratch = |w: usize, h: usize| d.prepare(&FrameLayout::new(w, h, CfaPhase::Rggb), &levels, noise, &opts).unwrap().scratch_len();
+    let scratch = |w: usize, h: usize| {
+        d.prepare(
+            &FrameLayout::new(w, h, CfaPhase::Rggb),
+            &levels,
+            noise,
+            &opts,
+        )
+        .unwrap()
+        .scratch_len()
+    };
     let benchmark = scratch(3472, 4624);
     assert_eq!(benchmark, scratch(1600, 1200));
     assert_eq!(benchmark, scratch(8000, 6000));
-    println!("PMRID scratch per worker at tile 256: {:.1} MiB", benchmark as f64 * 4.0 / (1 << 20) as f64);
+    println!(
+        "PMRID scratch per worker at tile 256: {:.1} MiB",
+        benchmark as f64 * 4.0 / (1 << 20) as f64
+    );
     // Bounded: far below one frame of f32 planes (3472x4624 x 4 bytes = 61 MiB).
     assert!(benchmark * 4 < 128 << 20);
 }

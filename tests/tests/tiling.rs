@@ -13,13 +13,19 @@ use rawnr_tests::*;
 #[test]
 fn tiled_equals_whole_frame_on_random_models() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let noise = NoiseParams { k: 1e-3, sigma2: 1e-6 };
+    let noise = NoiseParams {
+        k: 1e-3,
+        sigma2: 1e-6,
+    };
     for case in 0..24 {
         let bytes = random_model(&mut rng);
         let words = aligned(&bytes);
         let model = Model::parse(as_bytes(&words, bytes.len())).unwrap();
         let info = *model.info();
-        assert_eq!(info.halo, info.receptive_field, "builder default halo is the receptive field");
+        assert_eq!(
+            info.halo, info.receptive_field,
+            "builder default halo is the receptive field"
+        );
         let d = Denoiser::new(Engine::new(model));
         let m = info.size_multiple as usize;
         let cfa = CfaPhase::ALL[case % 4];
@@ -27,16 +33,39 @@ fn tiled_equals_whole_frame_on_random_models() {
         let width = rng.random_range(2..(12 * m).max(40));
         let height = rng.random_range(2..(10 * m).max(30));
         let stride = width + rng.random_range(0..3);
-        let layout = FrameLayout { width, height, stride, cfa };
+        let layout = FrameLayout {
+            width,
+            height,
+            stride,
+            cfa,
+        };
         let white = 65535.0;
-        let levels = Levels { black: [rng.random_range(0.0..2000.0), 1000.0, 1500.0, 500.0], white };
-        let input: Vec<u16> = (0..height * stride).map(|_| rng.random_range(0..=65535u16)).collect();
+        let levels = Levels {
+            black: [rng.random_range(0.0..2000.0), 1000.0, 1500.0, 500.0],
+            white,
+        };
+        let input: Vec<u16> = (0..height * stride)
+            .map(|_| rng.random_range(0..=65535u16))
+            .collect();
         let mut whole = vec![0u16; input.len()];
-        d.denoise(&input, &layout, &mut whole, &layout, &levels, noise, &TileOptions::WHOLE_FRAME, 1).unwrap();
+        d.denoise(
+            &input,
+            &layout,
+            &mut whole,
+            &layout,
+            &levels,
+            noise,
+            &TileOptions::WHOLE_FRAME,
+            1,
+        )
+        .unwrap();
         for (tile, threads) in [(m, 1), (2 * m, 3), (3 * m, 2)] {
             let mut tiled = vec![0u16; input.len()];
             let opts = TileOptions { tile, halo: None };
-            d.denoise(&input, &layout, &mut tiled, &layout, &levels, noise, &opts, threads).unwrap();
+            d.denoise(
+                &input, &layout, &mut tiled, &layout, &levels, noise, &opts, threads,
+            )
+            .unwrap();
             let diff = whole.iter().zip(&tiled).filter(|(a, b)| a != b).count();
             assert_eq!(diff, 0, "case {case}: {cfa:?} {width}x{height} stride {stride}, tile {tile}, rf {}: {diff} pixels differ", info.receptive_field);
         }
@@ -44,7 +73,9 @@ fn tiled_equals_whole_frame_on_random_models() {
         assert!(whole.iter().zip(&input).filter(|(a, b)| a != b).count() > input.len() / 2);
         // Padding between rows is never written.
         for y in 0..height {
-            assert!(whole[y * stride + width..(y + 1) * stride].iter().all(|&v| v == 0));
+            assert!(whole[y * stride + width..(y + 1) * stride]
+                .iter()
+                .all(|&v| v == 0));
         }
     }
 }
@@ -61,11 +92,39 @@ fn too_small_halo_changes_the_output() {
     let d = Denoiser::new(Engine::new(model));
     let layout = FrameLayout::new(16 * m, 16 * m, CfaPhase::Rggb);
     let levels = Levels::uniform(0.0, 65535.0);
-    let input: Vec<u16> = (0..layout.width * layout.height).map(|_| rng.random_range(0..=65535u16)).collect();
-    let noise = NoiseParams { k: 1e-3, sigma2: 1e-6 };
+    let input: Vec<u16> = (0..layout.width * layout.height)
+        .map(|_| rng.random_range(0..=65535u16))
+        .collect();
+    let noise = NoiseParams {
+        k: 1e-3,
+        sigma2: 1e-6,
+    };
     let mut whole = vec![0u16; input.len()];
-    d.denoise(&input, &layout, &mut whole, &layout, &levels, noise, &TileOptions::WHOLE_FRAME, 1).unwrap();
+    d.denoise(
+        &input,
+        &layout,
+        &mut whole,
+        &layout,
+        &levels,
+        noise,
+        &TileOptions::WHOLE_FRAME,
+        1,
+    )
+    .unwrap();
     let mut tiled = vec![0u16; input.len()];
-    d.denoise(&input, &layout, &mut tiled, &layout, &levels, noise, &TileOptions { tile: m, halo: Some(0) }, 1).unwrap();
+    d.denoise(
+        &input,
+        &layout,
+        &mut tiled,
+        &layout,
+        &levels,
+        noise,
+        &TileOptions {
+            tile: m,
+            halo: Some(0),
+        },
+        1,
+    )
+    .unwrap();
     assert!(whole != tiled);
 }

@@ -36,7 +36,12 @@ pub enum CfaPhase {
 
 impl CfaPhase {
     /// All four phases.
-    pub const ALL: [CfaPhase; 4] = [CfaPhase::Rggb, CfaPhase::Bggr, CfaPhase::Grbg, CfaPhase::Gbrg];
+    pub const ALL: [CfaPhase; 4] = [
+        CfaPhase::Rggb,
+        CfaPhase::Bggr,
+        CfaPhase::Grbg,
+        CfaPhase::Gbrg,
+    ];
 
     /// Canonical channels of the block positions (0,0), (0,1), (1,0), (1,1).
     pub const fn channels(self) -> [usize; 4] {
@@ -107,7 +112,10 @@ pub struct Levels {
 impl Levels {
     /// Same black level on all channels.
     pub const fn uniform(black: f32, white: f32) -> Self {
-        Levels { black: [black; 4], white }
+        Levels {
+            black: [black; 4],
+            white,
+        }
     }
     /// Checks finite levels with `white > black` on every channel and `white <= 65535`.
     pub fn validate(&self) -> Result<(), Error> {
@@ -116,7 +124,9 @@ impl Levels {
         }
         for b in self.black {
             if !(b.is_finite() && b >= 0.0 && b < self.white) {
-                return Err(Error::BadFrame("black level must be >= 0 and below the white level"));
+                return Err(Error::BadFrame(
+                    "black level must be >= 0 and below the white level",
+                ));
             }
         }
         Ok(())
@@ -139,7 +149,12 @@ pub struct FrameLayout {
 impl FrameLayout {
     /// Tightly packed layout (`stride == width`).
     pub const fn new(width: usize, height: usize, cfa: CfaPhase) -> Self {
-        FrameLayout { width, height, stride: width, cfa }
+        FrameLayout {
+            width,
+            height,
+            stride: width,
+            cfa,
+        }
     }
     /// Checks the geometry against a buffer of `len` elements.
     pub fn validate(&self, len: usize) -> Result<(), Error> {
@@ -188,7 +203,8 @@ impl PixelTransform {
             let range = (levels.white - levels.black[c]) as f64;
             let g = t.gain / range * scale as f64;
             gain[c] = g as f32;
-            offset[c] = ((t.offset - levels.black[c] as f64 / range * t.gain) * scale as f64) as f32;
+            offset[c] =
+                ((t.offset - levels.black[c] as f64 / range * t.gain) * scale as f64) as f32;
         }
         PixelTransform { gain, offset }
     }
@@ -248,7 +264,10 @@ pub fn pack_region(
     let plane = h.checked_mul(w).ok_or(Error::Overflow)?;
     let needed = plane.checked_mul(4).ok_or(Error::Overflow)?;
     if out.len() < needed {
-        return Err(Error::BufferTooSmall { needed, got: out.len() });
+        return Err(Error::BufferTooSmall {
+            needed,
+            got: out.len(),
+        });
     }
     let (ph, pw) = (layout.packed_height(), layout.packed_width());
     let (sy, sx) = layout.cfa.red_offset();
@@ -295,7 +314,10 @@ pub fn unpack_region(
     }
     let plane = plane_h.checked_mul(plane_w).ok_or(Error::Overflow)?;
     if planes.len() < plane * 4 {
-        return Err(Error::BufferTooSmall { needed: plane * 4, got: planes.len() });
+        return Err(Error::BufferTooSmall {
+            needed: plane * 4,
+            got: planes.len(),
+        });
     }
     let h = h.min(layout.packed_height().saturating_sub(y0));
     let w = w.min(layout.packed_width().saturating_sub(x0));
@@ -308,17 +330,24 @@ pub fn unpack_region(
         let (g, o) = (tf.gain[c], tf.offset[c]);
         let src = &planes[c * plane..(c + 1) * plane];
         for i in 0..h {
-            let Some(ry) = target_index(y0 + i, dy, sy, layout.height) else { continue };
+            let Some(ry) = target_index(y0 + i, dy, sy, layout.height) else {
+                continue;
+            };
             let base = ry
                 .checked_sub(first_row)
                 .map(|r| r * layout.stride)
                 .ok_or(Error::BadFrame("unpack region above the output rows"))?;
             let dst_row = out
                 .get_mut(base..base + layout.width)
-                .ok_or(Error::BufferTooSmall { needed: base + layout.width, got: 0 })?;
+                .ok_or(Error::BufferTooSmall {
+                    needed: base + layout.width,
+                    got: 0,
+                })?;
             let src_row = &src[(src_y + i) * plane_w + src_x..][..w];
             for (j, &s) in src_row.iter().enumerate() {
-                let Some(rx) = target_index(x0 + j, dx, sx, layout.width) else { continue };
+                let Some(rx) = target_index(x0 + j, dx, sx, layout.width) else {
+                    continue;
+                };
                 let v = s * g + o;
                 // Clamp then round half up; NaN becomes 0.
                 let v = if v > 0.0 { v.min(white) } else { 0.0 };
@@ -346,7 +375,12 @@ mod tests {
     }
 
     fn roundtrip(width: usize, height: usize, stride: usize, cfa: CfaPhase) {
-        let layout = FrameLayout { width, height, stride, cfa };
+        let layout = FrameLayout {
+            width,
+            height,
+            stride,
+            cfa,
+        };
         let data: [u16; 64] = core::array::from_fn(|i| (i as u16 * 37) % 1000);
         let levels = Levels::uniform(0.0, 1023.0);
         let fwd = PixelTransform::forward(&levels, crate::noise::Affine::IDENTITY, 1.0);
@@ -355,13 +389,24 @@ mod tests {
         let mut planes = [0f32; 4 * 25];
         pack_region(&data, &layout, &fwd, 0, 0, ph, pw, &mut planes).unwrap();
         let mut out = [0xFFFFu16; 64];
-        unpack_region(&planes, ph, pw, 0, 0, &inv, 1023.0, 0, 0, ph, pw, &mut out, &layout, 0).unwrap();
+        unpack_region(
+            &planes, ph, pw, 0, 0, &inv, 1023.0, 0, 0, ph, pw, &mut out, &layout, 0,
+        )
+        .unwrap();
         for y in 0..height {
             for x in 0..width {
-                assert_eq!(out[y * stride + x], data[y * stride + x], "{cfa:?} {width}x{height} at {x},{y}");
+                assert_eq!(
+                    out[y * stride + x],
+                    data[y * stride + x],
+                    "{cfa:?} {width}x{height} at {x},{y}"
+                );
             }
             for x in width..stride {
-                assert_eq!(out[y * stride + x], 0xFFFF, "padding between rows must be untouched");
+                assert_eq!(
+                    out[y * stride + x],
+                    0xFFFF,
+                    "padding between rows must be untouched"
+                );
             }
         }
         // Canonical placement: every block is R, Gr / Gb, B in raster order.
@@ -371,14 +416,24 @@ mod tests {
             // Packed (0, 0) for a shifted phase mirrors the sample; for (1, 1) it is direct.
             let (sy, sx) = cfa.red_offset();
             let p = (dy + sy) / 2 * pw + (dx + sx) / 2;
-            assert!((planes[c * ph * pw + p] - v).abs() < 1e-6, "{cfa:?} channel {c}");
+            assert!(
+                (planes[c * ph * pw + p] - v).abs() < 1e-6,
+                "{cfa:?} channel {c}"
+            );
         }
     }
 
     #[test]
     fn pack_unpack_is_lossless_for_every_phase_and_odd_sizes() {
         for cfa in CfaPhase::ALL {
-            for (w, h, s) in [(2, 2, 2), (3, 3, 3), (5, 4, 7), (4, 5, 4), (7, 7, 8), (8, 7, 8)] {
+            for (w, h, s) in [
+                (2, 2, 2),
+                (3, 3, 3),
+                (5, 4, 7),
+                (4, 5, 4),
+                (7, 7, 8),
+                (8, 7, 8),
+            ] {
                 roundtrip(w, h, s, cfa);
             }
         }
@@ -388,10 +443,21 @@ mod tests {
     fn bad_frames_are_errors() {
         let l = FrameLayout::new(1, 4, CfaPhase::Rggb);
         assert!(l.validate(100).is_err());
-        let l = FrameLayout { width: 4, height: 4, stride: 3, cfa: CfaPhase::Rggb };
+        let l = FrameLayout {
+            width: 4,
+            height: 4,
+            stride: 3,
+            cfa: CfaPhase::Rggb,
+        };
         assert!(l.validate(100).is_err());
         let l = FrameLayout::new(4, 4, CfaPhase::Rggb);
-        assert_eq!(l.validate(15), Err(Error::BufferTooSmall { needed: 16, got: 15 }));
+        assert_eq!(
+            l.validate(15),
+            Err(Error::BufferTooSmall {
+                needed: 16,
+                got: 15
+            })
+        );
         let l = FrameLayout::new(usize::MAX / 2, 4, CfaPhase::Rggb);
         assert_eq!(l.validate(10), Err(Error::Overflow));
         assert!(Levels::uniform(1000.0, 900.0).validate().is_err());

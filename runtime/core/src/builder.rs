@@ -28,7 +28,12 @@ impl ConvSpec {
     /// Stride 1, "same" padding for an odd kernel `k`, dense, no activation.
     pub const fn same(k: usize) -> Self {
         let p = k / 2;
-        ConvSpec { stride: [1, 1], pad: [p, p, p, p], groups: 1, activation: Activation::None }
+        ConvSpec {
+            stride: [1, 1],
+            pad: [p, p, p, p],
+            groups: 1,
+            activation: Activation::None,
+        }
     }
     /// Sets the stride.
     pub const fn stride(mut self, s: usize) -> Self {
@@ -91,7 +96,10 @@ impl ModelBuilder {
             nodes: Vec::new(),
             input_scale: 1.0,
             noise: NoiseConditioning::None,
-            default_noise: NoiseCurves { k: [0.0, 0.0], sigma2: [0.0; 3] },
+            default_noise: NoiseCurves {
+                k: [0.0, 0.0],
+                sigma2: [0.0; 3],
+            },
             halo: None,
             min_size_multiple: 1,
         }
@@ -167,6 +175,7 @@ impl ModelBuilder {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn conv_like(
         &mut self,
         op: OpKind,
@@ -177,7 +186,11 @@ impl ModelBuilder {
         bias: Option<&[f32]>,
         spec: ConvSpec,
     ) -> ValueId {
-        let out = if op == OpKind::Conv2d { wdims[0] } else { wdims[1] * spec.groups };
+        let out = if op == OpKind::Conv2d {
+            wdims[0]
+        } else {
+            wdims[1] * spec.groups
+        };
         let w = self.add_tensor(name, &wdims, weight);
         let b = bias.map(|b| self.add_tensor(name, &[b.len()], b));
         let mut n = Self::base(op, &[x], out as u32);
@@ -278,7 +291,11 @@ impl ModelBuilder {
             let (num, den) = scale[ins[0] as usize];
             let s_in = num as f64 / den as f64;
             let r_in = ins.iter().map(|&x| reach[x as usize]).fold(0.0, f64::max);
-            let (k, st, p) = (node.kernel[0].max(node.kernel[1]) as f64, node.stride[0].max(node.stride[1]) as u64, node.pad[0].max(node.pad[1]) as f64);
+            let (k, st, p) = (
+                node.kernel[0].max(node.kernel[1]) as f64,
+                node.stride[0].max(node.stride[1]) as u64,
+                node.pad[0].max(node.pad[1]) as f64,
+            );
             let (s_out, r_out) = match node.op {
                 OpKind::Conv2d => {
                     let s_out = (num * st, den);
@@ -330,9 +347,12 @@ impl ModelBuilder {
             end = (end + t.data.len() * 4).next_multiple_of(BLOB_ALIGN);
         }
         let mut out = alloc::vec![0u8; end];
-        let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        let put16 = |o: &mut [u8], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
-        let putf = |o: &mut [u8], at: usize, v: f32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put16 =
+            |o: &mut [u8], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let putf =
+            |o: &mut [u8], at: usize, v: f32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
 
         out[..8].copy_from_slice(&MAGIC);
         put32(&mut out, header::VERSION, FORMAT_VERSION);
@@ -398,7 +418,11 @@ impl ModelBuilder {
                 Activation::LeakyRelu(a) => (2, a),
             };
             // Activation ops store code 0 (their op is the function) and the slope in alpha.
-            let act = if matches!(n.op, OpKind::Relu | OpKind::LeakyRelu) { 0 } else { act };
+            let act = if matches!(n.op, OpKind::Relu | OpKind::LeakyRelu) {
+                0
+            } else {
+                act
+            };
             out[o + 3] = act;
             for j in 0..3 {
                 put32(&mut out, o + 4 + 4 * j, n.inputs[j]);
@@ -421,7 +445,10 @@ impl ModelBuilder {
         let crc = crate::crc32::crc32(&out[HEADER_LEN..]);
         put32(&mut out, header::CRC, crc);
         // Validate through the parser (on an aligned copy: a Vec<u8> may be 1-aligned).
-        let words: Vec<u32> = out.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let words: Vec<u32> = out
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         Model::parse(bytemuck::cast_slice(&words))?;
         Ok(out)
     }

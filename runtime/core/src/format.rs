@@ -349,31 +349,42 @@ impl<'a> Model<'a> {
         }
         let got = bytes.len() as u64;
         if bytes.len() < HEADER_LEN {
-            return Err(Error::Truncated { needed: HEADER_LEN as u64, got });
+            return Err(Error::Truncated {
+                needed: HEADER_LEN as u64,
+                got,
+            });
         }
         if bytes[..8] != MAGIC {
             return Err(Error::BadMagic);
         }
         let version = u32_at(bytes, header::VERSION);
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         if u32_at(bytes, header::HEADER_LEN) as usize != HEADER_LEN {
             return Err(Error::BadHeader("header length"));
         }
         let file_len = u64_at(bytes, header::FILE_LEN);
         if file_len > got {
-            return Err(Error::Truncated { needed: file_len, got });
+            return Err(Error::Truncated {
+                needed: file_len,
+                got,
+            });
         }
         if file_len < got {
-            return Err(Error::BadHeader("file length smaller than the buffer (trailing bytes)"));
+            return Err(Error::BadHeader(
+                "file length smaller than the buffer (trailing bytes)",
+            ));
         }
         let stored = u32_at(bytes, header::CRC);
         let computed = crc32(&bytes[HEADER_LEN..]);
         if stored != computed {
             return Err(Error::ChecksumMismatch { stored, computed });
         }
-        if (bytes.as_ptr() as usize) % 4 != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::Misaligned);
         }
         let n_values = u32_at(bytes, header::N_VALUES);
@@ -394,11 +405,21 @@ impl<'a> Model<'a> {
                 Ok(off as usize)
             }
         };
-        let values_off = table(header::VALUES_OFF, n_values, VALUE_RECORD_LEN, "value table")?;
-        let tensors_off = table(header::TENSORS_OFF, n_tensors, TENSOR_RECORD_LEN, "tensor table")?;
+        let values_off = table(
+            header::VALUES_OFF,
+            n_values,
+            VALUE_RECORD_LEN,
+            "value table",
+        )?;
+        let tensors_off = table(
+            header::TENSORS_OFF,
+            n_tensors,
+            TENSOR_RECORD_LEN,
+            "tensor table",
+        )?;
         let nodes_off = table(header::NODES_OFF, n_nodes, NODE_RECORD_LEN, "node table")?;
         let data_off = u32_at(bytes, header::DATA_OFF) as u64;
-        if data_off > file_len || data_off % BLOB_ALIGN as u64 != 0 {
+        if data_off > file_len || !data_off.is_multiple_of(BLOB_ALIGN as u64) {
             return Err(Error::BadHeader("data offset"));
         }
         let info = parse_info(&bytes[HEADER_LEN..HEADER_LEN + INFO_LEN])?;
@@ -415,7 +436,10 @@ impl<'a> Model<'a> {
         for t in 0..n_tensors {
             let d = model.read_tensor(t)?;
             if d.offset < data_off {
-                return Err(Error::BadTensor { tensor: t, reason: "blob overlaps the tables" });
+                return Err(Error::BadTensor {
+                    tensor: t,
+                    reason: "blob overlaps the tables",
+                });
             }
         }
         model.validate_graph()?;
@@ -514,7 +538,14 @@ impl<'a> Model<'a> {
         let byte_len = u64_at(b, o + 32);
         let mut name = [0u8; TENSOR_NAME_LEN];
         name.copy_from_slice(&b[o + 40..o + 40 + TENSOR_NAME_LEN]);
-        let desc = TensorDesc { dtype, rank, dims, offset, byte_len, name };
+        let desc = TensorDesc {
+            dtype,
+            rank,
+            dims,
+            offset,
+            byte_len,
+            name,
+        };
         let expected = desc
             .elements()
             .checked_mul(dtype.size() as u64)
@@ -522,7 +553,7 @@ impl<'a> Model<'a> {
         if expected != byte_len {
             return Err(bad("byte length does not match dims"));
         }
-        if offset % BLOB_ALIGN as u64 != 0 {
+        if !offset.is_multiple_of(BLOB_ALIGN as u64) {
             return Err(bad("blob not 64-byte aligned"));
         }
         match offset.checked_add(byte_len) {
@@ -546,12 +577,20 @@ impl<'a> Model<'a> {
             (OpKind::Relu, 0) => Activation::Relu,
             (OpKind::LeakyRelu, 0) if alpha.is_finite() => Activation::LeakyRelu(alpha),
             (OpKind::Relu | OpKind::LeakyRelu, _) => {
-                return Err(Error::BadNode { node: i, reason: "activation op with a fused activation" })
+                return Err(Error::BadNode {
+                    node: i,
+                    reason: "activation op with a fused activation",
+                })
             }
             (_, 0) => Activation::None,
             (_, 1) => Activation::Relu,
             (_, 2) if alpha.is_finite() => Activation::LeakyRelu(alpha),
-            _ => return Err(Error::BadNode { node: i, reason: "unknown activation" }),
+            _ => {
+                return Err(Error::BadNode {
+                    node: i,
+                    reason: "unknown activation",
+                })
+            }
         };
         let r16 = |k: usize| u16_at(b, o + k);
         Ok(Node {
@@ -585,7 +624,9 @@ impl<'a> Model<'a> {
             return Err(Error::BadInfo("output value id"));
         }
         if self.value_channels(self.info.output_value as usize) as u32 != self.info.out_channels {
-            return Err(Error::BadInfo("output channels differ from the output value"));
+            return Err(Error::BadInfo(
+                "output channels differ from the output value",
+            ));
         }
         for i in 0..self.n_nodes {
             let n = self.read_node(i)?;
@@ -607,11 +648,11 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
     }
     let out_value = i + 1;
     let mut in_ch = [0usize; 3];
-    for k in 0..n.n_inputs as usize {
-        if n.inputs[k] >= out_value {
+    for (ch, &v) in in_ch.iter_mut().zip(&n.inputs[..n.n_inputs as usize]) {
+        if v >= out_value {
             return bad("input is not defined before the node");
         }
-        in_ch[k] = m.value_channels(n.inputs[k] as usize);
+        *ch = m.value_channels(v as usize);
     }
     let out_ch = m.value_channels(out_value as usize);
     if n.out_channels as usize != out_ch {
@@ -632,7 +673,7 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
                 return bad("padding must be < 64");
             }
             let g = n.groups as usize;
-            if g == 0 || in_ch[0] % g != 0 || out_ch % g != 0 {
+            if g == 0 || in_ch[0] % g != 0 || !out_ch.is_multiple_of(g) {
                 return bad("groups must divide input and output channels");
             }
             if n.weight >= m.n_tensors {
@@ -680,8 +721,11 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
             if r == 0 || r > 16 {
                 return bad("shuffle factor must be 1..16");
             }
-            let (big, small) =
-                if n.op == OpKind::PixelShuffle { (in_ch[0], out_ch) } else { (out_ch, in_ch[0]) };
+            let (big, small) = if n.op == OpKind::PixelShuffle {
+                (in_ch[0], out_ch)
+            } else {
+                (out_ch, in_ch[0])
+            };
             if small * r * r != big {
                 return bad("shuffle channels do not match the factor");
             }
@@ -699,7 +743,9 @@ fn parse_info(b: &[u8]) -> Result<ModelInfo, Error> {
     let in_channels = u32_at(b, info::IN_CHANNELS);
     let out_channels = u32_at(b, info::OUT_CHANNELS);
     if in_channels != 4 || out_channels != 4 {
-        return Err(Error::BadInfo("a Bayer denoiser takes and returns 4 packed planes"));
+        return Err(Error::BadInfo(
+            "a Bayer denoiser takes and returns 4 packed planes",
+        ));
     }
     let size_multiple = u32_at(b, info::SIZE_MULTIPLE);
     if size_multiple == 0 || size_multiple > 1024 {

@@ -19,17 +19,24 @@ impl NoiseParams {
     /// Checks k > 0 and sigma^2 >= 0, both finite.
     pub fn validate(self) -> Result<Self, Error> {
         if !(self.k.is_finite() && self.k > 0.0) {
-            return Err(Error::BadNoise("shot-noise gain k must be positive and finite"));
+            return Err(Error::BadNoise(
+                "shot-noise gain k must be positive and finite",
+            ));
         }
         if !(self.sigma2.is_finite() && self.sigma2 >= 0.0) {
-            return Err(Error::BadNoise("read-noise variance must be >= 0 and finite"));
+            return Err(Error::BadNoise(
+                "read-noise variance must be >= 0 and finite",
+            ));
         }
         Ok(self)
     }
     /// Converts parameters given in raw digital numbers above black (for a sensor whose
     /// `white - black` is `range`) into normalised units.
     pub fn from_dn(k_dn: f32, sigma2_dn: f32, range: f32) -> Self {
-        NoiseParams { k: k_dn / range, sigma2: sigma2_dn / (range * range) }
+        NoiseParams {
+            k: k_dn / range,
+            sigma2: sigma2_dn / (range * range),
+        }
     }
 }
 
@@ -53,7 +60,11 @@ impl NoiseCurves {
         let iso = iso as f64;
         let k = self.k[0] as f64 * iso + self.k[1] as f64;
         let s = (self.sigma2[0] as f64 * iso + self.sigma2[1] as f64) * iso + self.sigma2[2] as f64;
-        NoiseParams { k: k as f32, sigma2: s.max(0.0) as f32 }.validate()
+        NoiseParams {
+            k: k as f32,
+            sigma2: s.max(0.0) as f32,
+        }
+        .validate()
     }
 }
 
@@ -68,7 +79,10 @@ pub struct Affine {
 
 impl Affine {
     /// The identity map.
-    pub const IDENTITY: Affine = Affine { gain: 1.0, offset: 0.0 };
+    pub const IDENTITY: Affine = Affine {
+        gain: 1.0,
+        offset: 0.0,
+    };
 
     /// The k-sigma transform that maps noise `at` to the statistics of `anchor`:
     /// `y = x * k_a / k + (sigma2 / k^2 - sigma2_a / k_a^2) * k_a`. After it, the noise of `y`
@@ -79,12 +93,18 @@ impl Affine {
         let anchor = anchor.validate()?;
         let (k, s) = (at.k as f64, at.sigma2 as f64);
         let (ka, sa) = (anchor.k as f64, anchor.sigma2 as f64);
-        Ok(Affine { gain: ka / k, offset: (s / (k * k) - sa / (ka * ka)) * ka })
+        Ok(Affine {
+            gain: ka / k,
+            offset: (s / (k * k) - sa / (ka * ka)) * ka,
+        })
     }
 
     /// The inverse map.
     pub fn inverse(self) -> Affine {
-        Affine { gain: 1.0 / self.gain, offset: -self.offset / self.gain }
+        Affine {
+            gain: 1.0 / self.gain,
+            offset: -self.offset / self.gain,
+        }
     }
 }
 
@@ -96,14 +116,23 @@ mod tests {
     fn k_sigma_maps_noise_to_anchor() {
         // Variance of y = g*x_noisy + o is g^2 (k x + s); written in terms of the mapped
         // signal m = g x + o it must equal k_a m + s_a when s/k^2 - s_a/k_a^2 terms cancel.
-        let at = NoiseParams { k: 0.004, sigma2: 2e-5 };
-        let anchor = NoiseParams { k: 0.001, sigma2: 1e-6 };
+        let at = NoiseParams {
+            k: 0.004,
+            sigma2: 2e-5,
+        };
+        let anchor = NoiseParams {
+            k: 0.001,
+            sigma2: 1e-6,
+        };
         let t = Affine::k_sigma(at, anchor).unwrap();
         for x in [0.0, 0.1, 0.5, 1.0] {
             let var_y = t.gain * t.gain * (at.k as f64 * x + at.sigma2 as f64);
             let m = t.gain * x + t.offset;
             let anchor_var = anchor.k as f64 * m + anchor.sigma2 as f64;
-            assert!((var_y - anchor_var).abs() < 1e-9 * anchor_var.max(1e-9), "{var_y} {anchor_var}");
+            assert!(
+                (var_y - anchor_var).abs() < 1e-9 * anchor_var.max(1e-9),
+                "{var_y} {anchor_var}"
+            );
         }
         let back = t.inverse();
         let x = 0.37;
@@ -112,9 +141,17 @@ mod tests {
 
     #[test]
     fn bad_noise_is_an_error() {
-        let c = NoiseCurves { k: [0.0, 0.0], sigma2: [0.0, 0.0, 0.0] };
+        let c = NoiseCurves {
+            k: [0.0, 0.0],
+            sigma2: [0.0, 0.0, 0.0],
+        };
         assert!(c.at(100.0).is_err());
         assert!(c.at(-1.0).is_err());
-        assert!(NoiseParams { k: f32::NAN, sigma2: 0.0 }.validate().is_err());
+        assert!(NoiseParams {
+            k: f32::NAN,
+            sigma2: 0.0
+        }
+        .validate()
+        .is_err());
     }
 }

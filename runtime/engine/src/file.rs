@@ -36,7 +36,10 @@ impl ModelFile {
         let file = File::open(path).map_err(LoadError::Io)?;
         let len = file.metadata().map_err(LoadError::Io)?.len();
         if len == 0 {
-            return Err(LoadError::Model(rawnr_core::Error::Truncated { needed: 64, got: 0 }));
+            return Err(LoadError::Model(rawnr_core::Error::Truncated {
+                needed: 64,
+                got: 0,
+            }));
         }
         // SAFETY: the mapping is read-only and private to this process; a concurrent writer
         // truncating the file could fault, which is the documented risk of mmap-based loading.

@@ -107,15 +107,30 @@ impl<'m> Engine<'m> {
     pub fn infer_shapes(&self, h: usize, w: usize, shapes: &mut [Shape]) -> Result<(), Error> {
         let m = &self.model;
         if shapes.len() < m.n_values() {
-            return Err(Error::BufferTooSmall { needed: m.n_values(), got: shapes.len() });
+            return Err(Error::BufferTooSmall {
+                needed: m.n_values(),
+                got: shapes.len(),
+            });
         }
         if h == 0 || w == 0 {
-            return Err(Error::ShapeMismatch { node: 0, reason: "empty input" });
+            return Err(Error::ShapeMismatch {
+                node: 0,
+                reason: "empty input",
+            });
         }
-        shapes[0] = Shape { c: m.value_channels(0), h, w };
+        shapes[0] = Shape {
+            c: m.value_channels(0),
+            h,
+            w,
+        };
         for i in 0..m.n_nodes() {
             let n = m.node(i);
-            let bad = |reason| Err(Error::ShapeMismatch { node: i as u32, reason });
+            let bad = |reason| {
+                Err(Error::ShapeMismatch {
+                    node: i as u32,
+                    reason,
+                })
+            };
             let x = shapes[n.inputs[0] as usize];
             let c = n.out_channels as usize;
             let out = match n.op {
@@ -146,14 +161,22 @@ impl<'m> Engine<'m> {
                 }
                 OpKind::PixelShuffle => {
                     let r = n.factor as usize;
-                    Shape { c, h: x.h * r, w: x.w * r }
+                    Shape {
+                        c,
+                        h: x.h * r,
+                        w: x.w * r,
+                    }
                 }
                 OpKind::PixelUnshuffle => {
                     let r = n.factor as usize;
-                    if x.h % r != 0 || x.w % r != 0 {
+                    if !x.h.is_multiple_of(r) || !x.w.is_multiple_of(r) {
                         return bad("pixel unshuffle input not divisible by the factor");
                     }
-                    Shape { c, h: x.h / r, w: x.w / r }
+                    Shape {
+                        c,
+                        h: x.h / r,
+                        w: x.w / r,
+                    }
                 }
             };
             out.c
@@ -191,7 +214,35 @@ impl<'m> Engine<'m> {
             offsets[v] = cand;
             end = end.max(cand.checked_add(size).ok_or(Error::Overflow)?);
         }
-        Ok(Plan { input: (h, w), shapes, offsets, scratch_len: end })
+        Ok(Plan {
+            input: (h, w),
+            shapes,
+            offsets,
+            scratch_len: end,
+        })
+    }
+
+    /// Multiply-accumulates of one run with value shapes `shapes` (convolutions only).
+    pub fn macs(&self, shapes: &[Shape]) -> u64 {
+        let m = &self.model;
+        (0..m.n_nodes())
+            .map(|i| {
+                let n = m.node(i);
+                match n.op {
+                    OpKind::Conv2d => {
+                        let cin = shapes[n.inputs[0] as usize].c / n.groups.max(1) as usize;
+                        (shapes[i + 1].len() * cin * n.kernel[0] as usize * n.kernel[1] as usize)
+                            as u64
+                    }
+                    OpKind::ConvTranspose2d => {
+                        let x = shapes[n.inputs[0] as usize];
+                        let cout = n.out_channels as usize / n.groups.max(1) as usize;
+                        (x.len() * cout * n.kernel[0] as usize * n.kernel[1] as usize) as u64
+                    }
+                    _ => 0,
+                }
+            })
+            .sum()
     }
 
     /// Scratch elements (f32) needed to run inputs up to `h x w`.
@@ -206,14 +257,23 @@ impl<'m> Engine<'m> {
     pub fn run(&self, plan: &Plan, shapes: &[Shape], scratch: &mut [f32]) -> Result<(), Error> {
         let m = &self.model;
         if scratch.len() < plan.scratch_len {
-            return Err(Error::BufferTooSmall { needed: plan.scratch_len, got: scratch.len() });
+            return Err(Error::BufferTooSmall {
+                needed: plan.scratch_len,
+                got: scratch.len(),
+            });
         }
         if shapes.len() < m.n_values() || plan.shapes.len() < m.n_values() {
-            return Err(Error::BufferTooSmall { needed: m.n_values(), got: shapes.len() });
+            return Err(Error::BufferTooSmall {
+                needed: m.n_values(),
+                got: shapes.len(),
+            });
         }
         for (v, (s, p)) in shapes.iter().zip(&plan.shapes).enumerate() {
             if s.len() > p.len() {
-                return Err(Error::ShapeMismatch { node: v as u32, reason: "input larger than the plan" });
+                return Err(Error::ShapeMismatch {
+                    node: v as u32,
+                    reason: "input larger than the plan",
+                });
             }
         }
         for i in 0..m.n_nodes() {
@@ -221,9 +281,8 @@ impl<'m> Engine<'m> {
             let out_v = i + 1;
             let out_r = plan.range(out_v, &shapes[out_v]);
             let mut in_r = [0..0, 0..0, 0..0];
-            for k in 0..n.n_inputs as usize {
-                let v = n.inputs[k] as usize;
-                in_r[k] = plan.range(v, &shapes[v]);
+            for (r, &v) in in_r.iter_mut().zip(&n.inputs[..n.n_inputs as usize]) {
+                *r = plan.range(v as usize, &shapes[v as usize]);
             }
             let (out, ins) = split_io(scratch, out_r, &in_r[..n.n_inputs as usize], i)?;
             let x = shapes[n.inputs[0] as usize];
@@ -232,7 +291,11 @@ impl<'m> Engine<'m> {
                 OpKind::Conv2d | OpKind::ConvTranspose2d => {
                     let s = conv_shape(m, i, &x);
                     let wt = m.tensor_f32(n.weight as usize);
-                    let b = if n.bias == NO_TENSOR { &[][..] } else { m.tensor_f32(n.bias as usize) };
+                    let b = if n.bias == NO_TENSOR {
+                        &[][..]
+                    } else {
+                        m.tensor_f32(n.bias as usize)
+                    };
                     if n.op == OpKind::Conv2d {
                         generic::conv2d(&s, ins[0], wt, b, a, out);
                     } else {
@@ -273,7 +336,10 @@ fn split_io<'a>(
         } else if r.start >= out.end {
             &right[r.start - out.end..r.end - out.end]
         } else {
-            return Err(Error::BadNode { node: node as u32, reason: "arena plan overlaps input and output" });
+            return Err(Error::BadNode {
+                node: node as u32,
+                reason: "arena plan overlaps input and output",
+            });
         };
     }
     Ok((out_s, res))

@@ -29,12 +29,18 @@ pub struct TileOptions {
 
 impl TileOptions {
     /// One tile covering the whole frame (the reference for tiled runs).
-    pub const WHOLE_FRAME: TileOptions = TileOptions { tile: usize::MAX, halo: Some(0) };
+    pub const WHOLE_FRAME: TileOptions = TileOptions {
+        tile: usize::MAX,
+        halo: Some(0),
+    };
 }
 
 impl Default for TileOptions {
     fn default() -> Self {
-        TileOptions { tile: 256, halo: None }
+        TileOptions {
+            tile: 256,
+            halo: None,
+        }
     }
 }
 
@@ -70,7 +76,13 @@ pub struct TileGrid {
 
 impl TileGrid {
     /// The grid for a frame of packed size `packed_h x packed_w`.
-    pub fn new(packed_h: usize, packed_w: usize, multiple: usize, opts: &TileOptions, model_halo: usize) -> Result<Self, Error> {
+    pub fn new(
+        packed_h: usize,
+        packed_w: usize,
+        multiple: usize,
+        opts: &TileOptions,
+        model_halo: usize,
+    ) -> Result<Self, Error> {
         let m = multiple.max(1);
         let round = |x: usize| x.div_ceil(m).checked_mul(m).ok_or(Error::Overflow);
         let padded_h = round(packed_h)?;
@@ -111,7 +123,10 @@ impl TileGrid {
         };
         let (cy, ch, ry, rh) = span(row, self.padded_h);
         let (cx, cw, rx, rw) = span(col, self.padded_w);
-        Tile { core: (cy, cx, ch, cw), region: (ry, rx, rh, rw) }
+        Tile {
+            core: (cy, cx, ch, cw),
+            region: (ry, rx, rh, rw),
+        }
     }
 }
 
@@ -168,7 +183,13 @@ impl<'m> Denoiser<'m> {
     }
 
     /// Prepares a run on frames of `layout`'s size: grid, transforms and memory plan.
-    pub fn prepare(&self, layout: &FrameLayout, levels: &Levels, noise: NoiseParams, opts: &TileOptions) -> Result<FramePlan, Error> {
+    pub fn prepare(
+        &self,
+        layout: &FrameLayout,
+        levels: &Levels,
+        noise: NoiseParams,
+        opts: &TileOptions,
+    ) -> Result<FramePlan, Error> {
         levels.validate()?;
         if layout.width < 2 || layout.height < 2 {
             return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
@@ -184,7 +205,10 @@ impl<'m> Denoiser<'m> {
         let plan = self.engine.plan(grid.max_region_h, grid.max_region_w)?;
         let out = plan.shapes[info.output_value as usize];
         if (out.h, out.w) != plan.input {
-            return Err(Error::ShapeMismatch { node: info.output_value, reason: "network output size differs from its input" });
+            return Err(Error::ShapeMismatch {
+                node: info.output_value,
+                reason: "network output size differs from its input",
+            });
         }
         let t = self.noise_transform(noise)?;
         Ok(FramePlan {
@@ -221,7 +245,16 @@ impl<'m> Denoiser<'m> {
             let (ry, rx, rh, rw) = t.region;
             self.engine.infer_shapes(rh, rw, shapes)?;
             let in_r = fp.plan.range(0, &shapes[0]);
-            pack_region(input, layout, &fp.forward, ry, rx, rh, rw, &mut scratch[in_r])?;
+            pack_region(
+                input,
+                layout,
+                &fp.forward,
+                ry,
+                rx,
+                rh,
+                rw,
+                &mut scratch[in_r],
+            )?;
             self.engine.run(&fp.plan, shapes, scratch)?;
             let out_r = fp.plan.range(out_v, &shapes[out_v]);
             unpack_region(
@@ -244,11 +277,20 @@ impl<'m> Denoiser<'m> {
         Ok(())
     }
 
-    fn check_output(layout: &FrameLayout, input: &[u16], out_layout: &FrameLayout, output: &[u16]) -> Result<(), Error> {
+    fn check_output(
+        layout: &FrameLayout,
+        input: &[u16],
+        out_layout: &FrameLayout,
+        output: &[u16],
+    ) -> Result<(), Error> {
         layout.validate(input.len())?;
         out_layout.validate(output.len())?;
-        if (layout.width, layout.height, layout.cfa) != (out_layout.width, out_layout.height, out_layout.cfa) {
-            return Err(Error::BadFrame("output frame differs from the input in size or CFA"));
+        if (layout.width, layout.height, layout.cfa)
+            != (out_layout.width, out_layout.height, out_layout.cfa)
+        {
+            return Err(Error::BadFrame(
+                "output frame differs from the input in size or CFA",
+            ));
         }
         Ok(())
     }
@@ -268,10 +310,18 @@ impl<'m> Denoiser<'m> {
     ) -> Result<(), Error> {
         Self::check_output(layout, input, out_layout, output)?;
         if scratch.len() < fp.scratch_len() {
-            return Err(Error::BufferTooSmall { needed: fp.scratch_len(), got: scratch.len() });
+            return Err(Error::BufferTooSmall {
+                needed: fp.scratch_len(),
+                got: scratch.len(),
+            });
         }
-        for (row, (first_row, band)) in bands(output, out_layout, fp.grid.tile).into_iter().enumerate() {
-            self.denoise_band(fp, input, layout, row, band, out_layout, first_row, shapes, scratch)?;
+        for (row, (first_row, band)) in bands(output, out_layout, fp.grid.tile)
+            .into_iter()
+            .enumerate()
+        {
+            self.denoise_band(
+                fp, input, layout, row, band, out_layout, first_row, shapes, scratch,
+            )?;
         }
         Ok(())
     }
@@ -300,7 +350,15 @@ impl<'m> Denoiser<'m> {
         let _ = threads;
         let mut shapes = vec![Shape::default(); n_values];
         let mut scratch = vec![0f32; fp.scratch_len()];
-        self.denoise_with(&fp, input, layout, output, out_layout, &mut shapes, &mut scratch)
+        self.denoise_with(
+            &fp,
+            input,
+            layout,
+            output,
+            out_layout,
+            &mut shapes,
+            &mut scratch,
+        )
     }
 
     #[cfg(feature = "std")]
@@ -314,7 +372,11 @@ impl<'m> Denoiser<'m> {
         threads: usize,
     ) -> Result<(), Error> {
         use std::sync::Mutex;
-        let work = Mutex::new(bands(output, out_layout, fp.grid.tile).into_iter().enumerate());
+        let work = Mutex::new(
+            bands(output, out_layout, fp.grid.tile)
+                .into_iter()
+                .enumerate(),
+        );
         let n_values = self.engine.model().n_values();
         let workers = threads.min(fp.grid.rows());
         std::thread::scope(|s| {
@@ -328,15 +390,30 @@ impl<'m> Denoiser<'m> {
                                 Ok(mut it) => it.next(),
                                 Err(_) => return Err(Error::BadFrame("a worker thread failed")),
                             };
-                            let Some((row, (first_row, band))) = next else { return Ok(()) };
-                            self.denoise_band(fp, input, layout, row, band, out_layout, first_row, &mut shapes, &mut scratch)?;
+                            let Some((row, (first_row, band))) = next else {
+                                return Ok(());
+                            };
+                            self.denoise_band(
+                                fp,
+                                input,
+                                layout,
+                                row,
+                                band,
+                                out_layout,
+                                first_row,
+                                &mut shapes,
+                                &mut scratch,
+                            )?;
                         }
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or(Err(Error::BadFrame("a worker thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
+                })
                 .collect::<Result<Vec<()>, Error>>()
                 .map(|_| ())
         })
@@ -347,7 +424,11 @@ impl<'m> Denoiser<'m> {
 /// `[i * tile, (i + 1) * tile)`, i.e. raw rows `[2 * i * tile - sy, 2 * (i + 1) * tile - sy)`
 /// (clipped to the frame) for a phase whose red row offset is `sy`. Returns each band's first
 /// raw row and its rows.
-fn bands<'a>(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> Vec<(usize, &'a mut [u16])> {
+fn bands<'a>(
+    output: &'a mut [u16],
+    layout: &FrameLayout,
+    tile: usize,
+) -> Vec<(usize, &'a mut [u16])> {
     let sy = layout.cfa.red_offset().0;
     let total = ((layout.height - 1) * layout.stride + layout.width).min(output.len());
     let mut rest = &mut output[..total];
@@ -356,7 +437,11 @@ fn bands<'a>(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> Vec<(u
     let mut i = 0;
     while row < layout.height {
         let end = (2 * tile * (i + 1)).saturating_sub(sy).min(layout.height);
-        let take = if end == layout.height { rest.len() } else { (end - row) * layout.stride };
+        let take = if end == layout.height {
+            rest.len()
+        } else {
+            (end - row) * layout.stride
+        };
         let (band, tail) = core::mem::take(&mut rest).split_at_mut(take);
         out.push((row, band));
         rest = tail;

@@ -6,17 +6,26 @@ use std::path::{Path, PathBuf};
 use crate::IoError;
 
 fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
-    move |source| IoError::Os { path: path.display().to_string(), source }
+    move |source| IoError::Os {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Writes a file through `fill` into a temporary sibling of `path`, syncs it and renames it
 /// onto `path`. On any error the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), IoError> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), IoError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(os(path))?;

@@ -23,7 +23,10 @@ pub struct Pgm {
 }
 
 fn format_err(path: &Path, reason: &str) -> IoError {
-    IoError::Format { path: path.display().to_string(), reason: reason.to_string() }
+    IoError::Format {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Parses P5 PGM bytes (`path` only names the file in errors).
@@ -54,7 +57,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Pgm, IoError> {
         if start == pos || pos - start > 9 {
             return Err(format_err(path, "bad header number"));
         }
-        *f = std::str::from_utf8(&bytes[start..pos]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| format_err(path, "bad header number"))?;
+        *f = std::str::from_utf8(&bytes[start..pos])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format_err(path, "bad header number"))?;
     }
     // Exactly one whitespace byte separates the header from the samples.
     if !bytes.get(pos).is_some_and(|c| c.is_ascii_whitespace()) {
@@ -72,26 +78,43 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Pgm, IoError> {
     let n = width * height;
     let body = &bytes[pos..];
     if body.len() < n * bps {
-        return Err(format_err(path, &format!("truncated: {} sample bytes, needs {}", body.len(), n * bps)));
+        return Err(format_err(
+            path,
+            &format!("truncated: {} sample bytes, needs {}", body.len(), n * bps),
+        ));
     }
     let data = if bps == 1 {
         body[..n].iter().map(|&b| b as u16).collect()
     } else {
-        body[..2 * n].chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
+        body[..2 * n]
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect()
     };
-    Ok(Pgm { width, height, maxval: maxval as u16, data })
+    Ok(Pgm {
+        width,
+        height,
+        maxval: maxval as u16,
+        data,
+    })
 }
 
 /// Reads a P5 PGM file.
 pub fn read(path: &Path) -> Result<Pgm, IoError> {
-    let bytes = std::fs::read(path).map_err(|source| IoError::Os { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| IoError::Os {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&bytes, path)
 }
 
 /// Writes a 16-bit P5 PGM atomically.
 pub fn write(path: &Path, pgm: &Pgm) -> Result<(), IoError> {
     if pgm.data.len() != pgm.width * pgm.height {
-        return Err(format_err(path, "sample count does not match the dimensions"));
+        return Err(format_err(
+            path,
+            "sample count does not match the dimensions",
+        ));
     }
     let maxval = pgm.maxval.max(256);
     write_atomic(path, |w| {

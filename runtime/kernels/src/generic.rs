@@ -7,18 +7,34 @@
 use crate::{Act, ConvShape};
 
 fn check_len(name: &str, got: usize, needed: usize) {
-    assert!(got >= needed, "{name}: buffer of {got} elements, needs {needed}");
+    assert!(
+        got >= needed,
+        "{name}: buffer of {got} elements, needs {needed}"
+    );
 }
 
 /// 2-D convolution (dense, grouped or depthwise; any kernel, stride and padding; zero padding).
 /// `weight` is `[out_c, in_c / groups, k_h, k_w]`; `bias` is `[out_c]` or empty.
 /// `output` is `[out_c, out_h, out_w]` with the size from [`ConvShape::conv_out`].
-pub fn conv2d(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], act: Act, output: &mut [f32]) {
-    let (oh, ow) = s.conv_out().expect("conv2d: kernel larger than padded input");
+pub fn conv2d(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
+    let (oh, ow) = s
+        .conv_out()
+        .expect("conv2d: kernel larger than padded input");
     let cin_g = s.in_c / s.groups;
     let cout_g = s.out_c / s.groups;
     check_len("conv2d input", input.len(), s.in_c * s.in_h * s.in_w);
-    check_len("conv2d weight", weight.len(), s.out_c * cin_g * s.k_h * s.k_w);
+    check_len(
+        "conv2d weight",
+        weight.len(),
+        s.out_c * cin_g * s.k_h * s.k_w,
+    );
     check_len("conv2d output", output.len(), s.out_c * oh * ow);
     let in_plane = s.in_h * s.in_w;
     let (pt, pl) = (s.pad[0] as isize, s.pad[1] as isize);
@@ -40,7 +56,11 @@ pub fn conv2d(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], act: A
                         let wv = weight[((oc * cin_g + icg) * s.k_h + ky) * s.k_w + kx];
                         // ox range with 0 <= ox*stride + kx - pl < in_w
                         let off = kx as isize - pl;
-                        let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(s.stride_w) };
+                        let lo = if off >= 0 {
+                            0
+                        } else {
+                            ((-off) as usize).div_ceil(s.stride_w)
+                        };
                         let lim = s.in_w as isize - off; // ox*stride < lim
                         if lim <= 0 {
                             continue;
@@ -83,11 +103,21 @@ pub fn conv_transpose2d(
     act: Act,
     output: &mut [f32],
 ) {
-    let (oh, ow) = s.conv_transpose_out().expect("conv_transpose2d: empty output");
+    let (oh, ow) = s
+        .conv_transpose_out()
+        .expect("conv_transpose2d: empty output");
     let cin_g = s.in_c / s.groups;
     let cout_g = s.out_c / s.groups;
-    check_len("conv_transpose2d input", input.len(), s.in_c * s.in_h * s.in_w);
-    check_len("conv_transpose2d weight", weight.len(), s.in_c * cout_g * s.k_h * s.k_w);
+    check_len(
+        "conv_transpose2d input",
+        input.len(),
+        s.in_c * s.in_h * s.in_w,
+    );
+    check_len(
+        "conv_transpose2d weight",
+        weight.len(),
+        s.in_c * cout_g * s.k_h * s.k_w,
+    );
     check_len("conv_transpose2d output", output.len(), s.out_c * oh * ow);
     let in_plane = s.in_h * s.in_w;
     let (pt, pl) = (s.pad[0], s.pad[1]);
@@ -226,7 +256,11 @@ mod tests {
                             for kx in 0..s.k_w {
                                 let iy = (oy * s.stride_h + ky) as isize - s.pad[0] as isize;
                                 let ix = (ox * s.stride_w + kx) as isize - s.pad[1] as isize;
-                                if iy >= 0 && ix >= 0 && (iy as usize) < s.in_h && (ix as usize) < s.in_w {
+                                if iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < s.in_h
+                                    && (ix as usize) < s.in_w
+                                {
                                     acc += (x[(ic * s.in_h + iy as usize) * s.in_w + ix as usize]
                                         * w[((oc * cin_g + icg) * s.k_h + ky) * s.k_w + kx])
                                         as f64;
@@ -279,7 +313,10 @@ mod tests {
     fn close(a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len());
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "element {i}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "element {i}: {x} vs {y}"
+            );
         }
     }
 
@@ -290,15 +327,29 @@ mod tests {
             let c = rng.random_range(1..6);
             (c, c, c)
         } else {
-            (groups * rng.random_range(1..4), groups * rng.random_range(1..4), groups)
+            (
+                groups * rng.random_range(1..4),
+                groups * rng.random_range(1..4),
+                groups,
+            )
         };
         let k_h = rng.random_range(1..6);
         let k_w = rng.random_range(1..6);
         let (sh, sw) = (rng.random_range(1..4), rng.random_range(1..4));
         let pad = if transpose {
-            [rng.random_range(0..k_h), rng.random_range(0..k_w), rng.random_range(0..k_h), rng.random_range(0..k_w)]
+            [
+                rng.random_range(0..k_h),
+                rng.random_range(0..k_w),
+                rng.random_range(0..k_h),
+                rng.random_range(0..k_w),
+            ]
         } else {
-            [rng.random_range(0..3), rng.random_range(0..3), rng.random_range(0..3), rng.random_range(0..3)]
+            [
+                rng.random_range(0..3),
+                rng.random_range(0..3),
+                rng.random_range(0..3),
+                rng.random_range(0..3),
+            ]
         };
         ConvShape {
             in_c,
@@ -324,10 +375,16 @@ mod tests {
         let mut tested = 0;
         while tested < 400 {
             let s = random_shape(&mut rng, false);
-            let Some((oh, ow)) = s.conv_out() else { continue };
+            let Some((oh, ow)) = s.conv_out() else {
+                continue;
+            };
             let x = rand_vec(&mut rng, s.in_c * s.in_h * s.in_w);
             let w = rand_vec(&mut rng, s.out_c * s.in_c / s.groups * s.k_h * s.k_w);
-            let b = if rng.random_bool(0.5) { rand_vec(&mut rng, s.out_c) } else { vec![] };
+            let b = if rng.random_bool(0.5) {
+                rand_vec(&mut rng, s.out_c)
+            } else {
+                vec![]
+            };
             let mut out = vec![f32::NAN; s.out_c * oh * ow];
             conv2d(&s, &x, &w, &b, Act::None, &mut out);
             close(&out, &naive_conv(&s, &x, &w, &b));
@@ -341,10 +398,16 @@ mod tests {
         let mut tested = 0;
         while tested < 400 {
             let s = random_shape(&mut rng, true);
-            let Some((oh, ow)) = s.conv_transpose_out() else { continue };
+            let Some((oh, ow)) = s.conv_transpose_out() else {
+                continue;
+            };
             let x = rand_vec(&mut rng, s.in_c * s.in_h * s.in_w);
             let w = rand_vec(&mut rng, s.in_c * s.out_c / s.groups * s.k_h * s.k_w);
-            let b = if rng.random_bool(0.5) { rand_vec(&mut rng, s.out_c) } else { vec![] };
+            let b = if rng.random_bool(0.5) {
+                rand_vec(&mut rng, s.out_c)
+            } else {
+                vec![]
+            };
             let mut out = vec![f32::NAN; s.out_c * oh * ow];
             conv_transpose2d(&s, &x, &w, &b, Act::None, &mut out);
             close(&out, &naive_conv_t(&s, &x, &w, &b));

@@ -77,7 +77,10 @@ impl ConvShape {
         if h < self.k_h || w < self.k_w || self.stride_h == 0 || self.stride_w == 0 {
             return None;
         }
-        Some(((h - self.k_h) / self.stride_h + 1, (w - self.k_w) / self.stride_w + 1))
+        Some((
+            (h - self.k_h) / self.stride_h + 1,
+            (w - self.k_w) / self.stride_w + 1,
+        ))
     }
 
     /// Output (height, width) of a transposed convolution, or `None` if padding crops

@@ -25,8 +25,18 @@ struct Args {
 fn run(args: &Args) -> Result<(), String> {
     let arrays = rawnr_import::npz::read_npz(&args.npz).map_err(|e| e.to_string())?;
     let bytes = rawnr_import::pmrid::build(&arrays, args.halo).map_err(|e| e.to_string())?;
-    let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", args.out.file_name().and_then(|n| n.to_str()).unwrap_or("model")));
+    let dir = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        args.out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model")
+    ));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;

@@ -60,9 +60,16 @@ struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<&'a [f32], ImportError> {
-        let a = self.arrays.get(name).ok_or_else(|| ImportError::Missing(name.to_string()))?;
+        let a = self
+            .arrays
+            .get(name)
+            .ok_or_else(|| ImportError::Missing(name.to_string()))?;
         if a.shape != shape {
-            return Err(ImportError::Shape { name: name.to_string(), got: a.shape.clone(), expected: shape.to_vec() });
+            return Err(ImportError::Shape {
+                name: name.to_string(),
+                got: a.shape.clone(),
+                expected: shape.to_vec(),
+            });
         }
         Ok(&a.data)
     }
@@ -75,21 +82,84 @@ struct Net<'a> {
 
 impl Net<'_> {
     /// Separable conv: depthwise k x k (stride `s`, no bias) then pointwise 1x1 with bias.
-    fn sep(&mut self, prefix: &str, x: ValueId, cin: usize, cout: usize, k: usize, s: usize, act: Activation) -> Result<ValueId, ImportError> {
-        let dw = self.w.get(&format!("{prefix}.depthwise.weight"), &[cin, 1, k, k])?;
-        let pw = self.w.get(&format!("{prefix}.pointwise.weight"), &[cout, cin, 1, 1])?;
+    #[allow(clippy::too_many_arguments)]
+    fn sep(
+        &mut self,
+        prefix: &str,
+        x: ValueId,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        s: usize,
+        act: Activation,
+    ) -> Result<ValueId, ImportError> {
+        let dw = self
+            .w
+            .get(&format!("{prefix}.depthwise.weight"), &[cin, 1, k, k])?;
+        let pw = self
+            .w
+            .get(&format!("{prefix}.pointwise.weight"), &[cout, cin, 1, 1])?;
         let pb = self.w.get(&format!("{prefix}.pointwise.bias"), &[cout])?;
-        let d = self.b.conv2d(&format!("{prefix}.dw"), x, dw, [cin, 1, k, k], None, ConvSpec::same(k).stride(s).groups(cin));
-        Ok(self.b.conv2d(&format!("{prefix}.pw"), d, pw, [cout, cin, 1, 1], Some(pb), ConvSpec::same(1).act(act)))
+        let d = self.b.conv2d(
+            &format!("{prefix}.dw"),
+            x,
+            dw,
+            [cin, 1, k, k],
+            None,
+            ConvSpec::same(k).stride(s).groups(cin),
+        );
+        Ok(self.b.conv2d(
+            &format!("{prefix}.pw"),
+            d,
+            pw,
+            [cout, cin, 1, 1],
+            Some(pb),
+            ConvSpec::same(1).act(act),
+        ))
     }
 
     /// Encoder residual block; the first of a stage has stride 2 and a projection shortcut.
-    fn enc_block(&mut self, prefix: &str, x: ValueId, cin: usize, cout: usize, first: bool) -> Result<ValueId, ImportError> {
+    fn enc_block(
+        &mut self,
+        prefix: &str,
+        x: ValueId,
+        cin: usize,
+        cout: usize,
+        first: bool,
+    ) -> Result<ValueId, ImportError> {
         let mid = cout / 4;
         let s = if first { 2 } else { 1 };
-        let shortcut = if first { self.sep(&format!("{prefix}.proj"), x, cin, cout, 3, 2, Activation::None)? } else { x };
-        let t = self.sep(&format!("{prefix}.conv1"), x, cin, mid, 5, s, Activation::Relu)?;
-        let t = self.sep(&format!("{prefix}.conv2"), t, mid, cout, 5, 1, Activation::None)?;
+        let shortcut = if first {
+            self.sep(
+                &format!("{prefix}.proj"),
+                x,
+                cin,
+                cout,
+                3,
+                2,
+                Activation::None,
+            )?
+        } else {
+            x
+        };
+        let t = self.sep(
+            &format!("{prefix}.conv1"),
+            x,
+            cin,
+            mid,
+            5,
+            s,
+            Activation::Relu,
+        )?;
+        let t = self.sep(
+            &format!("{prefix}.conv2"),
+            t,
+            mid,
+            cout,
+            5,
+            1,
+            Activation::None,
+        )?;
         Ok(self.b.add(t, shortcut, Activation::Relu))
     }
 
@@ -100,31 +170,81 @@ impl Net<'_> {
         Ok(self.b.add(t, x, Activation::None))
     }
 
-    fn dec_stage(&mut self, prefix: &str, x: ValueId, skip: ValueId, cin: usize, skip_c: usize, cout: usize) -> Result<ValueId, ImportError> {
+    fn dec_stage(
+        &mut self,
+        prefix: &str,
+        x: ValueId,
+        skip: ValueId,
+        cin: usize,
+        skip_c: usize,
+        cout: usize,
+    ) -> Result<ValueId, ImportError> {
         let d = self.res_pair(&format!("{prefix}.decode_conv"), x, cin)?;
-        let uw = self.w.get(&format!("{prefix}.upsample.weight"), &[cin, cout, 2, 2])?;
+        let uw = self
+            .w
+            .get(&format!("{prefix}.upsample.weight"), &[cin, cout, 2, 2])?;
         let ub = self.w.get(&format!("{prefix}.upsample.bias"), &[cout])?;
-        let spec = ConvSpec { stride: [2, 2], pad: [0; 4], groups: 1, activation: Activation::None };
-        let up = self.b.conv_transpose2d(&format!("{prefix}.up"), d, uw, [cin, cout, 2, 2], Some(ub), spec);
-        let p = self.sep(&format!("{prefix}.proj_conv"), skip, skip_c, cout, 3, 1, Activation::Relu)?;
+        let spec = ConvSpec {
+            stride: [2, 2],
+            pad: [0; 4],
+            groups: 1,
+            activation: Activation::None,
+        };
+        let up = self.b.conv_transpose2d(
+            &format!("{prefix}.up"),
+            d,
+            uw,
+            [cin, cout, 2, 2],
+            Some(ub),
+            spec,
+        );
+        let p = self.sep(
+            &format!("{prefix}.proj_conv"),
+            skip,
+            skip_c,
+            cout,
+            3,
+            1,
+            Activation::Relu,
+        )?;
         Ok(self.b.add(up, p, Activation::None))
     }
 }
 
 /// Builds the PMRID `.rnm` from its named weights (the `.npz` arrays), with tiling halo `halo`.
 pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, ImportError> {
-    let mut n = Net { b: ModelBuilder::new("PMRID (ECCV 2020)"), w: Weights { arrays } };
+    let mut n = Net {
+        b: ModelBuilder::new("PMRID (ECCV 2020)"),
+        w: Weights { arrays },
+    };
     n.b.input_scale(PMRID_INPUT_SCALE)
-        .noise(NoiseConditioning::KSigma { anchor_iso: PMRID_ANCHOR_ISO }, pmrid_noise_curves())
+        .noise(
+            NoiseConditioning::KSigma {
+                anchor_iso: PMRID_ANCHOR_ISO,
+            },
+            pmrid_noise_curves(),
+        )
         .min_size_multiple(PMRID_SIZE_MULTIPLE)
         .halo(halo);
     let x = n.b.input();
 
     let w0 = n.w.get("conv0.conv.weight", &[16, 4, 3, 3])?;
     let b0 = n.w.get("conv0.conv.bias", &[16])?;
-    let c0 = n.b.conv2d("conv0", x, w0, [16, 4, 3, 3], Some(b0), ConvSpec::same(3).act(Activation::Relu));
+    let c0 = n.b.conv2d(
+        "conv0",
+        x,
+        w0,
+        [16, 4, 3, 3],
+        Some(b0),
+        ConvSpec::same(3).act(Activation::Relu),
+    );
 
-    let stages = [("enc1", 16, 64, 2), ("enc2", 64, 128, 2), ("enc3", 128, 256, 4), ("enc4", 256, 512, 4)];
+    let stages = [
+        ("enc1", 16, 64, 2),
+        ("enc2", 64, 128, 2),
+        ("enc3", 128, 256, 4),
+        ("enc4", 256, 512, 4),
+    ];
     let mut skips = vec![c0];
     let mut y = c0;
     for (name, cin, cout, blocks) in stages {
@@ -136,19 +256,28 @@ pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, Imp
     }
     let mut y = n.sep("encdec", y, 512, 64, 3, 1, Activation::Relu)?;
     // (name, in, skip value, skip channels, out)
-    let dec = [("dec1", 64, skips[3], 256, 64), ("dec2", 64, skips[2], 128, 32), ("dec3", 32, skips[1], 64, 32), ("dec4", 32, skips[0], 16, 16)];
+    let dec = [
+        ("dec1", 64, skips[3], 256, 64),
+        ("dec2", 64, skips[2], 128, 32),
+        ("dec3", 32, skips[1], 64, 32),
+        ("dec4", 32, skips[0], 16, 16),
+    ];
     for (name, cin, skip, skip_c, cout) in dec {
         y = n.dec_stage(name, y, skip, cin, skip_c, cout)?;
     }
     let y = n.res_pair("out0", y, 16)?;
     let w1 = n.w.get("out1.conv.weight", &[4, 16, 3, 3])?;
     let b1 = n.w.get("out1.conv.bias", &[4])?;
-    let o = n.b.conv2d("out1", y, w1, [4, 16, 3, 3], Some(b1), ConvSpec::same(3));
+    let o =
+        n.b.conv2d("out1", y, w1, [4, 16, 3, 3], Some(b1), ConvSpec::same(3));
     let out = n.b.add(x, o, Activation::None);
 
     let used = 141;
     if arrays.len() != used {
-        return Err(ImportError::Npy { name: "archive".into(), reason: format!("expected {used} PMRID tensors, found {}", arrays.len()) });
+        return Err(ImportError::Npy {
+            name: "archive".into(),
+            reason: format!("expected {used} PMRID tensors, found {}", arrays.len()),
+        });
     }
     Ok(n.b.finish(out)?)
 }

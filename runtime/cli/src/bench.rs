@@ -1,0 +1,116 @@
+//! `denoise-raw bench`: warm latency, throughput, arithmetic rate and peak memory of the native
+//! runtime on a synthetic frame.
+
+use std::time::Instant;
+
+use clap::Args;
+use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_engine::graph::{Engine, Shape};
+use rawnr_engine::tiling::Denoiser;
+
+use crate::{model, CliError, EngineArgs};
+
+/// Options of `denoise-raw bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Frame width in raw pixels.
+    #[arg(long, default_value_t = 3472)]
+    width: usize,
+    /// Frame height in raw pixels.
+    #[arg(long, default_value_t = 4624)]
+    height: usize,
+    /// Timed runs after one warm-up run.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}
+
+/// Runs the benchmark and prints one table row.
+pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    let store = model::load(args.engine.model.as_deref())?;
+    let m = store.model();
+    let d = Denoiser::new(Engine::new(m));
+    let layout = FrameLayout::new(args.width, args.height, CfaPhase::Rggb);
+    let levels = Levels::uniform(64.0, 1023.0);
+    // A deterministic textured frame with noise-like detail.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let input: Vec<u16> = (0..args.width * args.height)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (x, y) = ((i % args.width) as f32, (i / args.width) as f32);
+            let base = 300.0 + 200.0 * ((x * 0.01).sin() * (y * 0.013).cos());
+            (base + (state % 64) as f32) as u16
+        })
+        .collect();
+    let mut out = vec![0u16; input.len()];
+    let noise = args.engine.noise(&d)?;
+    let opts = args.engine.tiles();
+    let threads = args.engine.threads();
+    let rt = |source| CliError::Runtime {
+        context: "bench".into(),
+        source,
+    };
+    let fp = d.prepare(&layout, &levels, noise, &opts).map_err(rt)?;
+    // Arithmetic of the tiles actually run (halo overlap included).
+    let mut shapes = vec![Shape::default(); m.n_values()];
+    let mut macs = 0u64;
+    for r in 0..fp.grid.rows() {
+        for c in 0..fp.grid.cols() {
+            let t = fp.grid.tile_at(r, c);
+            if t.core.0 < fp.grid.packed_h && t.core.1 < fp.grid.packed_w {
+                d.engine()
+                    .infer_shapes(t.region.2, t.region.3, &mut shapes)
+                    .map_err(rt)?;
+                macs += d.engine().macs(&shapes);
+            }
+        }
+    }
+    let mut times = Vec::new();
+    for i in 0..=args.runs.max(1) {
+        let t0 = Instant::now();
+        d.denoise(
+            &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
+        )
+        .map_err(rt)?;
+        if i > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let mp = (args.width * args.height) as f64 / 1e6;
+    let frame_bytes = (input.len() * 2 * 2) as f64;
+    println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | peak RSS MiB | RSS - frames MiB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let rss = peak_rss().map(|b| b as f64 / (1 << 20) as f64);
+    println!(
+        "| native f32 (scalar reference) | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
+        m.info().name_str(),
+        args.width,
+        args.height,
+        threads,
+        fp.grid.tile,
+        fp.grid.halo,
+        median,
+        mp / median,
+        macs as f64 / 1e9,
+        macs as f64 / 1e9 / median,
+        rss.map_or("n/a".into(), |r| format!("{r:.0}")),
+        rss.map_or("n/a".into(), |r| format!("{:.0}", r - frame_bytes / (1 << 20) as f64)),
+    );
+    Ok(())
+}
