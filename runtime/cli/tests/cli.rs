@@ -1,0 +1,206 @@
+//! End-to-end tests of the `denoise-raw` binary: the README's quick-start run, and bad input
+//! that must end in a one-line error, a non-zero exit and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_denoise-raw"))
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/halide/bayer_small.pgm")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rawnr-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read_pgm16(p: &Path) -> (usize, usize, Vec<u16>) {
+    let b = std::fs::read(p).unwrap();
+    let text = String::from_utf8_lossy(&b[..20]).to_string();
+    let mut it = text.split_whitespace();
+    assert_eq!(it.next(), Some("P5"));
+    let w: usize = it.next().unwrap().parse().unwrap();
+    let h: usize = it.next().unwrap().parse().unwrap();
+    let data = &b[b.len() - 2 * w * h..];
+    (
+        w,
+        h,
+        data.chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect(),
+    )
+}
+
+#[test]
+fn quick_start_denoises_the_sample_and_writes_a_preview() {
+    let d = tmpdir("quick");
+    let out = d.join("out.pgm");
+    let png = d.join("out.png");
+    let st = bin()
+        .args([
+            fixture().to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--cfa",
+            "grbg",
+            "--black",
+            "25",
+            "--white",
+            "1023",
+            "--iso",
+            "3200",
+        ])
+        .args(["--preview", png.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let (w, h, data) = read_pgm16(&out);
+    let (w0, h0, input) = read_pgm16(&fixture());
+    assert_eq!((w, h), (w0, h0));
+    // Denoised: changed, but close to the input (a real image, not noise or zeros).
+    let changed = data.iter().zip(&input).filter(|(a, b)| a != b).count();
+    assert!(changed > data.len() / 4, "only {changed} pixels changed");
+    let mean_abs: f64 = data
+        .iter()
+        .zip(&input)
+        .map(|(&a, &b)| (a as f64 - b as f64).abs())
+        .sum::<f64>()
+        / data.len() as f64;
+    assert!(
+        mean_abs < 20.0,
+        "mean change {mean_abs} DN is not a denoising"
+    );
+    assert!(data.iter().all(|&v| v <= 1023));
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&png_bytes[1..4], b"PNG");
+    // No temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Running again without --overwrite is refused and leaves the output intact.
+    let again = bin()
+        .args([fixture().to_str().unwrap(), out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(read_pgm16(&out).2, data);
+}
+
+#[test]
+fn strength_zero_returns_the_input() {
+    let d = tmpdir("strength");
+    let out = d.join("out.pgm");
+    let st = bin()
+        .args([
+            fixture().to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--cfa",
+            "grbg",
+            "--black",
+            "25",
+            "--white",
+            "1023",
+            "--strength",
+            "0",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    assert!(st.stdout.is_empty(), "--quiet printed output");
+    assert_eq!(read_pgm16(&out).2, read_pgm16(&fixture()).2);
+}
+
+fn expect_error(args: &[&str], out: &Path, needle: &str) {
+    let st = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success(), "{args:?} succeeded");
+    assert!(
+        err.contains(needle),
+        "{args:?}: error {err:?} does not mention {needle:?}"
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "{args:?}: error is not one line: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "{args:?} left an output file");
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_without_output() {
+    let d = tmpdir("bad");
+    let out = d.join("out.pgm");
+    let o = out.to_str().unwrap();
+    let trunc = d.join("trunc.pgm");
+    let bytes = std::fs::read(fixture()).unwrap();
+    std::fs::write(&trunc, &bytes[..bytes.len() / 2]).unwrap();
+    let notpgm = d.join("not.pgm");
+    std::fs::write(&notpgm, b"hello world").unwrap();
+    let huge = d.join("huge.pgm");
+    std::fs::write(&huge, b"P5\n99999 99999\n65535\n\x00\x00").unwrap();
+    let badmodel = d.join("bad.rnm");
+    std::fs::write(&badmodel, b"RAWNRMDL garbage").unwrap();
+    expect_error(&[trunc.to_str().unwrap(), o], &out, "trunc.pgm");
+    expect_error(&[notpgm.to_str().unwrap(), o], &out, "not a binary PGM");
+    expect_error(&[huge.to_str().unwrap(), o], &out, "absurd dimensions");
+    expect_error(
+        &[d.join("missing.pgm").to_str().unwrap(), o],
+        &out,
+        "missing.pgm",
+    );
+    expect_error(
+        &[
+            fixture().to_str().unwrap(),
+            o,
+            "--model",
+            badmodel.to_str().unwrap(),
+        ],
+        &out,
+        "bad.rnm",
+    );
+    expect_error(
+        &[fixture().to_str().unwrap(), o, "--cfa", "xyzw"],
+        &out,
+        "--cfa",
+    );
+    expect_error(
+        &[
+            fixture().to_str().unwrap(),
+            o,
+            "--black",
+            "2000",
+            "--white",
+            "1023",
+        ],
+        &out,
+        "black level",
+    );
+    expect_error(&[fixture().to_str().unwrap(), o, "--iso=-5"], &out, "ISO");
+    expect_error(
+        &[
+            fixture().to_str().unwrap(),
+            fixture().to_str().unwrap(),
+            "--overwrite",
+        ],
+        &out,
+        "input",
+    );
+    let missing_dir = d.join("no/such/dir/out.pgm");
+    expect_error(
+        &[fixture().to_str().unwrap(), missing_dir.to_str().unwrap()],
+        &missing_dir,
+        "out.pgm",
+    );
+}
