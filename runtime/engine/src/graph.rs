@@ -250,6 +250,11 @@ impl<'m> Engine<'m> {
         Ok(self.plan(h, w)?.scratch_len)
     }
 
+    /// Scratch bytes needed to run inputs up to `h x w` (CMSIS-NN style `scratch_size`).
+    pub fn scratch_size(&self, h: usize, w: usize) -> Result<usize, Error> {
+        self.scratch_len(h, w)?.checked_mul(4).ok_or(Error::Overflow)
+    }
+
     /// Runs the graph. The input (value 0, shape `shapes[0]`) must already be in
     /// `scratch[plan.range(0, ..)]`; afterwards the output value is at
     /// `plan.range(output_value, ..)`. `shapes` comes from [`Engine::infer_shapes`] for an
