@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Timed runs after one warm-up run.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Benchmark on this DNG's active area instead of a synthetic frame.
+    #[arg(long)]
+    input: Option<std::path::PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -37,27 +40,43 @@ fn peak_rss() -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
+/// A deterministic textured 10-bit frame with noise-like detail.
+fn synthetic(width: usize, height: usize) -> Vec<u16> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    (0..width * height)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (x, y) = ((i % width) as f32, (i / width) as f32);
+            let base = 300.0 + 200.0 * ((x * 0.01).sin() * (y * 0.013).cos());
+            (base + (state % 64) as f32) as u16
+        })
+        .collect()
+}
+
 /// Runs the benchmark and prints one table row.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let store = model::load(args.engine.model.as_deref())?;
     let m = store.model();
     let d = Denoiser::new(Engine::new(m));
-    let layout = FrameLayout::new(args.width, args.height, CfaPhase::Rggb);
-    let levels = Levels::uniform(64.0, 1023.0);
-    // A deterministic textured frame with noise-like detail.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let input: Vec<u16> = (0..args.width * args.height)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let (x, y) = ((i % args.width) as f32, (i / args.width) as f32);
-            let base = 300.0 + 200.0 * ((x * 0.01).sin() * (y * 0.013).cos());
-            (base + (state % 64) as f32) as u16
-        })
-        .collect();
+    let (input, layout, levels) = match &args.input {
+        Some(p) => {
+            let f = rawnr_io::dng::read(p)?;
+            let (x, y, w, h) = f.active;
+            let data: Vec<u16> = (y..y + h)
+                .flat_map(|r| f.data[r * f.width + x..r * f.width + x + w].iter().copied())
+                .collect();
+            (data, FrameLayout::new(w, h, f.cfa), f.levels)
+        }
+        None => (
+            synthetic(args.width, args.height),
+            FrameLayout::new(args.width, args.height, CfaPhase::Rggb),
+            Levels::uniform(64.0, 1023.0),
+        ),
+    };
     let mut out = vec![0u16; input.len()];
-    let noise = args.engine.noise(&d)?;
+    let (noise, _) = args.engine.noise(&d, Some(1600.0), None)?;
     let opts = args.engine.tiles();
     let threads = args.engine.threads();
     let rt = |source| CliError::Runtime {
@@ -92,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    let mp = (args.width * args.height) as f64 / 1e6;
+    let mp = (layout.width * layout.height) as f64 / 1e6;
     let frame_bytes = (input.len() * 2 * 2) as f64;
     println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | peak RSS MiB | RSS - frames MiB |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -100,8 +119,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     println!(
         "| native f32 (scalar reference) | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
         m.info().name_str(),
-        args.width,
-        args.height,
+        layout.width,
+        layout.height,
         threads,
         fp.grid.tile,
         fp.grid.halo,

@@ -1,12 +1,15 @@
 //! `denoise-raw`: denoises a raw Bayer frame with a rawnr model on the CPU.
 //!
 //! ```text
-//! denoise-raw in.pgm out.pgm --cfa grbg --black 25 --white 1023 --iso 3200 --preview cmp.png
+//! denoise-raw in.dng out.dng [--iso 3200] [--preview cmp.png]
+//! denoise-raw in.pgm out.pgm --cfa grbg --black 25 --white 1023 --iso 3200
 //! denoise-raw bench --width 3472 --height 4624 --runs 3
 //! ```
 
 mod bench;
 mod model;
+mod profile;
+mod residual;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +20,7 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
-use rawnr_io::{pgm, preview};
+use rawnr_io::{dng, pgm, preview};
 
 /// Errors of the command line tool; each message names the file or option at fault.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +75,12 @@ pub struct EngineArgs {
     /// Model file (.rnm); default: the built-in PMRID model.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// ISO of the frame (selects the noise level from the model's default profile).
-    #[arg(long, default_value_t = 1600.0)]
-    pub iso: f32,
+    /// ISO (overrides the file's; selects the noise level from the noise profile).
+    #[arg(long)]
+    pub iso: Option<f32>,
+    /// Noise profile file (JSON curves k(ISO), sigma^2(ISO); see the README).
+    #[arg(long)]
+    pub noise_profile: Option<PathBuf>,
     /// Shot-noise gain k in normalised units (overrides the ISO profile; needs --noise-sigma2).
     #[arg(long, requires = "noise_sigma2")]
     pub noise_k: Option<f32>,
@@ -98,16 +104,50 @@ impl EngineArgs {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1)
     }
-    fn noise(&self, d: &Denoiser<'_>) -> Result<NoiseParams, CliError> {
+    /// The noise level, in this order: explicit `--noise-k/--noise-sigma2`; `--noise-profile`
+    /// at the ISO; with an explicit `--iso`, the model's profile at it; the file's NoiseProfile
+    /// tag; the model's profile at the file's ISO. Returns the parameters and where they came from.
+    fn noise(
+        &self,
+        d: &Denoiser<'_>,
+        file_iso: Option<f32>,
+        tag: Option<NoiseParams>,
+    ) -> Result<(NoiseParams, String), CliError> {
         let rt = |source| CliError::Runtime {
             context: "noise parameters".into(),
             source,
         };
-        match (self.noise_k, self.noise_sigma2) {
-            (Some(k), Some(sigma2)) => NoiseParams { k, sigma2 }.validate().map_err(rt),
-            _ => d.default_noise(self.iso).map_err(rt),
+        let iso = self.iso.or(file_iso);
+        if let (Some(k), Some(sigma2)) = (self.noise_k, self.noise_sigma2) {
+            return Ok((
+                NoiseParams { k, sigma2 }.validate().map_err(rt)?,
+                "--noise-k/--noise-sigma2".into(),
+            ));
         }
+        if let Some(p) = &self.noise_profile {
+            let iso = iso.ok_or_else(|| {
+                CliError::Usage("the ISO is unknown: pass --iso with --noise-profile".into())
+            })?;
+            return Ok((
+                profile::read(p)?.at(iso).map_err(rt)?,
+                format!("{} at ISO {iso}", p.display()),
+            ));
+        }
+        if let (None, Some(t)) = (self.iso, tag) {
+            return Ok((
+                t.validate().map_err(rt)?,
+                "the file's NoiseProfile tag".into(),
+            ));
+        }
+        let iso = iso.ok_or_else(|| {
+            CliError::Usage("the ISO is unknown: pass --iso (or --noise-k/--noise-sigma2)".into())
+        })?;
+        Ok((
+            d.default_noise(iso).map_err(rt)?,
+            format!("the model's profile at ISO {iso}"),
+        ))
     }
+
     fn tiles(&self) -> TileOptions {
         TileOptions {
             tile: self.tile.max(1),
@@ -116,24 +156,36 @@ impl EngineArgs {
     }
 }
 
+/// Storage of the output DNG's CFA samples.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DngCompression {
+    /// Uncompressed (every reader).
+    None,
+    /// Lossless JPEG tiles (smaller).
+    Lossless,
+}
+
 #[derive(Args)]
 struct RunArgs {
-    /// Input raw frame (binary PGM, 16-bit big-endian or 8-bit).
+    /// Input raw frame: a Bayer DNG, or a binary PGM (16-bit big-endian or 8-bit) with --cfa.
     input: Option<PathBuf>,
-    /// Output raw frame (PGM, 16-bit).
+    /// Output file (DNG for DNG input, PGM for PGM input).
     output: Option<PathBuf>,
-    /// CFA phase of the top-left 2x2 block: rggb, bggr, grbg or gbrg.
+    /// PGM input: CFA phase of the top-left 2x2 block (rggb, bggr, grbg or gbrg).
     #[arg(long, default_value = "rggb")]
     cfa: String,
-    /// Black level: one value, or four for R,Gr,Gb,B.
+    /// PGM input: black level, one value or four for R,Gr,Gb,B.
     #[arg(long, default_value = "0", value_delimiter = ',')]
     black: Vec<f32>,
-    /// White level (default: the PGM's maxval).
+    /// PGM input: white level (default: the PGM's maxval).
     #[arg(long)]
     white: Option<f32>,
     /// Blend with the input: 1 = fully denoised, 0 = unchanged.
     #[arg(long, default_value_t = 1.0)]
     strength: f32,
+    /// DNG output: store CFA samples uncompressed (none) or as lossless JPEG tiles (lossless).
+    #[arg(long, value_enum, default_value_t = DngCompression::None)]
+    compression: DngCompression,
     /// Write a before/after PNG crop here.
     #[arg(long)]
     preview: Option<PathBuf>,
@@ -185,6 +237,101 @@ fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<(), CliEr
     Ok(())
 }
 
+/// A frame to denoise: samples, the region to denoise and its description.
+struct Frame {
+    data: Vec<u16>,
+    /// Offset of the region's first sample in `data`.
+    offset: usize,
+    layout: FrameLayout,
+    levels: Levels,
+    iso: Option<f32>,
+    tag_noise: Option<NoiseParams>,
+    dng: Option<dng::DngFrame>,
+}
+
+fn read_frame(input: &Path, args: &RunArgs) -> Result<Frame, CliError> {
+    let mut head = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(input).map_err(|source| rawnr_io::IoError::Os {
+            path: input.display().to_string(),
+            source,
+        })?;
+        let n = f.read(&mut head).map_err(|source| rawnr_io::IoError::Os {
+            path: input.display().to_string(),
+            source,
+        })?;
+        if n < 2 {
+            return Err(rawnr_io::IoError::Format {
+                path: input.display().to_string(),
+                reason: "empty or truncated file".into(),
+            }
+            .into());
+        }
+    }
+    if head.starts_with(b"P5") {
+        let cfa = CfaPhase::parse(&args.cfa).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--cfa {}: expected rggb, bggr, grbg or gbrg",
+                args.cfa
+            ))
+        })?;
+        let pgm = pgm::read(input)?;
+        let levels = levels(&args.black, args.white.unwrap_or(pgm.maxval as f32))?;
+        let layout = FrameLayout::new(pgm.width, pgm.height, cfa);
+        layout
+            .validate(pgm.data.len())
+            .map_err(|source| CliError::Runtime {
+                context: input.display().to_string(),
+                source,
+            })?;
+        return Ok(Frame {
+            data: pgm.data,
+            offset: 0,
+            layout,
+            levels,
+            iso: None,
+            tag_noise: None,
+            dng: None,
+        });
+    }
+    if !(head.starts_with(b"II*\0") || head.starts_with(b"MM\0*")) {
+        return Err(rawnr_io::IoError::Format {
+            path: input.display().to_string(),
+            reason: "not a DNG or binary PGM (P5) raw file".into(),
+        }
+        .into());
+    }
+    let d = dng::read(input)?;
+    let (x, y, w, h) = d.active;
+    let layout = FrameLayout {
+        width: w,
+        height: h,
+        stride: d.width,
+        cfa: d.cfa,
+    };
+    let tag_noise = d.noise_profile.as_ref().map(|np| {
+        // One pair for all planes, or one per plane: take the mean over planes.
+        let n = np.len() as f64;
+        let (s, o) = np
+            .iter()
+            .fold((0.0, 0.0), |a, &(s, o)| (a.0 + s / n, a.1 + o / n));
+        NoiseParams {
+            k: s as f32,
+            sigma2: o as f32,
+        }
+    });
+    Ok(Frame {
+        data: d.data.clone(),
+        offset: y * d.width + x,
+        layout,
+        levels: d.levels,
+        iso: d.iso.map(|i| i as f32),
+        tag_noise,
+        dng: Some(d),
+    })
+}
+
 fn run(args: RunArgs) -> Result<(), CliError> {
     let (Some(input), Some(output)) = (args.input.as_deref(), args.output.as_deref()) else {
         return Err(CliError::Usage(
@@ -195,45 +342,53 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     if !(0.0..=1.0).contains(&args.strength) {
         return Err(CliError::Usage("--strength must be in 0..1".into()));
     }
-    let cfa = CfaPhase::parse(&args.cfa).ok_or_else(|| {
-        CliError::Usage(format!(
-            "--cfa {}: expected rggb, bggr, grbg or gbrg",
-            args.cfa
-        ))
-    })?;
     check_paths(input, output, args.overwrite)?;
-    let frame = pgm::read(input)?;
-    let levels = levels(&args.black, args.white.unwrap_or(frame.maxval as f32))?;
-    let layout = FrameLayout::new(frame.width, frame.height, cfa);
-    layout
-        .validate(frame.data.len())
-        .map_err(|source| CliError::Runtime {
-            context: input.display().to_string(),
-            source,
-        })?;
+    let frame = read_frame(input, &args)?;
 
     let model_store = model::load(args.engine.model.as_deref())?;
     let model = model_store.model();
     let denoiser = Denoiser::new(Engine::new(model));
-    let noise = args.engine.noise(&denoiser)?;
+    let (noise, noise_source) = args.engine.noise(&denoiser, frame.iso, frame.tag_noise)?;
     let threads = args.engine.threads();
     let start = Instant::now();
-    let mut out = vec![0u16; frame.data.len()];
+    let mut out = frame.data.clone();
+    let layout = frame.layout;
+    let progress =
+        (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} denoising [{bar:40}] {pos}/{len} tile rows {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    let on_band = |done: usize, total: usize| {
+        if let Some(b) = &progress {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
     denoiser
-        .denoise(
-            &frame.data,
+        .denoise_observed(
+            &frame.data[frame.offset..],
             &layout,
-            &mut out,
+            &mut out[frame.offset..],
             &layout,
-            &levels,
+            &frame.levels,
             noise,
             &args.engine.tiles(),
             threads,
+            &on_band,
         )
         .map_err(|source| CliError::Runtime {
             context: input.display().to_string(),
             source,
         })?;
+    if let Some(b) = &progress {
+        b.finish_and_clear();
+    }
     if args.strength < 1.0 {
         let s = args.strength;
         for (o, &i) in out.iter_mut().zip(&frame.data) {
@@ -241,28 +396,58 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         }
     }
     let elapsed = start.elapsed();
-    pgm::write(
-        output,
-        &pgm::Pgm {
-            data: out.clone(),
-            ..frame.clone()
-        },
-    )?;
+    let ratio =
+        residual::variance_ratio(&frame.data[frame.offset..], &out[frame.offset..], &layout);
+    match &frame.dng {
+        Some(d) => {
+            let remaining = [(noise.k as f64 * ratio, noise.sigma2 as f64 * ratio)];
+            let software = concat!("rawnr denoise-raw ", env!("CARGO_PKG_VERSION"));
+            let c = match args.compression {
+                DngCompression::None => dng::Compression::None,
+                DngCompression::Lossless => dng::Compression::Lossless,
+            };
+            dng::write(output, d, &out, Some(&remaining), software, c)?;
+        }
+        None => {
+            let (w, h) = (layout.width, layout.height);
+            pgm::write(
+                output,
+                &pgm::Pgm {
+                    width: w,
+                    height: h,
+                    maxval: out
+                        .iter()
+                        .copied()
+                        .max()
+                        .unwrap_or(0)
+                        .max(frame.levels.white as u16),
+                    data: out.clone(),
+                },
+            )?;
+        }
+    }
     if let Some(p) = &args.preview {
-        write_preview(p, &frame.data, &out, &layout, &levels)?;
+        write_preview(
+            p,
+            &frame.data[frame.offset..],
+            &out[frame.offset..],
+            &layout,
+            &frame.levels,
+        )?;
     }
     if !args.quiet {
         println!(
-            "{} -> {}: {}x{} {}, model {}, ISO {} (k {:.3e}, sigma^2 {:.3e}), {} threads, {:.2} s",
+            "{} -> {}: {}x{} {}, model {}, noise k {:.3e} sigma^2 {:.3e} from {}, remaining noise variance ~{:.2}%, {} threads, {:.2} s",
             input.display(),
             output.display(),
-            frame.width,
-            frame.height,
-            cfa.name(),
+            layout.width,
+            layout.height,
+            layout.cfa.name(),
             model.info().name_str(),
-            args.engine.iso,
             noise.k,
             noise.sigma2,
+            noise_source,
+            100.0 * ratio,
             threads,
             elapsed.as_secs_f64()
         );

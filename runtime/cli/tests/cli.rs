@@ -112,6 +112,8 @@ fn strength_zero_returns_the_input() {
             "1023",
             "--strength",
             "0",
+            "--iso",
+            "800",
             "-q",
         ])
         .output()
@@ -153,7 +155,11 @@ fn bad_input_is_a_one_line_error_without_output() {
     let badmodel = d.join("bad.rnm");
     std::fs::write(&badmodel, b"RAWNRMDL garbage").unwrap();
     expect_error(&[trunc.to_str().unwrap(), o], &out, "trunc.pgm");
-    expect_error(&[notpgm.to_str().unwrap(), o], &out, "not a binary PGM");
+    expect_error(
+        &[notpgm.to_str().unwrap(), o],
+        &out,
+        "not a DNG or binary PGM",
+    );
     expect_error(&[huge.to_str().unwrap(), o], &out, "absurd dimensions");
     expect_error(
         &[d.join("missing.pgm").to_str().unwrap(), o],
@@ -199,7 +205,12 @@ fn bad_input_is_a_one_line_error_without_output() {
     );
     let missing_dir = d.join("no/such/dir/out.pgm");
     expect_error(
-        &[fixture().to_str().unwrap(), missing_dir.to_str().unwrap()],
+        &[
+            fixture().to_str().unwrap(),
+            missing_dir.to_str().unwrap(),
+            "--iso",
+            "800",
+        ],
         &missing_dir,
         "out.pgm",
     );

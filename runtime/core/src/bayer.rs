@@ -181,6 +181,21 @@ impl FrameLayout {
     pub const fn packed_width(&self) -> usize {
         (self.width + self.cfa.red_offset().1).div_ceil(2)
     }
+    /// Raw rows `[lo, hi)` that packing the packed rows `[p0, p1)` reads (`p0 < p1`; rows past
+    /// the packed frame replicate its last row, samples outside the frame are mirrored): what a
+    /// line-buffer caller must hold to pack that band. Needs `height >= 2`.
+    pub fn raw_rows_read(&self, p0: usize, p1: usize) -> (usize, usize) {
+        if self.height < 2 {
+            return (0, self.height);
+        }
+        let (ph, sy) = (self.packed_height(), self.cfa.red_offset().0);
+        let last = p1.max(p0 + 1) - 1;
+        let rows = [(p0, 0), (p0, 1), (last, 0), (last, 1)]
+            .map(|(p, d)| source_index(p, d, sy, ph, self.height));
+        let lo = rows.iter().copied().min().unwrap_or(0);
+        let hi = rows.iter().copied().max().unwrap_or(0) + 1;
+        (lo, hi)
+    }
 }
 
 /// Per-channel affine maps from raw values to network input and back:
@@ -261,6 +276,28 @@ pub fn pack_region(
     out: &mut [f32],
 ) -> Result<(), Error> {
     layout.validate(data.len())?;
+    pack_region_rows(data, 0, layout, tf, y0, x0, h, w, out)
+}
+
+/// [`pack_region`] from a window of the frame's rows: `data` holds the rows from `first_row` on
+/// (stride `layout.stride`), as a line buffer does; `layout` describes the whole frame. The
+/// rows the region reads ([`FrameLayout::raw_rows_read`]) must lie in the window, else
+/// [`Error::BadFrame`] / [`Error::BufferTooSmall`]. Gives exactly the values of `pack_region`.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_region_rows(
+    data: &[u16],
+    first_row: usize,
+    layout: &FrameLayout,
+    tf: &PixelTransform,
+    y0: usize,
+    x0: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    if layout.width < 2 || layout.height < 2 || layout.stride < layout.width {
+        return Err(Error::BadFrame("invalid input frame geometry"));
+    }
     let plane = h.checked_mul(w).ok_or(Error::Overflow)?;
     let needed = plane.checked_mul(4).ok_or(Error::Overflow)?;
     if out.len() < needed {
@@ -277,7 +314,16 @@ pub fn pack_region(
         let out_c = &mut out[c * plane..(c + 1) * plane];
         for (yy, out_row) in out_c.chunks_exact_mut(w).enumerate() {
             let ry = source_index(y0 + yy, dy, sy, ph, layout.height);
-            let row = &data[ry * layout.stride..ry * layout.stride + layout.width];
+            let base = ry
+                .checked_sub(first_row)
+                .map(|r| r * layout.stride)
+                .ok_or(Error::BadFrame("pack region above the provided rows"))?;
+            let row = data
+                .get(base..base + layout.width)
+                .ok_or(Error::BufferTooSmall {
+                    needed: base + layout.width,
+                    got: data.len(),
+                })?;
             for (xx, v) in out_row.iter_mut().enumerate() {
                 let rx = source_index(x0 + xx, dx, sx, pw, layout.width);
                 *v = row[rx] as f32 * g + o;
@@ -435,6 +481,72 @@ mod tests {
                 (8, 7, 8),
             ] {
                 roundtrip(w, h, s, cfa);
+            }
+        }
+    }
+
+    #[test]
+    fn packing_from_a_row_window_matches_the_whole_frame() {
+        let data: [u16; 8 * 11] = core::array::from_fn(|i| (i as u16 * 53) % 1021);
+        let levels = Levels::uniform(3.0, 1023.0);
+        let tf = PixelTransform::forward(&levels, crate::noise::Affine::IDENTITY, 2.0);
+        for cfa in CfaPhase::ALL {
+            for (width, height, stride) in [(7, 11, 8), (8, 10, 8), (5, 2, 6), (6, 3, 6)] {
+                let layout = FrameLayout {
+                    width,
+                    height,
+                    stride,
+                    cfa,
+                };
+                let ph = layout.packed_height();
+                let pw = layout.packed_width();
+                // Regions may run past the packed frame (padding to a size multiple).
+                for p0 in 0..ph + 1 {
+                    for p1 in p0 + 1..ph + 3 {
+                        let (lo, hi) = layout.raw_rows_read(p0, p1);
+                        assert!(lo < hi && hi <= height, "{cfa:?} {p0}..{p1}: {lo}..{hi}");
+                        let n = (p1 - p0) * pw * 4;
+                        let mut want = [0f32; 4 * 8 * 8];
+                        let mut got = [1f32; 4 * 8 * 8];
+                        pack_region(&data, &layout, &tf, p0, 0, p1 - p0, pw, &mut want).unwrap();
+                        let window = &data[lo * stride..(hi - 1) * stride + width];
+                        pack_region_rows(window, lo, &layout, &tf, p0, 0, p1 - p0, pw, &mut got)
+                            .unwrap();
+                        assert_eq!(want[..n], got[..n], "{cfa:?} {width}x{height} {p0}..{p1}");
+                        // One row fewer on either side is refused, not misread.
+                        assert!(hi - lo >= 2, "a packed row reads two raw rows");
+                        {
+                            let short = &data[(lo + 1) * stride..(hi - 1) * stride + width];
+                            assert!(pack_region_rows(
+                                short,
+                                lo + 1,
+                                &layout,
+                                &tf,
+                                p0,
+                                0,
+                                p1 - p0,
+                                pw,
+                                &mut got
+                            )
+                            .is_err());
+                        }
+                        {
+                            let short = &data[lo * stride..(hi - 2) * stride + width];
+                            assert!(pack_region_rows(
+                                short,
+                                lo,
+                                &layout,
+                                &tf,
+                                p0,
+                                0,
+                                p1 - p0,
+                                pw,
+                                &mut got
+                            )
+                            .is_err());
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Graph execution: shape inference, arena planning and the node loop.
 
+#[cfg(feature = "alloc")]
 use alloc::vec;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -8,8 +10,10 @@ use rawnr_core::format::{Activation, Model, OpKind, NO_TENSOR};
 use rawnr_core::Error;
 use rawnr_kernels::{generic, Act, ConvShape};
 
-/// Shape of one activation (CHW).
+/// Shape of one activation (CHW). `repr(C)` (three `usize`), so callers without an allocator
+/// can keep shape slots in memory they manage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
 pub struct Shape {
     /// Channels.
     pub c: usize,
@@ -31,6 +35,7 @@ impl Shape {
 }
 
 /// Memory plan for one input size: where each value lives in the scratch arena.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Input height and width the plan was made for (the largest it accepts).
@@ -43,6 +48,7 @@ pub struct Plan {
     pub scratch_len: usize,
 }
 
+#[cfg(feature = "alloc")]
 impl Plan {
     /// Elements of value `v` in the arena, for the shapes of the current run.
     pub fn range(&self, v: usize, shape: &Shape) -> Range<usize> {
@@ -50,11 +56,55 @@ impl Plan {
     }
 }
 
+/// A memory plan whose tables live in caller memory ([`Engine::plan_in`]): the same content
+/// as [`Plan`], borrowed. Works without an allocator.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRef<'a> {
+    /// Input height and width the plan was made for (the largest it accepts).
+    pub input: (usize, usize),
+    /// Shapes of every value at that size.
+    pub shapes: &'a [Shape],
+    /// Offset of every value in the arena, in f32 elements.
+    pub offsets: &'a [usize],
+    /// Arena length in f32 elements: the scratch the caller provides.
+    pub scratch_len: usize,
+}
+
+impl PlanRef<'_> {
+    /// Elements of value `v` in the arena, for the shapes of the current run.
+    pub fn range(&self, v: usize, shape: &Shape) -> Range<usize> {
+        self.offsets[v]..self.offsets[v] + shape.len()
+    }
+}
+
+/// A memory plan, owned ([`Plan`]) or in caller memory ([`PlanRef`]).
+pub trait AsPlan {
+    /// The plan's tables.
+    fn as_plan(&self) -> PlanRef<'_>;
+}
+
+impl AsPlan for PlanRef<'_> {
+    fn as_plan(&self) -> PlanRef<'_> {
+        *self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl AsPlan for Plan {
+    fn as_plan(&self) -> PlanRef<'_> {
+        PlanRef {
+            input: self.input,
+            shapes: &self.shapes,
+            offsets: &self.offsets,
+            scratch_len: self.scratch_len,
+        }
+    }
+}
+
 /// Runs one validated model.
 #[derive(Debug, Clone)]
 pub struct Engine<'m> {
     model: Model<'m>,
-    last_use: Vec<usize>,
 }
 
 fn act(a: Activation) -> Act {
@@ -82,19 +132,9 @@ fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape 
 }
 
 impl<'m> Engine<'m> {
-    /// Prepares a model for execution.
+    /// Prepares a model for execution (allocates nothing).
     pub fn new(model: Model<'m>) -> Self {
-        let n_values = model.n_values();
-        // Index of the last node reading each value; the output lives to the end.
-        let mut last_use = vec![0usize; n_values];
-        for i in 0..model.n_nodes() {
-            let n = model.node(i);
-            for &v in &n.inputs[..n.n_inputs as usize] {
-                last_use[v as usize] = i;
-            }
-        }
-        last_use[model.info().output_value as usize] = usize::MAX;
-        Engine { model, last_use }
+        Engine { model }
     }
 
     /// The model.
@@ -190,17 +230,57 @@ impl<'m> Engine<'m> {
 
     /// Plans the arena for inputs up to `h x w`. Values are placed first-fit among the values
     /// still alive, so memory is the peak of simultaneously live activations, not their sum.
+    #[cfg(feature = "alloc")]
     pub fn plan(&self, h: usize, w: usize) -> Result<Plan, Error> {
         let n = self.model.n_values();
         let mut shapes = vec![Shape::default(); n];
-        self.infer_shapes(h, w, &mut shapes)?;
         let mut offsets = vec![0usize; n];
+        let mut work = vec![0usize; n];
+        let scratch_len = self
+            .plan_in(h, w, &mut shapes, &mut offsets, &mut work)?
+            .scratch_len;
+        Ok(Plan {
+            input: (h, w),
+            shapes,
+            offsets,
+            scratch_len,
+        })
+    }
+
+    /// [`Engine::plan`] into caller memory, without allocating: `shapes` and `offsets` receive
+    /// the plan's tables and `work` is temporary; each needs [`Model::n_values`] entries
+    /// (else [`Error::BufferTooSmall`]).
+    pub fn plan_in<'a>(
+        &self,
+        h: usize,
+        w: usize,
+        shapes: &'a mut [Shape],
+        offsets: &'a mut [usize],
+        work: &mut [usize],
+    ) -> Result<PlanRef<'a>, Error> {
+        let n = self.model.n_values();
+        let got = shapes.len().min(offsets.len()).min(work.len());
+        if got < n {
+            return Err(Error::BufferTooSmall { needed: n, got });
+        }
+        let (shapes, offsets, last_use) = (&mut shapes[..n], &mut offsets[..n], &mut work[..n]);
+        // Index of the last node reading each value; the output lives to the end.
+        last_use.fill(0);
+        for i in 0..self.model.n_nodes() {
+            let node = self.model.node(i);
+            for &v in &node.inputs[..node.n_inputs as usize] {
+                last_use[v as usize] = i;
+            }
+        }
+        last_use[self.model.info().output_value as usize] = usize::MAX;
+        self.infer_shapes(h, w, shapes)?;
+        offsets.fill(0);
         let mut end = shapes[0].len();
         for v in 1..n {
             let node = v - 1;
             let size = shapes[v].len();
             // Values alive while node `node` runs: defined before it and read by it or later.
-            let live = |u: usize| u < v && self.last_use[u] >= node;
+            let live = |u: usize| u < v && last_use[u] >= node;
             let mut cand = 0usize;
             loop {
                 let clash = (0..v).find(|&u| {
@@ -214,7 +294,7 @@ impl<'m> Engine<'m> {
             offsets[v] = cand;
             end = end.max(cand.checked_add(size).ok_or(Error::Overflow)?);
         }
-        Ok(Plan {
+        Ok(PlanRef {
             input: (h, w),
             shapes,
             offsets,
@@ -246,20 +326,30 @@ impl<'m> Engine<'m> {
     }
 
     /// Scratch elements (f32) needed to run inputs up to `h x w`.
+    #[cfg(feature = "alloc")]
     pub fn scratch_len(&self, h: usize, w: usize) -> Result<usize, Error> {
         Ok(self.plan(h, w)?.scratch_len)
     }
 
     /// Scratch bytes needed to run inputs up to `h x w` (CMSIS-NN style `scratch_size`).
+    #[cfg(feature = "alloc")]
     pub fn scratch_size(&self, h: usize, w: usize) -> Result<usize, Error> {
-        self.scratch_len(h, w)?.checked_mul(4).ok_or(Error::Overflow)
+        self.scratch_len(h, w)?
+            .checked_mul(4)
+            .ok_or(Error::Overflow)
     }
 
     /// Runs the graph. The input (value 0, shape `shapes[0]`) must already be in
     /// `scratch[plan.range(0, ..)]`; afterwards the output value is at
     /// `plan.range(output_value, ..)`. `shapes` comes from [`Engine::infer_shapes`] for an
-    /// input no larger than the plan's.
-    pub fn run(&self, plan: &Plan, shapes: &[Shape], scratch: &mut [f32]) -> Result<(), Error> {
+    /// input no larger than the plan's. `plan` is a [`Plan`] or a [`PlanRef`].
+    pub fn run<P: AsPlan + ?Sized>(
+        &self,
+        plan: &P,
+        shapes: &[Shape],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let plan = plan.as_plan();
         let m = &self.model;
         if scratch.len() < plan.scratch_len {
             return Err(Error::BufferTooSmall {
@@ -273,7 +363,7 @@ impl<'m> Engine<'m> {
                 got: shapes.len(),
             });
         }
-        for (v, (s, p)) in shapes.iter().zip(&plan.shapes).enumerate() {
+        for (v, (s, p)) in shapes.iter().zip(plan.shapes).enumerate() {
             if s.len() > p.len() {
                 return Err(Error::ShapeMismatch {
                     node: v as u32,

@@ -9,11 +9,15 @@
 //!   With a halo of at least the receptive field the result is bit-identical to running the
 //!   whole frame at once; memory does not grow with the frame.
 //!
-//! `no_std` + `alloc`; the `std` feature adds threads over tiles and model files ([`file`]).
+//! `no_std`. The `alloc` feature adds owned plans ([`graph::Plan`], [`tiling::Denoiser::prepare`],
+//! [`tiling::Denoiser::denoise`]); without it every table lives in caller memory
+//! ([`graph::Engine::plan_in`], [`tiling::Denoiser::prepare_in`]). The `std` feature (default,
+//! implies `alloc`) adds threads over tiles and model files (`file`).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -22,5 +26,8 @@ extern crate std;
 pub mod file;
 pub mod graph;
 pub mod tiling;
+
+#[cfg(test)]
+mod band_tests;
 
 pub use rawnr_core::Error;

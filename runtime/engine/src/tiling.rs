@@ -7,15 +7,19 @@
 //! network and tiles at the border stop exactly where the padded frame stops, a halo of at least
 //! the receptive field gives bitwise the output of one whole-frame pass.
 
+#[cfg(feature = "alloc")]
 use alloc::vec;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-use rawnr_core::bayer::{pack_region, unpack_region, FrameLayout, Levels, PixelTransform};
+use rawnr_core::bayer::{pack_region_rows, unpack_region, FrameLayout, Levels, PixelTransform};
 use rawnr_core::format::NoiseConditioning;
 use rawnr_core::noise::{Affine, NoiseParams};
 use rawnr_core::Error;
 
-use crate::graph::{Engine, Plan, Shape};
+#[cfg(feature = "alloc")]
+use crate::graph::Plan;
+use crate::graph::{AsPlan, Engine, PlanRef, Shape};
 
 /// How to cut a frame into tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +132,26 @@ impl TileGrid {
             region: (ry, rx, rh, rw),
         }
     }
+
+    /// Raw rows `[first, end)` of a frame of `layout` that tile row `row` produces: packed rows
+    /// `[row * tile, (row + 1) * tile)`, i.e. raw rows from `2 * row * tile - sy` for a phase
+    /// whose red row offset is `sy`, clipped to the frame. Consecutive tile rows tile the frame.
+    pub fn band_output_rows(&self, layout: &FrameLayout, row: usize) -> (usize, usize) {
+        let sy = layout.cfa.red_offset().0;
+        let end = |i: usize| {
+            (2usize.saturating_mul(self.tile).saturating_mul(i + 1))
+                .saturating_sub(sy)
+                .min(layout.height)
+        };
+        (if row == 0 { 0 } else { end(row - 1) }, end(row))
+    }
+
+    /// Raw rows `[first, end)` of a frame of `layout` that tile row `row` reads (its tiles'
+    /// regions, halo included): what a line-buffer caller must hold to run that tile row.
+    pub fn band_input_rows(&self, layout: &FrameLayout, row: usize) -> (usize, usize) {
+        let (ry, _, rh, _) = self.tile_at(row, 0).region;
+        layout.raw_rows_read(ry, ry + rh)
+    }
 }
 
 /// Denoises Bayer frames with one model.
@@ -136,22 +160,32 @@ pub struct Denoiser<'m> {
     engine: Engine<'m>,
 }
 
-/// The per-frame state of a denoising run: grid, transforms and plan.
+/// The plan storage [`FramePlan`] holds by default: the owned [`Plan`] with `alloc`, a
+/// [`PlanRef`] in caller memory without it.
+#[cfg(feature = "alloc")]
+pub type DefaultPlan = Plan;
+/// The plan storage [`FramePlan`] holds by default: the owned `Plan` with `alloc`, a
+/// [`PlanRef`] in caller memory without it.
+#[cfg(not(feature = "alloc"))]
+pub type DefaultPlan = PlanRef<'static>;
+
+/// The per-frame state of a denoising run: grid, transforms and plan. `P` is the plan's
+/// storage: [`Plan`] from [`Denoiser::prepare`], [`PlanRef`] from [`Denoiser::prepare_in`].
 #[derive(Debug, Clone)]
-pub struct FramePlan {
+pub struct FramePlan<P = DefaultPlan> {
     /// Tile grid.
     pub grid: TileGrid,
     /// Memory plan of the largest tile.
-    pub plan: Plan,
+    pub plan: P,
     forward: PixelTransform,
     inverse: PixelTransform,
     white: f32,
 }
 
-impl FramePlan {
+impl<P: AsPlan> FramePlan<P> {
     /// Scratch elements (f32) one worker needs.
     pub fn scratch_len(&self) -> usize {
-        self.plan.scratch_len
+        self.plan.as_plan().scratch_len
     }
 }
 
@@ -183,6 +217,7 @@ impl<'m> Denoiser<'m> {
     }
 
     /// Prepares a run on frames of `layout`'s size: grid, transforms and memory plan.
+    #[cfg(feature = "alloc")]
     pub fn prepare(
         &self,
         layout: &FrameLayout,
@@ -190,6 +225,36 @@ impl<'m> Denoiser<'m> {
         noise: NoiseParams,
         opts: &TileOptions,
     ) -> Result<FramePlan, Error> {
+        self.prepare_with(layout, levels, noise, opts, |e, h, w| e.plan(h, w))
+    }
+
+    /// [`Denoiser::prepare`] without allocating: the plan's tables go to `shapes` and `offsets`,
+    /// `work` is temporary (each [`rawnr_core::format::Model::n_values`] entries; see
+    /// [`Engine::plan_in`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_in<'a>(
+        &self,
+        layout: &FrameLayout,
+        levels: &Levels,
+        noise: NoiseParams,
+        opts: &TileOptions,
+        shapes: &'a mut [Shape],
+        offsets: &'a mut [usize],
+        work: &mut [usize],
+    ) -> Result<FramePlan<PlanRef<'a>>, Error> {
+        self.prepare_with(layout, levels, noise, opts, |e, h, w| {
+            e.plan_in(h, w, shapes, offsets, work)
+        })
+    }
+
+    fn prepare_with<P: AsPlan>(
+        &self,
+        layout: &FrameLayout,
+        levels: &Levels,
+        noise: NoiseParams,
+        opts: &TileOptions,
+        make_plan: impl FnOnce(&Engine<'m>, usize, usize) -> Result<P, Error>,
+    ) -> Result<FramePlan<P>, Error> {
         levels.validate()?;
         if layout.width < 2 || layout.height < 2 {
             return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
@@ -202,9 +267,10 @@ impl<'m> Denoiser<'m> {
             opts,
             info.halo as usize,
         )?;
-        let plan = self.engine.plan(grid.max_region_h, grid.max_region_w)?;
-        let out = plan.shapes[info.output_value as usize];
-        if (out.h, out.w) != plan.input {
+        let plan = make_plan(&self.engine, grid.max_region_h, grid.max_region_w)?;
+        let p = plan.as_plan();
+        let out = p.shapes[info.output_value as usize];
+        if (out.h, out.w) != p.input {
             return Err(Error::ShapeMismatch {
                 node: info.output_value,
                 reason: "network output size differs from its input",
@@ -223,9 +289,9 @@ impl<'m> Denoiser<'m> {
     /// Denoises one band of tiles (tile row `row`) into `band`, which holds the output frame's
     /// rows from `first_row` on.
     #[allow(clippy::too_many_arguments)]
-    fn denoise_band(
+    fn denoise_band<P: AsPlan>(
         &self,
-        fp: &FramePlan,
+        fp: &FramePlan<P>,
         input: &[u16],
         layout: &FrameLayout,
         row: usize,
@@ -235,6 +301,81 @@ impl<'m> Denoiser<'m> {
         shapes: &mut [Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.band_from_rows(
+            fp, input, 0, layout, row, band, out_layout, first_row, shapes, scratch,
+        )
+    }
+
+    /// Denoises tile row `row` for a line-buffer (stripe) caller. `input` holds the frame's rows
+    /// from `in_first_row` on (stride `layout.stride`) and must cover
+    /// [`TileGrid::band_input_rows`]; `output` holds the output frame's rows from
+    /// `out_first_row` on (stride `out_layout.stride`) and receives the rows
+    /// [`TileGrid::band_output_rows`]. Writes exactly what [`Denoiser::denoise_with`] writes
+    /// for that tile row; `fp` must have been prepared for `layout`'s size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_band_rows<P: AsPlan>(
+        &self,
+        fp: &FramePlan<P>,
+        input: &[u16],
+        in_first_row: usize,
+        layout: &FrameLayout,
+        row: usize,
+        output: &mut [u16],
+        out_first_row: usize,
+        out_layout: &FrameLayout,
+        shapes: &mut [Shape],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        if (layout.width, layout.height, layout.cfa)
+            != (out_layout.width, out_layout.height, out_layout.cfa)
+        {
+            return Err(Error::BadFrame(
+                "output frame differs from the input in size or CFA",
+            ));
+        }
+        if (fp.grid.packed_h, fp.grid.packed_w) != (layout.packed_height(), layout.packed_width()) {
+            return Err(Error::BadFrame(
+                "frame plan prepared for another frame size",
+            ));
+        }
+        if row >= fp.grid.rows() {
+            return Err(Error::BadFrame("tile row outside the frame"));
+        }
+        if scratch.len() < fp.scratch_len() {
+            return Err(Error::BufferTooSmall {
+                needed: fp.scratch_len(),
+                got: scratch.len(),
+            });
+        }
+        self.band_from_rows(
+            fp,
+            input,
+            in_first_row,
+            layout,
+            row,
+            output,
+            out_layout,
+            out_first_row,
+            shapes,
+            scratch,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn band_from_rows<P: AsPlan>(
+        &self,
+        fp: &FramePlan<P>,
+        input: &[u16],
+        in_first_row: usize,
+        layout: &FrameLayout,
+        row: usize,
+        band: &mut [u16],
+        out_layout: &FrameLayout,
+        first_row: usize,
+        shapes: &mut [Shape],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let plan = fp.plan.as_plan();
         let out_v = self.engine.model().info().output_value as usize;
         for col in 0..fp.grid.cols() {
             let t = fp.grid.tile_at(row, col);
@@ -244,9 +385,10 @@ impl<'m> Denoiser<'m> {
             }
             let (ry, rx, rh, rw) = t.region;
             self.engine.infer_shapes(rh, rw, shapes)?;
-            let in_r = fp.plan.range(0, &shapes[0]);
-            pack_region(
+            let in_r = plan.range(0, &shapes[0]);
+            pack_region_rows(
                 input,
+                in_first_row,
                 layout,
                 &fp.forward,
                 ry,
@@ -255,8 +397,8 @@ impl<'m> Denoiser<'m> {
                 rw,
                 &mut scratch[in_r],
             )?;
-            self.engine.run(&fp.plan, shapes, scratch)?;
-            let out_r = fp.plan.range(out_v, &shapes[out_v]);
+            self.engine.run(&plan, shapes, scratch)?;
+            let out_r = plan.range(out_v, &shapes[out_v]);
             unpack_region(
                 &scratch[out_r],
                 rh,
@@ -298,9 +440,9 @@ impl<'m> Denoiser<'m> {
     /// Denoises `input` into `output` on the calling thread with caller memory: `scratch` must
     /// hold [`FramePlan::scratch_len`] elements and `shapes` [`rawnr_core::format::Model::n_values`].
     #[allow(clippy::too_many_arguments)]
-    pub fn denoise_with(
+    pub fn denoise_with<P: AsPlan>(
         &self,
-        fp: &FramePlan,
+        fp: &FramePlan<P>,
         input: &[u16],
         layout: &FrameLayout,
         output: &mut [u16],
@@ -315,10 +457,7 @@ impl<'m> Denoiser<'m> {
                 got: scratch.len(),
             });
         }
-        for (row, (first_row, band)) in bands(output, out_layout, fp.grid.tile)
-            .into_iter()
-            .enumerate()
-        {
+        for (row, (first_row, band)) in Bands::new(output, out_layout, fp.grid.tile).enumerate() {
             self.denoise_band(
                 fp, input, layout, row, band, out_layout, first_row, shapes, scratch,
             )?;
@@ -328,6 +467,7 @@ impl<'m> Denoiser<'m> {
 
     /// Denoises `input` into `output`, allocating one scratch arena per worker. With `std`,
     /// tile rows are spread over `threads` threads; without it `threads` is ignored.
+    #[cfg(feature = "alloc")]
     #[allow(clippy::too_many_arguments)]
     pub fn denoise(
         &self,
@@ -340,28 +480,66 @@ impl<'m> Denoiser<'m> {
         opts: &TileOptions,
         threads: usize,
     ) -> Result<(), Error> {
+        self.denoise_observed(
+            input,
+            layout,
+            output,
+            out_layout,
+            levels,
+            noise,
+            opts,
+            threads,
+            &|_, _| {},
+        )
+    }
+
+    /// [`Denoiser::denoise`] that calls `on_band(done, total)` after each band of tiles (for
+    /// progress reporting; called from worker threads).
+    #[cfg(feature = "alloc")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_observed(
+        &self,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        levels: &Levels,
+        noise: NoiseParams,
+        opts: &TileOptions,
+        threads: usize,
+        on_band: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(), Error> {
         let fp = self.prepare(layout, levels, noise, opts)?;
         Self::check_output(layout, input, out_layout, output)?;
         let n_values = self.engine.model().n_values();
         #[cfg(feature = "std")]
         if threads > 1 && fp.grid.rows() > 1 {
-            return self.denoise_threads(&fp, input, layout, output, out_layout, threads);
+            return self.denoise_threads(&fp, input, layout, output, out_layout, threads, on_band);
         }
         let _ = threads;
         let mut shapes = vec![Shape::default(); n_values];
         let mut scratch = vec![0f32; fp.scratch_len()];
-        self.denoise_with(
-            &fp,
-            input,
-            layout,
-            output,
-            out_layout,
-            &mut shapes,
-            &mut scratch,
-        )
+        let bands = bands(output, out_layout, fp.grid.tile);
+        let total = bands.len();
+        for (row, (first_row, band)) in bands.into_iter().enumerate() {
+            self.denoise_band(
+                &fp,
+                input,
+                layout,
+                row,
+                band,
+                out_layout,
+                first_row,
+                &mut shapes,
+                &mut scratch,
+            )?;
+            on_band(row + 1, total);
+        }
+        Ok(())
     }
 
     #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
     fn denoise_threads(
         &self,
         fp: &FramePlan,
@@ -370,13 +548,14 @@ impl<'m> Denoiser<'m> {
         output: &mut [u16],
         out_layout: &FrameLayout,
         threads: usize,
+        on_band: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), Error> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
-        let work = Mutex::new(
-            bands(output, out_layout, fp.grid.tile)
-                .into_iter()
-                .enumerate(),
-        );
+        let all = bands(output, out_layout, fp.grid.tile);
+        let total = all.len();
+        let done = AtomicUsize::new(0);
+        let work = Mutex::new(all.into_iter().enumerate());
         let n_values = self.engine.model().n_values();
         let workers = threads.min(fp.grid.rows());
         std::thread::scope(|s| {
@@ -404,6 +583,7 @@ impl<'m> Denoiser<'m> {
                                 &mut shapes,
                                 &mut scratch,
                             )?;
+                            on_band(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                         }
                     })
                 })
@@ -424,29 +604,59 @@ impl<'m> Denoiser<'m> {
 /// `[i * tile, (i + 1) * tile)`, i.e. raw rows `[2 * i * tile - sy, 2 * (i + 1) * tile - sy)`
 /// (clipped to the frame) for a phase whose red row offset is `sy`. Returns each band's first
 /// raw row and its rows.
+#[cfg(feature = "alloc")]
 fn bands<'a>(
     output: &'a mut [u16],
     layout: &FrameLayout,
     tile: usize,
 ) -> Vec<(usize, &'a mut [u16])> {
-    let sy = layout.cfa.red_offset().0;
-    let total = ((layout.height - 1) * layout.stride + layout.width).min(output.len());
-    let mut rest = &mut output[..total];
-    let mut out = Vec::new();
-    let mut row = 0;
-    let mut i = 0;
-    while row < layout.height {
-        let end = (2 * tile * (i + 1)).saturating_sub(sy).min(layout.height);
-        let take = if end == layout.height {
-            rest.len()
-        } else {
-            (end - row) * layout.stride
-        };
-        let (band, tail) = core::mem::take(&mut rest).split_at_mut(take);
-        out.push((row, band));
-        rest = tail;
-        row = end;
-        i += 1;
+    Bands::new(output, layout, tile).collect()
+}
+
+/// The bands of [`bands`], one at a time (no allocation).
+struct Bands<'a> {
+    rest: &'a mut [u16],
+    layout: FrameLayout,
+    tile: usize,
+    row: usize,
+    i: usize,
+}
+
+impl<'a> Bands<'a> {
+    fn new(output: &'a mut [u16], layout: &FrameLayout, tile: usize) -> Self {
+        let total = ((layout.height - 1) * layout.stride + layout.width).min(output.len());
+        Bands {
+            rest: &mut output[..total],
+            layout: *layout,
+            tile,
+            row: 0,
+            i: 0,
+        }
     }
-    out
+}
+
+impl<'a> Iterator for Bands<'a> {
+    type Item = (usize, &'a mut [u16]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let l = &self.layout;
+        if self.row >= l.height {
+            return None;
+        }
+        let sy = l.cfa.red_offset().0;
+        let end = (2 * self.tile * (self.i + 1))
+            .saturating_sub(sy)
+            .min(l.height);
+        let take = if end == l.height {
+            self.rest.len()
+        } else {
+            ((end - self.row) * l.stride).min(self.rest.len())
+        };
+        let (band, tail) = core::mem::take(&mut self.rest).split_at_mut(take);
+        self.rest = tail;
+        let first = self.row;
+        self.row = end;
+        self.i += 1;
+        Some((first, band))
+    }
 }

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod dng;
 pub mod pgm;
 pub mod preview;
 
