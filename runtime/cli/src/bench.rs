@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Timed runs after one warm-up run.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Print only the table row (to append rows of several runs).
+    #[arg(long)]
+    no_header: bool,
     /// Benchmark on this DNG's active area instead of a synthetic frame.
     #[arg(long)]
     input: Option<std::path::PathBuf>,
@@ -99,12 +102,51 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         }
     }
     let mut times = Vec::new();
+    #[cfg(feature = "ort")]
+    let mut ort_net = match args.engine.backend {
+        crate::Backend::Ort => Some(crate::ort_backend::OrtNet::new(
+            &m,
+            threads,
+            args.engine.ep,
+        )?),
+        crate::Backend::Native => None,
+    };
     for i in 0..=args.runs.max(1) {
         let t0 = Instant::now();
-        d.denoise(
-            &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
-        )
-        .map_err(rt)?;
+        match args.engine.backend {
+            crate::Backend::Native => d
+                .denoise(
+                    &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
+                )
+                .map_err(rt)?,
+            #[cfg(feature = "ort")]
+            crate::Backend::Ort => {
+                let net = ort_net
+                    .as_mut()
+                    .ok_or_else(|| CliError::Usage("ONNX Runtime session missing".into()))?;
+                d.denoise_via(
+                    &fp,
+                    &input,
+                    &layout,
+                    &mut out,
+                    &layout,
+                    |x, h, w, y| net.run(x, h, w, y),
+                    &|_, _| {},
+                )
+                .map_err(|e| match e {
+                    rawnr_engine::tiling::ViaError::Runtime(source) => rt(source),
+                    rawnr_engine::tiling::ViaError::Backend(e) => {
+                        CliError::Usage(format!("ONNX Runtime: {e}"))
+                    }
+                })?
+            }
+            #[cfg(not(feature = "ort"))]
+            crate::Backend::Ort => {
+                return Err(CliError::Usage(
+                    "this build has no ONNX Runtime backend".into(),
+                ))
+            }
+        }
         if i > 0 {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -113,11 +155,20 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let median = times[times.len() / 2];
     let mp = (layout.width * layout.height) as f64 / 1e6;
     let frame_bytes = (input.len() * 2 * 2) as f64;
-    println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | peak RSS MiB | RSS - frames MiB |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    if !args.no_header {
+        println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | peak RSS MiB | RSS - frames MiB |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    }
     let rss = peak_rss().map(|b| b as f64 / (1 << 20) as f64);
     println!(
-        "| native f32 (scalar reference) | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
+        "| {} | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
+        match args.engine.backend {
+            crate::Backend::Native => "native f32 (scalar reference kernels)".to_string(),
+            #[cfg(feature = "ort")]
+            crate::Backend::Ort => format!("ONNX Runtime 1.32 fp32 ({:?} EP)", args.engine.ep),
+            #[cfg(not(feature = "ort"))]
+            crate::Backend::Ort => "ONNX Runtime".to_string(),
+        },
         m.info().name_str(),
         layout.width,
         layout.height,
@@ -129,7 +180,10 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         macs as f64 / 1e9,
         macs as f64 / 1e9 / median,
         rss.map_or("n/a".into(), |r| format!("{r:.0}")),
-        rss.map_or("n/a".into(), |r| format!("{:.0}", r - frame_bytes / (1 << 20) as f64)),
+        rss.map_or("n/a".into(), |r| format!(
+            "{:.0}",
+            r - frame_bytes / (1 << 20) as f64
+        )),
     );
     Ok(())
 }

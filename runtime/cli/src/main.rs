@@ -8,6 +8,8 @@
 
 mod bench;
 mod model;
+#[cfg(feature = "ort")]
+mod ort_backend;
 mod profile;
 mod residual;
 
@@ -69,12 +71,89 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Which implementation runs the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// rawnr's own runtime.
+    Native,
+    /// ONNX Runtime (`--ep` picks the execution provider).
+    Ort,
+}
+
+/// Denoises `input` into `output` with the backend chosen in `args`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_backend(
+    args: &EngineArgs,
+    denoiser: &Denoiser<'_>,
+    input: &[u16],
+    layout: &FrameLayout,
+    output: &mut [u16],
+    levels: &Levels,
+    noise: NoiseParams,
+    on_band: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), CliError> {
+    let rt = |source| CliError::Runtime {
+        context: "denoising".into(),
+        source,
+    };
+    let threads = args.threads();
+    match args.backend {
+        Backend::Native => denoiser
+            .denoise_observed(
+                input,
+                layout,
+                output,
+                layout,
+                levels,
+                noise,
+                &args.tiles(),
+                threads,
+                on_band,
+            )
+            .map_err(rt),
+        #[cfg(feature = "ort")]
+        Backend::Ort => {
+            let fp = denoiser
+                .prepare(layout, levels, noise, &args.tiles())
+                .map_err(rt)?;
+            let mut net = ort_backend::OrtNet::new(denoiser.engine().model(), threads, args.ep)?;
+            denoiser
+                .denoise_via(
+                    &fp,
+                    input,
+                    layout,
+                    output,
+                    layout,
+                    |i, h, w, o| net.run(i, h, w, o),
+                    on_band,
+                )
+                .map_err(|e| match e {
+                    rawnr_engine::tiling::ViaError::Runtime(source) => rt(source),
+                    rawnr_engine::tiling::ViaError::Backend(e) => {
+                        CliError::Usage(format!("ONNX Runtime: {e}"))
+                    }
+                })
+        }
+        #[cfg(not(feature = "ort"))]
+        Backend::Ort => Err(CliError::Usage(
+            "this build has no ONNX Runtime backend (cargo feature `ort`)".into(),
+        )),
+    }
+}
+
 /// Model, noise and tiling options shared by denoising and benchmarking.
 #[derive(Args, Clone)]
 pub struct EngineArgs {
     /// Model file (.rnm); default: the built-in PMRID model.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Inference backend: the native runtime, or ONNX Runtime on the model's ONNX export.
+    #[arg(long, value_enum, default_value_t = Backend::Native)]
+    pub backend: Backend,
+    /// ONNX Runtime execution provider (with --backend ort).
+    #[cfg(feature = "ort")]
+    #[arg(long, value_enum, default_value_t = ort_backend::Ep::Cpu)]
+    pub ep: ort_backend::Ep,
     /// ISO (overrides the file's; selects the noise level from the noise profile).
     #[arg(long)]
     pub iso: Option<f32>,
@@ -370,22 +449,23 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             b.set_position(done as u64);
         }
     };
-    denoiser
-        .denoise_observed(
-            &frame.data[frame.offset..],
-            &layout,
-            &mut out[frame.offset..],
-            &layout,
-            &frame.levels,
-            noise,
-            &args.engine.tiles(),
-            threads,
-            &on_band,
-        )
-        .map_err(|source| CliError::Runtime {
+    run_backend(
+        &args.engine,
+        &denoiser,
+        &frame.data[frame.offset..],
+        &layout,
+        &mut out[frame.offset..],
+        &frame.levels,
+        noise,
+        &on_band,
+    )
+    .map_err(|e| match e {
+        CliError::Runtime { source, .. } => CliError::Runtime {
             context: input.display().to_string(),
             source,
-        })?;
+        },
+        other => other,
+    })?;
     if let Some(b) = &progress {
         b.finish_and_clear();
     }

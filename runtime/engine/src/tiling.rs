@@ -21,6 +21,21 @@ use rawnr_core::Error;
 use crate::graph::Plan;
 use crate::graph::{AsPlan, Engine, PlanRef, Shape};
 
+/// Errors of [`Denoiser::denoise_via`]: the runtime's own, or the backend's.
+#[derive(Debug)]
+pub enum ViaError<E> {
+    /// Frame, plan or packing error.
+    Runtime(Error),
+    /// The backend failed on a tile.
+    Backend(E),
+}
+
+impl<E> From<Error> for ViaError<E> {
+    fn from(e: Error) -> Self {
+        ViaError::Runtime(e)
+    }
+}
+
 /// How to cut a frame into tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileOptions {
@@ -415,6 +430,70 @@ impl<'m> Denoiser<'m> {
                 out_layout,
                 first_row,
             )?;
+        }
+        Ok(())
+    }
+
+    /// Denoises `input` into `output` with another implementation of the same network (e.g.
+    /// ONNX Runtime): the same grid, packing and transforms as the native path, tile by tile on
+    /// the calling thread. `run(input, h, w, output)` maps the `[4, h, w]` network input of one
+    /// tile region to its `[4, h, w]` output. `on_band(done, total)` reports progress.
+    #[cfg(feature = "alloc")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_via<E>(
+        &self,
+        fp: &FramePlan,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        mut run: impl FnMut(&[f32], usize, usize, &mut [f32]) -> Result<(), E>,
+        on_band: &dyn Fn(usize, usize),
+    ) -> Result<(), ViaError<E>> {
+        Self::check_output(layout, input, out_layout, output)?;
+        let n = 4 * fp.grid.max_region_h * fp.grid.max_region_w;
+        let (mut tile_in, mut tile_out) = (vec![0f32; n], vec![0f32; n]);
+        let all = bands(output, out_layout, fp.grid.tile);
+        let total = all.len();
+        for (row, (first_row, band)) in all.into_iter().enumerate() {
+            for col in 0..fp.grid.cols() {
+                let t = fp.grid.tile_at(row, col);
+                let (cy, cx, ch, cw) = t.core;
+                if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
+                    continue;
+                }
+                let (ry, rx, rh, rw) = t.region;
+                let len = 4 * rh * rw;
+                pack_region_rows(
+                    input,
+                    0,
+                    layout,
+                    &fp.forward,
+                    ry,
+                    rx,
+                    rh,
+                    rw,
+                    &mut tile_in[..len],
+                )?;
+                run(&tile_in[..len], rh, rw, &mut tile_out[..len]).map_err(ViaError::Backend)?;
+                unpack_region(
+                    &tile_out[..len],
+                    rh,
+                    rw,
+                    cy - ry,
+                    cx - rx,
+                    &fp.inverse,
+                    fp.white,
+                    cy,
+                    cx,
+                    ch,
+                    cw,
+                    band,
+                    out_layout,
+                    first_row,
+                )?;
+            }
+            on_band(row + 1, total);
         }
         Ok(())
     }

@@ -1,0 +1,66 @@
+//! `rawnr-export-onnx`: writes the ONNX form of a `.rnm` model.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rawnr_core::format::Model;
+use rawnr_onnx::{export, Precision};
+
+/// Export a rawnr .rnm model to ONNX (opset 17, dynamic H and W).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Input model (.rnm).
+    model: PathBuf,
+    /// Output ONNX file.
+    out: PathBuf,
+    /// Precision: fp32 or fp16.
+    #[arg(long, default_value = "fp32")]
+    precision: String,
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    let precision = match a.precision.as_str() {
+        "fp32" => Precision::F32,
+        "fp16" => Precision::F16,
+        p => return Err(format!(
+            "--precision {p}: expected fp32 or fp16 (int8 QDQ needs the quantized model format)"
+        )),
+    };
+    let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    // Copy into 4-byte aligned memory so the weights parse in place.
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+    let view = words_as_bytes(&words, bytes.len());
+    let model = Model::parse(view).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let onnx = export(&model, precision).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let tmp = a.out.with_extension("onnx.tmp");
+    std::fs::write(&tmp, &onnx)
+        .and_then(|_| std::fs::rename(&tmp, &a.out))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", a.out.display())
+        })?;
+    println!(
+        "wrote {} ({} bytes, {})",
+        a.out.display(),
+        onnx.len(),
+        a.precision
+    );
+    Ok(())
+}
+
+fn words_as_bytes(words: &[u32], len: usize) -> &[u8] {
+    &bytemuck::cast_slice::<u32, u8>(words)[..len]
+}
+
+fn main() -> ExitCode {
+    match run(&Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rawnr-export-onnx: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
