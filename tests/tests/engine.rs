@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rawnr_core::format::{Activation, Model, OpKind, NO_TENSOR};
 use rawnr_engine::graph::{Engine, Shape};
-use rawnr_kernels::{generic, Act, ConvShape};
+use rawnr_kernels::{generic, Act, ConvShape, Kernels};
 use rawnr_tests::*;
 
 /// Executes the graph with a separate buffer per value (no arena, no reuse).
@@ -72,7 +72,10 @@ fn arena_engine_matches_plain_executor() {
         let bytes = random_model(&mut rng);
         let words = aligned(&bytes);
         let m = Model::parse(as_bytes(&words, bytes.len())).unwrap();
-        let e = Engine::new(m);
+        // The reference kernels make the comparison exact; the dispatched ones are compared
+        // within rounding below.
+        let e = Engine::with_kernels(m, Kernels::reference());
+        let fast = Engine::new(m);
         let mult = m.info().size_multiple as usize;
         let (h, w) = (mult * rng.random_range(1..9), mult * rng.random_range(1..9));
         let plan = e.plan(h, w).unwrap();
@@ -93,6 +96,18 @@ fn arena_engine_matches_plain_executor() {
         let got = &scratch[plan.range(out_v, &plan.shapes[out_v])];
         let want = plain_run(&m, &plan.shapes, &input);
         assert_eq!(got, want[out_v].as_slice());
+        let mut scratch2 = vec![f32::NAN; plan.scratch_len];
+        scratch2[plan.range(0, &plan.shapes[0])].copy_from_slice(&input);
+        fast.run(&plan, &plan.shapes, &mut scratch2).unwrap();
+        let got2 = &scratch2[plan.range(out_v, &plan.shapes[out_v])];
+        let scale = want[out_v].iter().fold(1f32, |a, x| a.max(x.abs()));
+        for (a, b) in got2.iter().zip(&want[out_v]) {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{} kernels: {a} vs {b}",
+                fast.kernels().name
+            );
+        }
         // A smaller input runs on the same plan.
         let mut shapes = vec![Shape::default(); m.n_values()];
         e.infer_shapes(mult, mult, &mut shapes).unwrap();

@@ -163,7 +163,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     println!(
         "| {} | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
         match args.engine.backend {
-            crate::Backend::Native => "native f32 (scalar reference kernels)".to_string(),
+            crate::Backend::Native => format!("native f32 ({})", d.engine().kernels().name),
             #[cfg(feature = "ort")]
             crate::Backend::Ort => format!("ONNX Runtime 1.32 fp32 ({:?} EP)", args.engine.ep),
             #[cfg(not(feature = "ort"))]

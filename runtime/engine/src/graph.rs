@@ -8,7 +8,7 @@ use core::ops::Range;
 
 use rawnr_core::format::{Activation, Model, OpKind, NO_TENSOR};
 use rawnr_core::Error;
-use rawnr_kernels::{generic, Act, ConvShape};
+use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels};
 
 /// Shape of one activation (CHW). `repr(C)` (three `usize`), so callers without an allocator
 /// can keep shape slots in memory they manage.
@@ -105,6 +105,7 @@ impl AsPlan for Plan {
 #[derive(Debug, Clone)]
 pub struct Engine<'m> {
     model: Model<'m>,
+    kernels: Kernels,
 }
 
 fn act(a: Activation) -> Act {
@@ -134,7 +135,17 @@ fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape 
 impl<'m> Engine<'m> {
     /// Prepares a model for execution (allocates nothing).
     pub fn new(model: Model<'m>) -> Self {
-        Engine { model }
+        Self::with_kernels(model, Kernels::best())
+    }
+
+    /// Prepares a model for execution with a given kernel set (e.g. [`Kernels::reference`]).
+    pub fn with_kernels(model: Model<'m>, kernels: Kernels) -> Self {
+        Engine { model, kernels }
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
     }
 
     /// The model.
@@ -391,10 +402,30 @@ impl<'m> Engine<'m> {
                     } else {
                         m.tensor_f32(n.bias as usize)
                     };
-                    if n.op == OpKind::Conv2d {
-                        generic::conv2d(&s, ins[0], wt, b, a, out);
+                    let k = &self.kernels;
+                    let unit_stride = s.stride_h == 1 && s.stride_w == 1;
+                    if n.op == OpKind::ConvTranspose2d {
+                        (k.conv_transpose)(&s, ins[0], wt, b, a, out);
+                    } else if s.k_h == 1
+                        && s.k_w == 1
+                        && unit_stride
+                        && s.groups == 1
+                        && s.pad == [0; 4]
+                    {
+                        let p = Conv1x1 {
+                            in_c: s.in_c,
+                            out_c: s.out_c,
+                            pixels: x.h * x.w,
+                        };
+                        (k.conv1x1)(&p, ins[0], wt, b, a, out);
+                    } else if s.groups == s.in_c
+                        && s.out_c == s.in_c
+                        && s.stride_h == s.stride_w
+                        && s.stride_h <= 2
+                    {
+                        (k.depthwise)(&s, ins[0], wt, b, a, out);
                     } else {
-                        generic::conv_transpose2d(&s, ins[0], wt, b, a, out);
+                        (k.conv)(&s, ins[0], wt, b, a, out);
                     }
                 }
                 OpKind::Relu | OpKind::LeakyRelu => generic::activation(ins[0], a, out),

@@ -93,6 +93,34 @@ pub fn conv2d(
     }
 }
 
+/// Pointwise (1x1, stride 1, dense) convolution: `out[oc][p] = bias[oc] + sum_ic w[oc][ic] in[ic][p]`.
+pub fn conv1x1(
+    s: &crate::Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
+    s.check(input, weight, bias, output);
+    let n = s.pixels;
+    for oc in 0..s.out_c {
+        let row = &mut output[oc * n..(oc + 1) * n];
+        row.fill(if bias.is_empty() { 0.0 } else { bias[oc] });
+        for ic in 0..s.in_c {
+            let wv = weight[oc * s.in_c + ic];
+            for (o, &x) in row.iter_mut().zip(&input[ic * n..(ic + 1) * n]) {
+                *o += wv * x;
+            }
+        }
+        if act != Act::None {
+            for o in row.iter_mut() {
+                *o = act.apply(*o);
+            }
+        }
+    }
+}
+
 /// 2-D transposed convolution (zero insertion + convolution semantics of PyTorch's
 /// `ConvTranspose2d`, padding crops the output). `weight` is `[in_c, out_c / groups, k_h, k_w]`.
 pub fn conv_transpose2d(

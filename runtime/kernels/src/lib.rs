@@ -4,10 +4,16 @@
 //! kernel (per-ISA files added next to it) is tested against. Tensors are CHW `f32` slices;
 //! kernels never allocate, and shapes are described by plain structs.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 pub mod generic;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub mod x86_64;
 
 /// Activation applied to a kernel's output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +47,123 @@ impl Act {
                 }
             }
         }
+    }
+}
+
+/// Shape of a pointwise (1x1, stride 1, dense) convolution over CHW planes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv1x1 {
+    /// Input channels.
+    pub in_c: usize,
+    /// Output channels.
+    pub out_c: usize,
+    /// Pixels per plane (height times width).
+    pub pixels: usize,
+}
+
+impl Conv1x1 {
+    /// Panics unless the buffers fit the shape (a caller bug, not bad input).
+    pub fn check(&self, input: &[f32], weight: &[f32], bias: &[f32], output: &[f32]) {
+        assert!(
+            input.len() >= self.in_c * self.pixels,
+            "conv1x1: input too short"
+        );
+        assert!(
+            weight.len() >= self.in_c * self.out_c,
+            "conv1x1: weight too short"
+        );
+        assert!(
+            bias.is_empty() || bias.len() >= self.out_c,
+            "conv1x1: bias too short"
+        );
+        assert!(
+            output.len() >= self.out_c * self.pixels,
+            "conv1x1: output too short"
+        );
+    }
+}
+
+/// A convolution kernel: shape, input, weight, bias (or empty), activation, output.
+pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
+/// A pointwise convolution kernel.
+pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
+
+/// The kernels the engine calls, one per op class: filled from [`generic`], then overridden by
+/// what the CPU supports (tract's `linalg` pattern).
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// Short description of the selection (e.g. "avx512f+avx2/fma").
+    pub name: &'static str,
+    /// Pointwise convolution.
+    pub conv1x1: Conv1x1Fn,
+    /// Depthwise convolution, stride 1 or 2.
+    pub depthwise: ConvFn,
+    /// Any other convolution.
+    pub conv: ConvFn,
+    /// Transposed convolution.
+    pub conv_transpose: ConvFn,
+}
+
+impl core::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Kernels {
+    /// The scalar reference for everything.
+    pub fn reference() -> Self {
+        Kernels {
+            name: "generic",
+            conv1x1: generic::conv1x1,
+            depthwise: generic::conv2d,
+            conv: generic::conv2d,
+            conv_transpose: generic::conv_transpose2d,
+        }
+    }
+
+    /// The fastest kernels this CPU runs: detected at run time with `std`, from the compile-time
+    /// target features without it.
+    pub fn best() -> Self {
+        #[allow(unused_mut)]
+        let mut k = Self::reference();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma() {
+                k.name = "avx2/fma";
+                k.conv1x1 = x86_64::avx2_conv1x1_f32::conv1x1;
+                k.depthwise = x86_64::avx2_dw_f32::depthwise;
+            }
+            if has_avx512f() {
+                k.name = "avx512f (1x1), avx2/fma (depthwise)";
+                k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
+            }
+        }
+        k
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512f() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx512f")
     }
 }
 

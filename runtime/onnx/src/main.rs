@@ -24,9 +24,11 @@ fn run(a: &Args) -> Result<(), String> {
     let precision = match a.precision.as_str() {
         "fp32" => Precision::F32,
         "fp16" => Precision::F16,
-        p => return Err(format!(
+        p => {
+            return Err(format!(
             "--precision {p}: expected fp32 or fp16 (int8 QDQ needs the quantized model format)"
-        )),
+        ))
+        }
     };
     let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
     // Copy into 4-byte aligned memory so the weights parse in place.

@@ -1,0 +1,116 @@
+//! Pointwise (1x1, stride 1, dense) convolution, AVX-512F: a register tile of 8 output channels
+//! by 32 pixels, masked loads and stores for the last pixels of a plane.
+
+#![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+
+use core::arch::x86_64::*;
+
+use crate::{Act, Conv1x1};
+
+#[inline(always)]
+unsafe fn act_v(v: __m512, act: Act) -> __m512 {
+    match act {
+        Act::None => v,
+        Act::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
+        Act::LeakyRelu(a) => {
+            let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
+            _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a))
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn block<const OC: usize>(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    oc0: usize,
+    p0: usize,
+) {
+    let n = s.pixels;
+    let rem = n - p0;
+    let (m0, m1): (__mmask16, __mmask16) = if rem >= 32 {
+        (0xFFFF, 0xFFFF)
+    } else if rem > 16 {
+        (0xFFFF, ((1u32 << (rem - 16)) - 1) as u16)
+    } else {
+        (((1u32 << rem) - 1) as u16, 0)
+    };
+    let mut acc0 = [_mm512_setzero_ps(); OC];
+    let mut acc1 = [_mm512_setzero_ps(); OC];
+    for j in 0..OC {
+        let b = if bias.is_empty() { 0.0 } else { bias[oc0 + j] };
+        acc0[j] = _mm512_set1_ps(b);
+        acc1[j] = _mm512_set1_ps(b);
+    }
+    let ip = input.as_ptr();
+    let wp = weight.as_ptr();
+    for ic in 0..s.in_c {
+        // Masked-off lanes are never touched (AVX-512 fault suppression); wrapping pointer
+        // arithmetic because the second half may start past the end of the plane.
+        let src = ip.wrapping_add(ic * n + p0);
+        let x0 = _mm512_maskz_loadu_ps(m0, src);
+        let x1 = _mm512_maskz_loadu_ps(m1, src.wrapping_add(16));
+        for j in 0..OC {
+            let w = _mm512_set1_ps(*wp.add((oc0 + j) * s.in_c + ic));
+            acc0[j] = _mm512_fmadd_ps(w, x0, acc0[j]);
+            acc1[j] = _mm512_fmadd_ps(w, x1, acc1[j]);
+        }
+    }
+    let op = output.as_mut_ptr();
+    for j in 0..OC {
+        let dst = op.wrapping_add((oc0 + j) * n + p0);
+        _mm512_mask_storeu_ps(dst, m0, act_v(acc0[j], act));
+        _mm512_mask_storeu_ps(dst.wrapping_add(16), m1, act_v(acc1[j], act));
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn run(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
+    let mut p0 = 0;
+    while p0 < s.pixels {
+        let mut oc0 = 0;
+        while oc0 < s.out_c {
+            match s.out_c - oc0 {
+                1 => block::<1>(s, input, weight, bias, act, output, oc0, p0),
+                2 => block::<2>(s, input, weight, bias, act, output, oc0, p0),
+                3 => block::<3>(s, input, weight, bias, act, output, oc0, p0),
+                4 => block::<4>(s, input, weight, bias, act, output, oc0, p0),
+                5 => block::<5>(s, input, weight, bias, act, output, oc0, p0),
+                6 => block::<6>(s, input, weight, bias, act, output, oc0, p0),
+                7 => block::<7>(s, input, weight, bias, act, output, oc0, p0),
+                _ => block::<8>(s, input, weight, bias, act, output, oc0, p0),
+            }
+            oc0 += 8;
+        }
+        p0 += 32;
+    }
+}
+
+/// Safe entry: checks buffer sizes, then runs the AVX-512 kernel. Installed only on CPUs with
+/// AVX-512F.
+pub fn conv1x1(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
+    s.check(input, weight, bias, output);
+    // SAFETY: sizes checked above; the dispatcher installs this only when avx512f is present.
+    #[allow(unsafe_code)]
+    unsafe {
+        run(s, input, weight, bias, act, output)
+    }
+}
