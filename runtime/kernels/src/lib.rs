@@ -133,6 +133,7 @@ impl Kernels {
                 k.name = "avx2/fma";
                 k.conv1x1 = x86_64::avx2_conv1x1_f32::conv1x1;
                 k.depthwise = x86_64::avx2_dw_f32::depthwise;
+                k.conv_transpose = x86_64::avx2_convt2x2_f32::conv_transpose2x2;
             }
             if has_avx512f() {
                 k.name = "avx512f (1x1), avx2/fma (depthwise)";

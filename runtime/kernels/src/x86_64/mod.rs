@@ -8,5 +8,6 @@
 //! reference (separate multiply and add) by rounding only.
 
 pub mod avx2_conv1x1_f32;
+pub mod avx2_convt2x2_f32;
 pub mod avx2_dw_f32;
 pub mod avx512_conv1x1_f32;

@@ -1,0 +1,234 @@
+//! The C examples in `firmware-examples/`, built with `gcc -Wall -Wextra -Werror` against
+//! rawnr's static library, run on real raw data and compared bit for bit with the Rust API;
+//! then again under AddressSanitizer and valgrind on small crops, which must report nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use rawnr_core::bayer::CfaPhase;
+use rawnr_engine::tiling::TileOptions;
+
+fn assert_same(c_out: &Path, want: &Frame, what: &str) {
+    let got = read_pgm(c_out);
+    assert_eq!((got.width, got.height), (want.width, want.height), "{what}");
+    if let Some((x, y, a, b)) = first_difference(&got, want) {
+        panic!("{what}: C output differs from the Rust API at ({x}, {y}): {a} vs {b}");
+    }
+}
+
+/// Under valgrind the program sees valgrind's virtual CPU (no AVX-512), so the engine may pick
+/// other SIMD kernels than the Rust reference in this process, which agree with each other to
+/// rounding only. Bit-exactness is checked natively (same CPU, same kernels); here the output
+/// must be equal or within 2 DN.
+fn assert_same_or_close(c_out: &Path, want: &Frame, what: &str) {
+    let got = read_pgm(c_out);
+    assert_eq!((got.width, got.height), (want.width, want.height), "{what}");
+    let worst = got
+        .data
+        .iter()
+        .zip(&want.data)
+        .map(|(&a, &b)| a.abs_diff(b))
+        .max()
+        .unwrap_or(0);
+    if worst > 0 {
+        eprintln!("{what}: differs from the Rust API by up to {worst} DN (other SIMD kernels)");
+    }
+    assert!(
+        worst <= 2,
+        "{what}: C output differs from the Rust API by {worst} DN"
+    );
+}
+
+fn arg(p: &Path) -> &std::ffi::OsStr {
+    p.as_os_str()
+}
+
+/// A crop of the real strip written as PGM (even offsets keep GRBG).
+fn real_crop(dir: &Path, x: usize, y: usize, w: usize, h: usize) -> (PathBuf, Frame) {
+    let crop = read_pgm(&real_raw()).crop(x, y, w, h);
+    let path = dir.join(format!("crop_{w}x{h}.pgm"));
+    write_pgm(&path, &crop);
+    (path, crop)
+}
+
+fn reference(frame: &Frame, tile: usize, halo: Option<usize>) -> Frame {
+    let model = AlignedModel::load(&model_path());
+    rust_denoise(
+        model.bytes(),
+        frame,
+        CfaPhase::Grbg,
+        real_levels(),
+        3200.0,
+        TileOptions { tile, halo },
+    )
+}
+
+/// The tiny model, as a file in `dir`.
+fn tiny_model_file(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.rnm");
+    std::fs::write(&path, tiny_model()).unwrap();
+    path
+}
+
+#[test]
+fn test_errors_passes_every_check() {
+    let dir = work_dir("test_errors");
+    let exe = build_example("test_errors", &dir, Build::Plain);
+    for model in [model_path(), tiny_model_file(&dir)] {
+        let out = run_ok(Command::new(&exe).arg(&model).env("TMPDIR", &dir));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("checks passed"), "{text}");
+    }
+}
+
+#[test]
+fn denoise_file_matches_the_rust_api_on_the_real_strip() {
+    let dir = work_dir("denoise_file");
+    let exe = build_example("denoise_file", &dir, Build::Plain);
+    let out = dir.join("out.pgm");
+    // Whole 2592x304 strip, default tiling (256, the model's halo), padded rows in C.
+    let log = run_ok(
+        Command::new(&exe)
+            .arg(model_path())
+            .arg(real_raw())
+            .arg(&out)
+            .args(REAL_OPTS)
+            .args(["--pad", "5"]),
+    );
+    eprintln!("{}", String::from_utf8_lossy(&log.stderr));
+    let frame = read_pgm(&real_raw());
+    assert_same(
+        &out,
+        &reference(&frame, 256, None),
+        "denoise_file, 2592x304",
+    );
+}
+
+#[test]
+fn stripe_isp_matches_the_rust_api_on_a_real_crop() {
+    let dir = work_dir("stripe_isp");
+    let exe = build_example("stripe_isp", &dir, Build::Plain);
+    // 254x304 crop (packed 127x152), tile 64, halo 32: 3 bands of 128 rows, 2 tile columns;
+    // two frames through one stripe.
+    let (input, crop) = real_crop(&dir, 1024, 0, 254, 304);
+    let want = reference(&crop, 64, Some(32));
+    for (rows, extra) in [("16", None), ("11", Some("--jitter"))] {
+        let out = dir.join(format!("out_{rows}.pgm"));
+        let log = run_ok(
+            Command::new(&exe)
+                .arg(model_path())
+                .arg(&input)
+                .arg(&out)
+                .args(REAL_OPTS)
+                .args([
+                    "--tile", "64", "--halo", "32", "--rows", rows, "--frames", "2",
+                ])
+                .args(extra),
+        );
+        let text = String::from_utf8_lossy(&log.stderr);
+        eprintln!("{text}");
+        assert!(text.contains("3 bands of 128 rows"), "{text}");
+        assert_same(&out, &want, &format!("stripe_isp, {rows} rows per push"));
+    }
+}
+
+/// Runs the three programs (built as `build`, each prefixed with `wrapper`) on small inputs
+/// and checks their outputs against the Rust API; `tiny` runs test_errors with the tiny model.
+fn run_all_small(name: &str, build: Build, wrapper: &[&str], tiny: bool) {
+    let check = if wrapper.is_empty() {
+        assert_same
+    } else {
+        assert_same_or_close
+    };
+    let dir = work_dir(name);
+    let exes: Vec<PathBuf> = ["test_errors", "denoise_file", "stripe_isp"]
+        .iter()
+        .map(|n| build_example(n, &dir, build))
+        .collect();
+    let run = |exe: &Path, args: &[&std::ffi::OsStr]| {
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        cmd.args(args).env("TMPDIR", &dir).env(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:abort_on_error=0:exitcode=23",
+        );
+        let out = run_ok(&mut cmd);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !err.contains("ERROR: AddressSanitizer") && !err.contains("ERROR: LeakSanitizer"),
+            "{err}"
+        );
+        if !wrapper.is_empty() {
+            assert!(err.contains("ERROR SUMMARY: 0 errors"), "{err}");
+        }
+        err
+    };
+    let model = model_path();
+    let errors_model = if tiny {
+        tiny_model_file(&dir)
+    } else {
+        model.clone()
+    };
+    run(&exes[0], &[arg(&errors_model)]);
+    // 62x64 crop (packed 31x32): one tile.
+    let (input, crop) = real_crop(&dir, 1000, 100, 62, 64);
+    let out = dir.join("file.pgm");
+    let mut args = vec![arg(&model), arg(&input), arg(&out)];
+    args.extend(REAL_OPTS.iter().map(std::ffi::OsStr::new));
+    args.push("--load".as_ref());
+    run(&exes[1], &args);
+    check(
+        &out,
+        &reference(&crop, 256, None),
+        "denoise_file --load, 62x64",
+    );
+    // 62x128 crop, tile 32 and halo 0: two bands, the window slides; varying pushes.
+    let (input, crop) = real_crop(&dir, 1000, 100, 62, 128);
+    let out = dir.join("stripe.pgm");
+    let mut args = vec![arg(&model), arg(&input), arg(&out)];
+    args.extend(REAL_OPTS.iter().map(std::ffi::OsStr::new));
+    args.extend(
+        [
+            "--tile", "32", "--halo", "0", "--rows", "9", "--jitter", "--frames", "2",
+        ]
+        .iter()
+        .map(std::ffi::OsStr::new),
+    );
+    let log = run(&exes[2], &args);
+    assert!(log.contains("2 bands of 64 rows"), "{log}");
+    check(&out, &reference(&crop, 32, Some(0)), "stripe_isp, 62x128");
+}
+
+#[test]
+fn c_examples_are_clean_under_address_sanitizer() {
+    run_all_small("asan", Build::Asan, &[], false);
+}
+
+#[test]
+fn c_examples_are_clean_under_valgrind() {
+    let found = Command::new("valgrind").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "valgrind is needed by this test (apt-get install valgrind)"
+    );
+    run_all_small(
+        "valgrind",
+        Build::Plain,
+        &[
+            "valgrind",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect,possible",
+        ],
+        true,
+    );
+}

@@ -1,0 +1,321 @@
+//! The C API driven from Rust with random frames, CFA phases, strides, tile sizes, halos and
+//! push patterns: the whole-frame call equals the Rust API, and the stripe API returns every
+//! row once, in order, within the latency it reports, bit-identical to the whole-frame call.
+
+mod common;
+
+use std::ptr::null_mut;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use rawnr_capi::*;
+use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::format::Model;
+use rawnr_core::noise::NoiseParams;
+use rawnr_engine::graph::Engine;
+use rawnr_engine::tiling::{Denoiser, TileOptions};
+
+const CFAS: [(u32, CfaPhase); 4] = [
+    (RAWNR_CFA_RGGB, CfaPhase::Rggb),
+    (RAWNR_CFA_BGGR, CfaPhase::Bggr),
+    (RAWNR_CFA_GRBG, CfaPhase::Grbg),
+    (RAWNR_CFA_GBRG, CfaPhase::Gbrg),
+];
+
+struct Handles {
+    model: *mut rawnr_model,
+    den: *mut rawnr_denoiser,
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        unsafe {
+            rawnr_denoiser_free(self.den);
+            rawnr_model_free(self.model);
+        }
+    }
+}
+
+#[test]
+fn stripes_equal_frames_and_frames_equal_the_rust_api() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(61);
+    let model_bytes = tiny_model();
+    let dir = work_dir("stripe_rs");
+    let path = dir.join("tiny.rnm");
+    std::fs::write(&path, &model_bytes).unwrap();
+    let aligned = AlignedModel::load(&path);
+    let m = Model::parse(aligned.bytes()).unwrap();
+    let rust = Denoiser::new(Engine::new(m));
+    for case in 0..40 {
+        let (cfa_code, cfa) = CFAS[case % 4];
+        let width = rng.random_range(2..70usize);
+        let height = rng.random_range(2..90usize);
+        let pad = rng.random_range(0..4usize);
+        let stride = width + pad;
+        let tile = 2 * rng.random_range(1..9u32);
+        let halo: i32 = [-1, 0, 2, 4][rng.random_range(0..4)];
+        let black = [3.0, 4.0, 5.0, 6.0];
+        let (k, sigma2) = (2e-3f32, 1e-5f32);
+        let input: Vec<u16> = (0..(height - 1) * stride + width)
+            .map(|_| rng.random_range(0..1024))
+            .collect();
+
+        // Rust API.
+        let layout = FrameLayout {
+            width,
+            height,
+            stride,
+            cfa,
+        };
+        let levels = Levels {
+            black,
+            white: 1023.0,
+        };
+        let opts = TileOptions {
+            tile: tile as usize,
+            halo: usize::try_from(halo).ok(),
+        };
+        let mut want = vec![0u16; input.len()];
+        rust.denoise(
+            &input,
+            &layout,
+            &mut want,
+            &layout,
+            &levels,
+            NoiseParams { k, sigma2 },
+            &opts,
+            1,
+        )
+        .unwrap();
+
+        // C API, whole frame.
+        let mut h = Handles {
+            model: null_mut(),
+            den: null_mut(),
+        };
+        let mut cfg = unsafe {
+            let mut c = std::mem::zeroed();
+            assert_eq!(rawnr_config_default(&mut c), RAWNR_OK);
+            c
+        };
+        cfg.width = width as u32;
+        cfg.height = height as u32;
+        cfg.cfa = cfa_code;
+        cfg.black = black;
+        cfg.white = 1023.0;
+        cfg.noise_k = k;
+        cfg.noise_sigma2 = sigma2;
+        cfg.tile = tile;
+        cfg.halo = halo;
+        let bytes = input.len() * 2;
+        let mut got = vec![0xFFFFu16; input.len()];
+        unsafe {
+            assert_eq!(
+                rawnr_model_load(
+                    aligned.bytes().as_ptr().cast(),
+                    aligned.bytes().len(),
+                    &mut h.model
+                ),
+                RAWNR_OK
+            );
+            assert_eq!(rawnr_denoiser_new(h.model, &cfg, &mut h.den), RAWNR_OK);
+            let mut scratch_size = 0;
+            assert_eq!(
+                rawnr_denoiser_scratch_size(h.den, &mut scratch_size),
+                RAWNR_OK
+            );
+            let mut scratch = vec![0xA5u8; scratch_size];
+            assert_eq!(
+                rawnr_denoise_frame(
+                    h.den,
+                    input.as_ptr(),
+                    bytes,
+                    stride * 2,
+                    got.as_mut_ptr(),
+                    bytes,
+                    stride * 2,
+                    scratch.as_mut_ptr().cast(),
+                    scratch_size,
+                ),
+                RAWNR_OK
+            );
+        }
+        for y in 0..height {
+            assert_eq!(
+                &got[y * stride..][..width],
+                &want[y * stride..][..width],
+                "case {case}: frame row {y}"
+            );
+        }
+
+        // C API, stripes: two frames through one stripe, each with its own push pattern.
+        unsafe {
+            let mut s = null_mut();
+            assert_eq!(rawnr_stripe_new(h.den, &mut s), RAWNR_OK);
+            let mut info = std::mem::zeroed();
+            assert_eq!(rawnr_stripe_get_info(s, &mut info), RAWNR_OK);
+            let info: rawnr_stripe_info = info;
+            let latency = info.latency_rows as usize;
+            // The window is bounded by the tile and halo, not by the frame.
+            let mut dinfo = std::mem::zeroed();
+            assert_eq!(rawnr_denoiser_get_info(h.den, &mut dinfo), RAWNR_OK);
+            let dinfo: rawnr_denoiser_info = dinfo;
+            let span = 2 * (dinfo.tile + 2 * dinfo.halo) as usize + 2;
+            assert!(info.window_rows as usize <= span.min(height), "case {case}");
+            assert!(latency <= (2 * (dinfo.tile + dinfo.halo) as usize + 1).min(height));
+            for frame in 0..2 {
+                let max_push = rng.random_range(1..=height.min(24));
+                let mut max_out = 0;
+                assert_eq!(
+                    rawnr_stripe_max_output_rows(s, max_push, &mut max_out),
+                    RAWNR_OK
+                );
+                let out_stride = width + 1;
+                let mut out = vec![0u16; height * out_stride];
+                let (mut pushed, mut emitted) = (0usize, 0usize);
+                while pushed < height {
+                    let n = rng.random_range(1..=max_push).min(height - pushed);
+                    let rows = &input[pushed * stride..];
+                    let rows_len = (n - 1) * stride + width;
+                    let (mut first, mut count) = (usize::MAX, usize::MAX);
+                    // The output buffer holds exactly max_out rows: enough, always.
+                    let out_rows = &mut out[emitted * out_stride..];
+                    let out_bytes =
+                        (max_out.min(height - emitted) * out_stride).min(out_rows.len()) * 2;
+                    assert_eq!(
+                        rawnr_stripe_push(
+                            s,
+                            rows.as_ptr(),
+                            n,
+                            rows_len * 2,
+                            stride * 2,
+                            out_rows.as_mut_ptr(),
+                            out_bytes,
+                            out_stride * 2,
+                            &mut first,
+                            &mut count,
+                        ),
+                        RAWNR_OK,
+                        "case {case} frame {frame}"
+                    );
+                    assert!(count <= max_out, "case {case}: {count} > {max_out}");
+                    if count > 0 {
+                        assert_eq!(first, emitted, "case {case}: rows in order");
+                        // Nothing came late: the rows were not yet final before this push.
+                        assert!(pushed < first + latency, "case {case}: late rows");
+                    }
+                    pushed += n;
+                    emitted += count;
+                    // And nothing that is final is held back beyond the latency bound.
+                    assert!(
+                        pushed < emitted + latency || emitted == height,
+                        "case {case}: {pushed} pushed, {emitted} emitted, latency {latency}"
+                    );
+                }
+                assert_eq!(emitted, height, "case {case}");
+                for y in 0..height {
+                    assert_eq!(
+                        &out[y * out_stride..][..width],
+                        &want[y * stride..][..width],
+                        "case {case} frame {frame}: stripe row {y}"
+                    );
+                }
+            }
+            rawnr_stripe_free(s);
+        }
+    }
+}
+
+#[test]
+fn max_output_rows_is_reached_and_never_exceeded() {
+    // With the whole frame in one push, every row comes back at once.
+    let model_bytes = tiny_model();
+    let dir = work_dir("stripe_max");
+    let path = dir.join("tiny.rnm");
+    std::fs::write(&path, &model_bytes).unwrap();
+    let aligned = AlignedModel::load(&path);
+    unsafe {
+        let mut h = Handles {
+            model: null_mut(),
+            den: null_mut(),
+        };
+        assert_eq!(
+            rawnr_model_load(
+                aligned.bytes().as_ptr().cast(),
+                aligned.bytes().len(),
+                &mut h.model
+            ),
+            RAWNR_OK
+        );
+        let mut cfg = std::mem::zeroed();
+        rawnr_config_default(&mut cfg);
+        let mut cfg: rawnr_config = cfg;
+        cfg.width = 20;
+        cfg.height = 50;
+        cfg.white = 1023.0;
+        cfg.noise_k = 1e-3;
+        cfg.tile = 4;
+        cfg.halo = 2;
+        assert_eq!(rawnr_denoiser_new(h.model, &cfg, &mut h.den), RAWNR_OK);
+        let mut s = null_mut();
+        assert_eq!(rawnr_stripe_new(h.den, &mut s), RAWNR_OK);
+        let mut info = std::mem::zeroed();
+        rawnr_stripe_get_info(s, &mut info);
+        let info: rawnr_stripe_info = info;
+        assert_eq!((info.bands, info.band_rows), (7, 8));
+        // Bands of 8 rows reading 4 rows of halo on each side: band i needs rows up to
+        // 8 (i + 1) + 4, so it is final 12 rows after its first row.
+        assert_eq!(info.latency_rows, 12);
+        assert_eq!(info.window_rows, 16);
+        let mut rows = 0;
+        rawnr_stripe_max_output_rows(s, 50, &mut rows);
+        assert_eq!(rows, 50);
+        // Bands 5 (rows 40..48) and 6 (48..50) both need the last row.
+        rawnr_stripe_max_output_rows(s, 1, &mut rows);
+        assert_eq!(rows, 10, "the last row finishes the last two bands");
+        // Band 4 needs rows up to 44: a push of 8 from row 43 finishes bands 4, 5 and 6.
+        rawnr_stripe_max_output_rows(s, 8, &mut rows);
+        assert_eq!(rows, 18);
+        rawnr_stripe_max_output_rows(s, 7, &mut rows);
+        assert_eq!(rows, 18);
+        rawnr_stripe_max_output_rows(s, 6, &mut rows);
+        assert_eq!(rows, 10);
+        // ... and that push really returns 18 rows.
+        let input = vec![500u16; 20 * 50];
+        let mut out = vec![0u16; 20 * 50];
+        let (mut first, mut n) = (0, 0);
+        assert_eq!(
+            rawnr_stripe_push(
+                s,
+                input.as_ptr(),
+                43,
+                43 * 40,
+                40,
+                out.as_mut_ptr(),
+                2000,
+                40,
+                &mut first,
+                &mut n
+            ),
+            RAWNR_OK
+        );
+        assert_eq!((first, n), (0, 32));
+        assert_eq!(
+            rawnr_stripe_push(
+                s,
+                input.as_ptr(),
+                7,
+                7 * 40,
+                40,
+                out.as_mut_ptr(),
+                2000,
+                40,
+                &mut first,
+                &mut n
+            ),
+            RAWNR_OK
+        );
+        assert_eq!((first, n), (32, 18));
+        rawnr_stripe_free(s);
+    }
+}
