@@ -261,30 +261,65 @@ fn depthwise_value_does_not_depend_on_position() {
 fn conv_transpose_matches_reference_on_random_shapes() {
     let k = Kernels::best();
     let mut rng = rand::rngs::StdRng::seed_from_u64(35);
-    let mut cases = vec![(1, 1, 1, 1), (64, 64, 3, 33), (32, 16, 5, 64), (3, 5, 2, 31), (7, 3, 4, 97)];
+    let mut cases = vec![
+        (1, 1, 1, 1),
+        (64, 64, 3, 33),
+        (32, 16, 5, 64),
+        (3, 5, 2, 31),
+        (7, 3, 4, 97),
+    ];
     for _ in 0..100 {
-        cases.push((rng.random_range(1..20), rng.random_range(1..20), rng.random_range(1..10), rng.random_range(1..80)));
+        cases.push((
+            rng.random_range(1..20),
+            rng.random_range(1..20),
+            rng.random_range(1..10),
+            rng.random_range(1..80),
+        ));
     }
     for (n, &(ci, co, h, w)) in cases.iter().enumerate() {
-        let s = ConvShape { in_c: ci, in_h: h, in_w: w, out_c: co, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2, pad: [0; 4], groups: 1 };
+        let s = ConvShape {
+            in_c: ci,
+            in_h: h,
+            in_w: w,
+            out_c: co,
+            k_h: 2,
+            k_w: 2,
+            stride_h: 2,
+            stride_w: 2,
+            pad: [0; 4],
+            groups: 1,
+        };
         let x = rand_vec(&mut rng, ci * h * w);
         let wt = rand_vec(&mut rng, ci * co * 4);
-        let b = if n % 2 == 0 { vec![] } else { rand_vec(&mut rng, co) };
+        let b = if n % 2 == 0 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, co)
+        };
         let act = ACTS[n % 3];
         let mut want = vec![0f32; co * 4 * h * w];
         generic::conv_transpose2d(&s, &x, &wt, &b, act, &mut want);
         let mut got = vec![f32::NAN; co * 4 * h * w];
         (k.conv_transpose)(&s, &x, &wt, &b, act, &mut got);
-        close(&got, &want, &format!("{} conv_transpose {ci}->{co} {h}x{w}", k.name));
+        close(
+            &got,
+            &want,
+            &format!("{} conv_transpose {ci}->{co} {h}x{w}", k.name),
+        );
         // Position independence: a column crop of the input gives the same output columns.
         if w > 40 {
             let (x0, cw) = (5, w - 9);
-            let crop: Vec<f32> = (0..ci * h).flat_map(|r| x[r * w + x0..r * w + x0 + cw].to_vec()).collect();
+            let crop: Vec<f32> = (0..ci * h)
+                .flat_map(|r| x[r * w + x0..r * w + x0 + cw].to_vec())
+                .collect();
             let sc = ConvShape { in_w: cw, ..s };
             let mut out = vec![0f32; co * 4 * h * cw];
             (k.conv_transpose)(&sc, &crop, &wt, &b, act, &mut out);
             for r in 0..co * 2 * h {
-                assert_eq!(&out[r * 2 * cw..(r + 1) * 2 * cw], &got[r * 2 * w + 2 * x0..r * 2 * w + 2 * (x0 + cw)]);
+                assert_eq!(
+                    &out[r * 2 * cw..(r + 1) * 2 * cw],
+                    &got[r * 2 * w + 2 * x0..r * 2 * w + 2 * (x0 + cw)]
+                );
             }
         }
     }

@@ -24,14 +24,23 @@ unsafe fn act_v(v: __m256, act: Act) -> __m256 {
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], act: Act, output: &mut [f32]) {
+unsafe fn run(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
     let (h, w) = (s.in_h, s.in_w);
     let ow = 2 * w;
     let plane = h * w;
     let ip = input.as_ptr();
     let op = output.as_mut_ptr();
     // weight[ic][oc][i][j] at ((ic * out_c + oc) * 2 + i) * 2 + j
-    let wt = |ic: usize, oc: usize, i: usize, j: usize| *weight.get_unchecked(((ic * s.out_c + oc) * 2 + i) * 2 + j);
+    let wt = |ic: usize, oc: usize, i: usize, j: usize| {
+        *weight.get_unchecked(((ic * s.out_c + oc) * 2 + i) * 2 + j)
+    };
     let full = w / 32 * 32;
     for oc in 0..s.out_c {
         let b = if bias.is_empty() { 0.0 } else { bias[oc] };
@@ -78,19 +87,43 @@ unsafe fn run(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], act: A
 
 /// True when [`conv_transpose2x2`] handles the shape (2x2 kernel, stride 2, no padding, dense).
 pub fn handles(s: &ConvShape) -> bool {
-    s.k_h == 2 && s.k_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad == [0; 4] && s.groups == 1
+    s.k_h == 2
+        && s.k_w == 2
+        && s.stride_h == 2
+        && s.stride_w == 2
+        && s.pad == [0; 4]
+        && s.groups == 1
 }
 
 /// Safe entry for 2x2 stride-2 transposed convolutions; any other shape goes to the reference.
 /// Installed only on CPUs with AVX2 and FMA.
-pub fn conv_transpose2x2(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], act: Act, output: &mut [f32]) {
+pub fn conv_transpose2x2(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+) {
     if !handles(s) || s.in_h == 0 || s.in_w == 0 {
         return crate::generic::conv_transpose2d(s, input, weight, bias, act, output);
     }
-    assert!(input.len() >= s.in_c * s.in_h * s.in_w, "conv_transpose2x2: input too short");
-    assert!(weight.len() >= s.in_c * s.out_c * 4, "conv_transpose2x2: weight too short");
-    assert!(bias.is_empty() || bias.len() >= s.out_c, "conv_transpose2x2: bias too short");
-    assert!(output.len() >= s.out_c * 4 * s.in_h * s.in_w, "conv_transpose2x2: output too short");
+    assert!(
+        input.len() >= s.in_c * s.in_h * s.in_w,
+        "conv_transpose2x2: input too short"
+    );
+    assert!(
+        weight.len() >= s.in_c * s.out_c * 4,
+        "conv_transpose2x2: weight too short"
+    );
+    assert!(
+        bias.is_empty() || bias.len() >= s.out_c,
+        "conv_transpose2x2: bias too short"
+    );
+    assert!(
+        output.len() >= s.out_c * 4 * s.in_h * s.in_w,
+        "conv_transpose2x2: output too short"
+    );
     // SAFETY: sizes checked above; installed only when avx2 and fma are present.
     #[allow(unsafe_code)]
     unsafe {
