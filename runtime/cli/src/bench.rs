@@ -91,14 +91,11 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let mut shapes = vec![Shape::default(); m.n_values()];
     let mut macs = 0u64;
     for r in 0..fp.grid.rows() {
-        for c in 0..fp.grid.cols() {
-            let t = fp.grid.tile_at(r, c);
-            if t.core.0 < fp.grid.packed_h && t.core.1 < fp.grid.packed_w {
-                d.engine()
-                    .infer_shapes(t.region.2, t.region.3, &mut shapes)
-                    .map_err(rt)?;
-                macs += d.engine().macs(&shapes);
-            }
+        for t in fp.grid.band_tiles(r) {
+            d.engine()
+                .infer_shapes(t.region.2, t.region.3, &mut shapes)
+                .map_err(rt)?;
+            macs += d.engine().macs(&shapes);
         }
     }
     let mut times = Vec::new();

@@ -131,6 +131,13 @@ impl TileGrid {
         self.padded_w.div_ceil(self.tile)
     }
 
+    /// The tiles of tile row `row` whose centre is not entirely in the padding.
+    pub fn band_tiles(&self, row: usize) -> impl Iterator<Item = Tile> + '_ {
+        (0..self.cols())
+            .map(move |col| self.tile_at(row, col))
+            .filter(|t| t.core.0 < self.packed_h && t.core.1 < self.packed_w)
+    }
+
     /// Tile at grid position (`row`, `col`).
     pub fn tile_at(&self, row: usize, col: usize) -> Tile {
         let span = |i: usize, padded: usize| {
@@ -201,6 +208,60 @@ impl<P: AsPlan> FramePlan<P> {
     /// Scratch elements (f32) one worker needs.
     pub fn scratch_len(&self) -> usize {
         self.plan.as_plan().scratch_len
+    }
+
+    /// Packs tile `t`'s region of `input` (the frame's rows from `in_first_row` on) into the
+    /// network input `planes` (`4 x rh x rw`).
+    fn pack_tile(
+        &self,
+        t: &Tile,
+        input: &[u16],
+        in_first_row: usize,
+        layout: &FrameLayout,
+        planes: &mut [f32],
+    ) -> Result<(), Error> {
+        let (ry, rx, rh, rw) = t.region;
+        pack_region_rows(
+            input,
+            in_first_row,
+            layout,
+            &self.forward,
+            ry,
+            rx,
+            rh,
+            rw,
+            planes,
+        )
+    }
+
+    /// Writes the centre of tile `t` from the network output `planes` (`4 x rh x rw`) into
+    /// `band` (the output frame's rows from `first_row` on).
+    fn unpack_tile(
+        &self,
+        t: &Tile,
+        planes: &[f32],
+        band: &mut [u16],
+        out_layout: &FrameLayout,
+        first_row: usize,
+    ) -> Result<(), Error> {
+        let (ry, rx, rh, rw) = t.region;
+        let (cy, cx, ch, cw) = t.core;
+        unpack_region(
+            planes,
+            rh,
+            rw,
+            cy - ry,
+            cx - rx,
+            &self.inverse,
+            self.white,
+            cy,
+            cx,
+            ch,
+            cw,
+            band,
+            out_layout,
+            first_row,
+        )
     }
 }
 
@@ -392,44 +453,14 @@ impl<'m> Denoiser<'m> {
     ) -> Result<(), Error> {
         let plan = fp.plan.as_plan();
         let out_v = self.engine.model().info().output_value as usize;
-        for col in 0..fp.grid.cols() {
-            let t = fp.grid.tile_at(row, col);
-            let (cy, cx, ch, cw) = t.core;
-            if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
-                continue; // centre lies entirely in the padding
-            }
-            let (ry, rx, rh, rw) = t.region;
+        for t in fp.grid.band_tiles(row) {
+            let (_, _, rh, rw) = t.region;
             self.engine.infer_shapes(rh, rw, shapes)?;
             let in_r = plan.range(0, &shapes[0]);
-            pack_region_rows(
-                input,
-                in_first_row,
-                layout,
-                &fp.forward,
-                ry,
-                rx,
-                rh,
-                rw,
-                &mut scratch[in_r],
-            )?;
+            fp.pack_tile(&t, input, in_first_row, layout, &mut scratch[in_r])?;
             self.engine.run(&plan, shapes, scratch)?;
             let out_r = plan.range(out_v, &shapes[out_v]);
-            unpack_region(
-                &scratch[out_r],
-                rh,
-                rw,
-                cy - ry,
-                cx - rx,
-                &fp.inverse,
-                fp.white,
-                cy,
-                cx,
-                ch,
-                cw,
-                band,
-                out_layout,
-                first_row,
-            )?;
+            fp.unpack_tile(&t, &scratch[out_r], band, out_layout, first_row)?;
         }
         Ok(())
     }
@@ -456,42 +487,12 @@ impl<'m> Denoiser<'m> {
         let all = bands(output, out_layout, fp.grid.tile);
         let total = all.len();
         for (row, (first_row, band)) in all.into_iter().enumerate() {
-            for col in 0..fp.grid.cols() {
-                let t = fp.grid.tile_at(row, col);
-                let (cy, cx, ch, cw) = t.core;
-                if cy >= fp.grid.packed_h || cx >= fp.grid.packed_w {
-                    continue;
-                }
-                let (ry, rx, rh, rw) = t.region;
+            for t in fp.grid.band_tiles(row) {
+                let (_, _, rh, rw) = t.region;
                 let len = 4 * rh * rw;
-                pack_region_rows(
-                    input,
-                    0,
-                    layout,
-                    &fp.forward,
-                    ry,
-                    rx,
-                    rh,
-                    rw,
-                    &mut tile_in[..len],
-                )?;
+                fp.pack_tile(&t, input, 0, layout, &mut tile_in[..len])?;
                 run(&tile_in[..len], rh, rw, &mut tile_out[..len]).map_err(ViaError::Backend)?;
-                unpack_region(
-                    &tile_out[..len],
-                    rh,
-                    rw,
-                    cy - ry,
-                    cx - rx,
-                    &fp.inverse,
-                    fp.white,
-                    cy,
-                    cx,
-                    ch,
-                    cw,
-                    band,
-                    out_layout,
-                    first_row,
-                )?;
+                fp.unpack_tile(&t, &tile_out[..len], band, out_layout, first_row)?;
             }
             on_band(row + 1, total);
         }
