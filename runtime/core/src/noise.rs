@@ -40,6 +40,21 @@ impl NoiseParams {
     }
 }
 
+impl NoiseParams {
+    /// The DNG NoiseProfile pair `(S, O)` (same units: `S = k`, `O = sigma2`).
+    pub fn to_dng_pair(self) -> (f64, f64) {
+        (self.k as f64, self.sigma2 as f64)
+    }
+    /// Parameters from a DNG NoiseProfile pair `(S, O)`, validated.
+    pub fn from_dng_pair(s: f64, o: f64) -> Result<Self, Error> {
+        NoiseParams {
+            k: s as f32,
+            sigma2: o as f32,
+        }
+        .validate()
+    }
+}
+
 /// Noise parameters as functions of ISO: `k(ISO) = k[0]*ISO + k[1]` (linear) and
 /// `sigma2(ISO) = sigma2[0]*ISO^2 + sigma2[1]*ISO + sigma2[2]` (quadratic).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +80,38 @@ impl NoiseCurves {
             sigma2: s.max(0.0) as f32,
         }
         .validate()
+    }
+}
+
+/// Noise curves per colour channel: R, G and B. Gr and Gb share the G curves (separate green
+/// parameters make a denoiser leave maze patterns).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RgbNoiseCurves {
+    /// Red.
+    pub r: NoiseCurves,
+    /// Green (Gr and Gb).
+    pub g: NoiseCurves,
+    /// Blue.
+    pub b: NoiseCurves,
+}
+
+impl RgbNoiseCurves {
+    /// The same curves for every channel.
+    pub const fn uniform(c: NoiseCurves) -> Self {
+        RgbNoiseCurves { r: c, g: c, b: c }
+    }
+    /// The curves of canonical channel `c` (`bayer::R`, `GR`, `GB`, `B`; others read as B).
+    pub const fn for_channel(&self, c: usize) -> NoiseCurves {
+        match c {
+            crate::bayer::R => self.r,
+            crate::bayer::GR | crate::bayer::GB => self.g,
+            _ => self.b,
+        }
+    }
+    /// Parameters of R, G and B at `iso`, in that order (the plane order of a DNG
+    /// NoiseProfile with three pairs).
+    pub fn at(&self, iso: f32) -> Result<[NoiseParams; 3], Error> {
+        Ok([self.r.at(iso)?, self.g.at(iso)?, self.b.at(iso)?])
     }
 }
 
@@ -137,6 +184,27 @@ mod tests {
         let back = t.inverse();
         let x = 0.37;
         assert!(((t.gain * x + t.offset) * back.gain + back.offset - x).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rgb_curves_and_dng_pairs() {
+        let c = |k1: f32| NoiseCurves {
+            k: [k1, 0.001],
+            sigma2: [0.0, 1e-8, 1e-6],
+        };
+        let rgb = RgbNoiseCurves {
+            r: c(1e-5),
+            g: c(2e-5),
+            b: c(3e-5),
+        };
+        assert_eq!(rgb.for_channel(crate::bayer::GB), rgb.g);
+        assert_eq!(rgb.for_channel(crate::bayer::GR), rgb.g);
+        let p = rgb.at(100.0).unwrap();
+        assert!((p[1].k - 0.003).abs() < 1e-7);
+        let (s, o) = p[2].to_dng_pair();
+        assert_eq!(NoiseParams::from_dng_pair(s, o).unwrap(), p[2]);
+        assert!(NoiseParams::from_dng_pair(-1.0, 0.0).is_err());
+        assert_eq!(RgbNoiseCurves::uniform(rgb.r).b, rgb.r);
     }
 
     #[test]

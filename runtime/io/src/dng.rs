@@ -270,6 +270,27 @@ fn decode(path: &Path, source: &RawSource) -> Result<DngFrame, IoError> {
     })
 }
 
+/// Size, CFA phase, levels and exposure of a frame made by [`DngFrame::synthetic`].
+#[derive(Debug, Clone)]
+pub struct FrameSpec {
+    /// Width in samples.
+    pub width: usize,
+    /// Height in samples.
+    pub height: usize,
+    /// CFA phase at the top-left corner.
+    pub cfa: CfaPhase,
+    /// Black levels per canonical channel (R, Gr, Gb, B; stored to 1/1000) and white level.
+    pub levels: Levels,
+    /// ISO (EXIF).
+    pub iso: Option<u32>,
+    /// Exposure time in seconds (EXIF, stored to 1 us).
+    pub exposure_s: Option<f64>,
+    /// Camera make.
+    pub make: String,
+    /// Camera model.
+    pub model: String,
+}
+
 /// How CFA samples are stored in a written DNG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -404,6 +425,90 @@ impl DngFrame {
         self.raw.crop_area = None;
         self.raw.blackareas.clear();
         Ok(())
+    }
+
+    /// A new frame with this frame's colour metadata (matrices, illuminants, white balance)
+    /// and everything else from `spec`: size, CFA phase, levels, ISO, exposure, make and
+    /// model, and CFA samples `data` (`width * height`, row-major). The whole image is active,
+    /// with no masked areas, opcode lists or NoiseProfile. For synthetic frames (calibration
+    /// simulations, tests) written with [`write`].
+    pub fn synthetic(&self, spec: &FrameSpec, data: Vec<u16>) -> Result<DngFrame, IoError> {
+        let bad = |r: String| IoError::Format {
+            path: "synthetic frame".into(),
+            reason: r,
+        };
+        let (w, h) = (spec.width, spec.height);
+        if w < 2 || h < 2 || w > 65535 || h > 65535 || w.saturating_mul(h) > MAX_PIXELS {
+            return Err(bad(format!("absurd dimensions {w}x{h}")));
+        }
+        if data.len() != w * h {
+            return Err(bad(format!("{} samples for a {w}x{h} frame", data.len())));
+        }
+        spec.levels.validate().map_err(|e| bad(e.to_string()))?;
+        let mut raw = self.raw.clone();
+        raw.width = w;
+        raw.height = h;
+        raw.data = RawImageData::Integer(data.clone());
+        raw.active_area = None;
+        raw.crop_area = None;
+        raw.blackareas.clear();
+        raw.bps = 16;
+        let colors = match &raw.photometric {
+            RawPhotometricInterpretation::Cfa(c) => c.colors.clone(),
+            _ => return Err(bad("the template is not a CFA frame".into())),
+        };
+        let cfa = rawler::cfa::CFA::new(&spec.cfa.name().to_ascii_uppercase());
+        raw.camera.cfa = cfa.clone();
+        raw.photometric =
+            RawPhotometricInterpretation::Cfa(rawler::rawimage::CFAConfig::new(&cfa, &colors));
+        let rational = |b: f32| {
+            if b.fract() == 0.0 {
+                rawler::formats::tiff::Rational::new(b as u32, 1)
+            } else {
+                rawler::formats::tiff::Rational::new((b * 1000.0).round() as u32, 1000)
+            }
+        };
+        let pattern: Vec<_> = spec
+            .cfa
+            .channels()
+            .iter()
+            .map(|&c| rational(spec.levels.black[c]))
+            .collect();
+        raw.blacklevel = rawler::rawimage::BlackLevel::new(&pattern, 2, 2, 1);
+        raw.whitelevel = rawler::rawimage::WhiteLevel::new(vec![spec.levels.white as u32]);
+        raw.make = spec.make.clone();
+        raw.model = spec.model.clone();
+        raw.clean_make = spec.make.clone();
+        raw.clean_model = spec.model.clone();
+        let mut metadata = self.metadata.clone();
+        metadata.make = spec.make.clone();
+        metadata.model = spec.model.clone();
+        let exif = &mut metadata.exif;
+        exif.iso_speed_ratings = spec.iso.and_then(|i| u16::try_from(i).ok());
+        exif.iso_speed = spec.iso.filter(|&i| i > u16::MAX as u32);
+        exif.recommended_exposure_index = None;
+        exif.exposure_time = spec
+            .exposure_s
+            .filter(|t| t.is_finite() && *t > 0.0 && *t < 4000.0)
+            .map(|t| rawler::formats::tiff::Rational::new((t * 1e6).round() as u32, 1_000_000));
+        Ok(DngFrame {
+            data,
+            width: w,
+            height: h,
+            active: (0, 0, w, h),
+            cfa: spec.cfa,
+            levels: spec.levels,
+            iso: spec.iso,
+            exposure_s: spec.exposure_s,
+            noise_profile: None,
+            make: spec.make.clone(),
+            model: spec.model.clone(),
+            raw,
+            metadata,
+            raw_tags: None,
+            root_tags: self.root_tags.clone(),
+            tiff_root: None,
+        })
     }
 
     /// CFA phase at stored-image position `(x, y)` given the phase at the active origin.
