@@ -104,7 +104,7 @@ def main():
     m.add_argument("--height", type=int, required=True)
     m.add_argument("--cfa", default="RGGB")
     m.add_argument("--bits", type=int, default=12)
-    m.add_argument("--noise-profile", nargs=2, type=float)
+    m.add_argument("--noise-profile", nargs="+", type=float, help="S O pairs: one, or one per plane (R G B)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--kind", choices=["bayer", "linear", "xtrans"], default="bayer")
     d = sub.add_parser("dump")

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
-use rawnr_core::noise::NoiseParams;
+use rawnr_core::noise::{ChannelNoise, NoiseParams};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_io::{dng, pgm, preview};
@@ -89,7 +89,7 @@ pub fn run_backend(
     layout: &FrameLayout,
     output: &mut [u16],
     levels: &Levels,
-    noise: NoiseParams,
+    noise: ChannelNoise,
     on_band: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), CliError> {
     let rt = |source| CliError::Runtime {
@@ -190,8 +190,8 @@ impl EngineArgs {
         &self,
         d: &Denoiser<'_>,
         file_iso: Option<f32>,
-        tag: Option<NoiseParams>,
-    ) -> Result<(NoiseParams, String), CliError> {
+        tag: Option<ChannelNoise>,
+    ) -> Result<(ChannelNoise, String), CliError> {
         let rt = |source| CliError::Runtime {
             context: "noise parameters".into(),
             source,
@@ -199,7 +199,7 @@ impl EngineArgs {
         let iso = self.iso.or(file_iso);
         if let (Some(k), Some(sigma2)) = (self.noise_k, self.noise_sigma2) {
             return Ok((
-                NoiseParams { k, sigma2 }.validate().map_err(rt)?,
+                NoiseParams { k, sigma2 }.validate().map_err(rt)?.into(),
                 "--noise-k/--noise-sigma2".into(),
             ));
         }
@@ -208,7 +208,11 @@ impl EngineArgs {
                 CliError::Usage("the ISO is unknown: pass --iso with --noise-profile".into())
             })?;
             return Ok((
-                profile::read(p)?.at(iso).map_err(rt)?,
+                profile::read(p)?
+                    .at(iso)
+                    .map_err(rt)?
+                    .validate()
+                    .map_err(rt)?,
                 format!("{} at ISO {iso}", p.display()),
             ));
         }
@@ -222,7 +226,7 @@ impl EngineArgs {
             CliError::Usage("the ISO is unknown: pass --iso (or --noise-k/--noise-sigma2)".into())
         })?;
         Ok((
-            d.default_noise(iso).map_err(rt)?,
+            d.default_noise(iso).map_err(rt)?.into(),
             format!("the model's profile at ISO {iso}"),
         ))
     }
@@ -324,7 +328,7 @@ struct Frame {
     layout: FrameLayout,
     levels: Levels,
     iso: Option<f32>,
-    tag_noise: Option<NoiseParams>,
+    tag_noise: Option<ChannelNoise>,
     dng: Option<dng::DngFrame>,
 }
 
@@ -389,15 +393,20 @@ fn read_frame(input: &Path, args: &RunArgs) -> Result<Frame, CliError> {
         stride: d.width,
         cfa: d.cfa,
     };
-    let tag_noise = d.noise_profile.as_ref().map(|np| {
-        // One pair for all planes, or one per plane: take the mean over planes.
-        let n = np.len() as f64;
-        let (s, o) = np
-            .iter()
-            .fold((0.0, 0.0), |a, &(s, o)| (a.0 + s / n, a.1 + o / n));
-        NoiseParams {
-            k: s as f32,
-            sigma2: o as f32,
+    // DNG NoiseProfile: one (S, O) pair for all planes, or one per CFA plane colour (R, G, B);
+    // S = k and O = sigma^2 in the same normalised units.
+    let pair = |&(s, o): &(f64, f64)| NoiseParams {
+        k: s as f32,
+        sigma2: o as f32,
+    };
+    let tag_noise = d.noise_profile.as_ref().map(|np| match np.as_slice() {
+        [r, g, b] => ChannelNoise::from_rgb([pair(r), pair(g), pair(b)]),
+        _ => {
+            let n = np.len() as f64;
+            let (s, o) = np
+                .iter()
+                .fold((0.0, 0.0), |a, &(s, o)| (a.0 + s / n, a.1 + o / n));
+            ChannelNoise::from(pair(&(s, o)))
         }
     });
     Ok(Frame {
@@ -480,13 +489,20 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         residual::variance_ratio(&frame.data[frame.offset..], &out[frame.offset..], &layout);
     match &frame.dng {
         Some(d) => {
-            let remaining = [(noise.k as f64 * ratio, noise.sigma2 as f64 * ratio)];
+            // Remaining noise: one pair, or one per plane colour (R, G, B) when they differ.
+            let [r, gr, _, b] = noise.0;
+            let scaled = |p: NoiseParams| (p.k as f64 * ratio, p.sigma2 as f64 * ratio);
+            let remaining: Vec<(f64, f64)> = if noise.0.iter().all(|p| *p == r) {
+                vec![scaled(r)]
+            } else {
+                vec![scaled(r), scaled(gr), scaled(b)]
+            };
             let software = concat!("rawnr denoise-raw ", env!("CARGO_PKG_VERSION"));
             let c = match args.compression {
                 DngCompression::None => dng::Compression::None,
                 DngCompression::Lossless => dng::Compression::Lossless,
             };
-            dng::write(output, d, &out, Some(&remaining), software, c)?;
+            dng::write(output, d, &out, Some(remaining.as_slice()), software, c)?;
         }
         None => {
             let (w, h) = (layout.width, layout.height);
@@ -517,15 +533,15 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     }
     if !args.quiet {
         println!(
-            "{} -> {}: {}x{} {}, model {}, noise k {:.3e} sigma^2 {:.3e} from {}, remaining noise variance ~{:.2}%, {} threads, {:.2} s",
+            "{} -> {}: {}x{} {}, model {}, noise (green) k {:.3e} sigma^2 {:.3e} from {}, remaining noise variance ~{:.2}%, {} threads, {:.2} s",
             input.display(),
             output.display(),
             layout.width,
             layout.height,
             layout.cfa.name(),
             model.info().name_str(),
-            noise.k,
-            noise.sigma2,
+            noise.0[1].k,
+            noise.0[1].sigma2,
             noise_source,
             100.0 * ratio,
             threads,

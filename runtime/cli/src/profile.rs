@@ -10,10 +10,23 @@
 
 use std::path::Path;
 
-use rawnr_core::noise::NoiseCurves;
+use rawnr_core::noise::{ChannelNoise, NoiseCurves};
 use serde::Deserialize;
 
 use crate::CliError;
+
+#[derive(Deserialize)]
+struct Curve {
+    k: [f32; 2],
+    sigma2: [f32; 3],
+}
+
+#[derive(Deserialize)]
+struct Channels {
+    r: Curve,
+    g: Curve,
+    b: Curve,
+}
 
 #[derive(Deserialize)]
 struct ProfileFile {
@@ -21,10 +34,30 @@ struct ProfileFile {
     version: Option<u32>,
     k: [f32; 2],
     sigma2: [f32; 3],
+    channels: Option<Channels>,
+}
+
+/// The curves of a profile file: pooled, and per R, G, B when the file has them.
+pub struct Profile {
+    /// Curves pooled over the channels.
+    pub pooled: NoiseCurves,
+    /// Per-channel curves (R, G, B), if present.
+    pub rgb: Option<[NoiseCurves; 3]>,
+}
+
+impl Profile {
+    /// Per-channel parameters at `iso` (the pooled curve on every channel if the file has no
+    /// per-channel curves).
+    pub fn at(&self, iso: f32) -> Result<ChannelNoise, rawnr_core::Error> {
+        match &self.rgb {
+            Some([r, g, b]) => Ok(ChannelNoise::from_rgb([r.at(iso)?, g.at(iso)?, b.at(iso)?])),
+            None => Ok(self.pooled.at(iso)?.into()),
+        }
+    }
 }
 
 /// Reads a noise profile file.
-pub fn read(path: &Path) -> Result<NoiseCurves, CliError> {
+pub fn read(path: &Path) -> Result<Profile, CliError> {
     let err = |reason: String| CliError::Usage(format!("{}: {reason}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let p: ProfileFile =
@@ -38,11 +71,22 @@ pub fn read(path: &Path) -> Result<NoiseCurves, CliError> {
     if p.version.is_some_and(|v| v != 1) {
         return Err(err("unsupported profile version".into()));
     }
-    if p.k.iter().chain(&p.sigma2).any(|x| !x.is_finite()) {
-        return Err(err("coefficients must be finite".into()));
-    }
-    Ok(NoiseCurves {
+    let curve = |c: &Curve| -> Result<NoiseCurves, CliError> {
+        if c.k.iter().chain(&c.sigma2).any(|x| !x.is_finite()) {
+            return Err(err("coefficients must be finite".into()));
+        }
+        Ok(NoiseCurves {
+            k: c.k,
+            sigma2: c.sigma2,
+        })
+    };
+    let pooled = curve(&Curve {
         k: p.k,
         sigma2: p.sigma2,
-    })
+    })?;
+    let rgb = match &p.channels {
+        Some(ch) => Some([curve(&ch.r)?, curve(&ch.g)?, curve(&ch.b)?]),
+        None => None,
+    };
+    Ok(Profile { pooled, rgb })
 }

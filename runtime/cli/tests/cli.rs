@@ -215,3 +215,65 @@ fn bad_input_is_a_one_line_error_without_output() {
         "out.pgm",
     );
 }
+
+#[test]
+fn noise_profile_file_with_channels_is_used_per_channel() {
+    let d = tmpdir("profile");
+    let pooled = r#""format": "rawnr-noise-profile", "version": 1, "k": [1.0e-6, 2.0e-3], "sigma2": [0.0, 1.0e-8, 1.0e-5]"#;
+    let with_channels = format!(
+        r#"{{ {pooled}, "channels": {{ "r": {{ "k": [2.0e-6, 3.0e-3], "sigma2": [0.0, 2.0e-8, 2.0e-5] }},
+            "g": {{ "k": [1.0e-6, 2.0e-3], "sigma2": [0.0, 1.0e-8, 1.0e-5] }},
+            "b": {{ "k": [3.0e-6, 4.0e-3], "sigma2": [0.0, 3.0e-8, 3.0e-5] }} }} }}"#
+    );
+    let (pa, pb) = (d.join("pooled.json"), d.join("channels.json"));
+    std::fs::write(&pa, format!("{{ {pooled} }}")).unwrap();
+    std::fs::write(&pb, with_channels).unwrap();
+    let mut outs = Vec::new();
+    for (name, prof) in [("a.pgm", &pa), ("b.pgm", &pb)] {
+        let out = d.join(name);
+        let st = bin()
+            .arg(fixture())
+            .arg(&out)
+            .args([
+                "--cfa",
+                "grbg",
+                "--black",
+                "25",
+                "--white",
+                "1023",
+                "--iso",
+                "1600",
+                "-q",
+                "--noise-profile",
+            ])
+            .arg(prof)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        outs.push(read_pgm16(&out).2);
+    }
+    assert!(outs[0] != outs[1], "per-channel curves made no difference");
+    let bad = d.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{ "format": "something-else", "k": [0, 0], "sigma2": [0, 0, 0] }"#,
+    )
+    .unwrap();
+    let out = d.join("c.pgm");
+    expect_error(
+        &[
+            fixture().to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--iso",
+            "100",
+            "--noise-profile",
+            bad.to_str().unwrap(),
+        ],
+        &out,
+        "bad.json",
+    );
+}

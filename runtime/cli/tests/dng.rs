@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rawnr_core::format::Model;
-use rawnr_core::noise::NoiseParams;
+use rawnr_core::noise::{ChannelNoise, NoiseParams};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 
@@ -93,7 +93,7 @@ fn denoiser_for(words: &(Vec<u32>, usize)) -> Denoiser<'_> {
 }
 
 /// What the CLI must have written: the input with its active area denoised by the library.
-fn expected(input: &Path, noise: NoiseParams) -> Vec<u16> {
+fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
     let f = rawnr_io::dng::read(input).unwrap();
     let words = pmrid();
     let d = denoiser_for(&words);
@@ -390,5 +390,63 @@ fn bad_dngs_are_one_line_errors() {
         std::fs::read(&copy).unwrap(),
         std::fs::read(&good).unwrap(),
         "input was modified"
+    );
+}
+
+#[test]
+fn per_plane_noise_profile_is_used_and_written_per_plane() {
+    // A NoiseProfile with one (S, O) pair per plane colour (R, G, B) drives a per-channel
+    // k-sigma transform, and the output carries three pairs again.
+    let d = tmpdir("perplane");
+    let input = d.join("in.dng");
+    run(tool()
+        .arg("make")
+        .arg(&input)
+        .args([
+            "--width", "96", "--height", "64", "--cfa", "GRBG", "--bits", "12",
+        ])
+        .args([
+            "--noise-profile",
+            "0.006",
+            "3e-5",
+            "0.004",
+            "2e-5",
+            "0.008",
+            "4e-5",
+        ]));
+    let output = d.join("out.dng");
+    denoise(&input, &output, &[]);
+    let (_, data) = libraw(&output);
+    let rgb = [
+        NoiseParams {
+            k: 0.006,
+            sigma2: 3e-5,
+        },
+        NoiseParams {
+            k: 0.004,
+            sigma2: 2e-5,
+        },
+        NoiseParams {
+            k: 0.008,
+            sigma2: 4e-5,
+        },
+    ];
+    assert!(
+        data == expected(&input, ChannelNoise::from_rgb(rgb)),
+        "CFA data differs from the per-channel computation"
+    );
+    assert!(
+        data != expected(&input, rgb[1]),
+        "per-channel noise made no difference"
+    );
+    let np = exif_json(&output)["IFD0:NoiseProfile"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let v: Vec<f64> = np.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(v.len(), 6, "NoiseProfile {np}");
+    assert!(
+        v[0] > v[2] && v[4] > v[0],
+        "plane order R, G, B lost: {v:?}"
     );
 }

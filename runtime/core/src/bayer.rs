@@ -212,9 +212,15 @@ impl PixelTransform {
     /// Builds the forward map raw -> `((raw - black) / (white - black)) * t.gain + t.offset`,
     /// then times `scale`, with `t` a normalised-domain affine map (e.g. k-sigma).
     pub fn forward(levels: &Levels, t: crate::noise::Affine, scale: f32) -> Self {
+        Self::forward_channels(levels, &[t; 4], scale)
+    }
+
+    /// [`PixelTransform::forward`] with one normalised-domain map per canonical channel.
+    pub fn forward_channels(levels: &Levels, ts: &[crate::noise::Affine; 4], scale: f32) -> Self {
         let mut gain = [0.0; 4];
         let mut offset = [0.0; 4];
         for c in 0..4 {
+            let t = ts[c];
             let range = (levels.white - levels.black[c]) as f64;
             let g = t.gain / range * scale as f64;
             gain[c] = g as f32;
@@ -226,10 +232,15 @@ impl PixelTransform {
 
     /// Builds the inverse of [`PixelTransform::forward`] with the same arguments.
     pub fn inverse(levels: &Levels, t: crate::noise::Affine, scale: f32) -> Self {
-        let inv = t.inverse();
+        Self::inverse_channels(levels, &[t; 4], scale)
+    }
+
+    /// [`PixelTransform::inverse`] with one normalised-domain map per canonical channel.
+    pub fn inverse_channels(levels: &Levels, ts: &[crate::noise::Affine; 4], scale: f32) -> Self {
         let mut gain = [0.0; 4];
         let mut offset = [0.0; 4];
         for c in 0..4 {
+            let inv = ts[c].inverse();
             let range = (levels.white - levels.black[c]) as f64;
             // raw = (inv(v / scale)) * range + black
             gain[c] = (inv.gain / scale as f64 * range) as f32;

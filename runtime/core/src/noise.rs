@@ -55,6 +55,31 @@ impl NoiseParams {
     }
 }
 
+/// Noise parameters per canonical Bayer channel (R, Gr, Gb, B). Gr and Gb normally share
+/// parameters (separate ones cause maze artifacts); [`ChannelNoise::from_rgb`] makes them so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelNoise(pub [NoiseParams; 4]);
+
+impl ChannelNoise {
+    /// R, G and B parameters; both greens take G.
+    pub const fn from_rgb(rgb: [NoiseParams; 3]) -> Self {
+        ChannelNoise([rgb[0], rgb[1], rgb[1], rgb[2]])
+    }
+    /// Checks every channel.
+    pub fn validate(self) -> Result<Self, Error> {
+        for p in self.0 {
+            p.validate()?;
+        }
+        Ok(self)
+    }
+}
+
+impl From<NoiseParams> for ChannelNoise {
+    fn from(p: NoiseParams) -> Self {
+        ChannelNoise([p; 4])
+    }
+}
+
 /// Noise parameters as functions of ISO: `k(ISO) = k[0]*ISO + k[1]` (linear) and
 /// `sigma2(ISO) = sigma2[0]*ISO^2 + sigma2[1]*ISO + sigma2[2]` (quadratic).
 #[derive(Debug, Clone, Copy, PartialEq)]

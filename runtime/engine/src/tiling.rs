@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use rawnr_core::bayer::{pack_region_rows, unpack_region, FrameLayout, Levels, PixelTransform};
 use rawnr_core::format::NoiseConditioning;
-use rawnr_core::noise::{Affine, NoiseParams};
+use rawnr_core::noise::{Affine, ChannelNoise, NoiseParams};
 use rawnr_core::Error;
 
 #[cfg(feature = "alloc")]
@@ -298,10 +298,10 @@ impl<'m> Denoiser<'m> {
         &self,
         layout: &FrameLayout,
         levels: &Levels,
-        noise: NoiseParams,
+        noise: impl Into<ChannelNoise>,
         opts: &TileOptions,
     ) -> Result<FramePlan, Error> {
-        self.prepare_with(layout, levels, noise, opts, |e, h, w| e.plan(h, w))
+        self.prepare_with(layout, levels, noise.into(), opts, |e, h, w| e.plan(h, w))
     }
 
     /// [`Denoiser::prepare`] without allocating: the plan's tables go to `shapes` and `offsets`,
@@ -312,13 +312,13 @@ impl<'m> Denoiser<'m> {
         &self,
         layout: &FrameLayout,
         levels: &Levels,
-        noise: NoiseParams,
+        noise: impl Into<ChannelNoise>,
         opts: &TileOptions,
         shapes: &'a mut [Shape],
         offsets: &'a mut [usize],
         work: &mut [usize],
     ) -> Result<FramePlan<PlanRef<'a>>, Error> {
-        self.prepare_with(layout, levels, noise, opts, |e, h, w| {
+        self.prepare_with(layout, levels, noise.into(), opts, |e, h, w| {
             e.plan_in(h, w, shapes, offsets, work)
         })
     }
@@ -327,7 +327,7 @@ impl<'m> Denoiser<'m> {
         &self,
         layout: &FrameLayout,
         levels: &Levels,
-        noise: NoiseParams,
+        noise: ChannelNoise,
         opts: &TileOptions,
         make_plan: impl FnOnce(&Engine<'m>, usize, usize) -> Result<P, Error>,
     ) -> Result<FramePlan<P>, Error> {
@@ -352,11 +352,14 @@ impl<'m> Denoiser<'m> {
                 reason: "network output size differs from its input",
             });
         }
-        let t = self.noise_transform(noise)?;
+        let mut t = [Affine::IDENTITY; 4];
+        for (tc, &n) in t.iter_mut().zip(&noise.0) {
+            *tc = self.noise_transform(n)?;
+        }
         Ok(FramePlan {
             grid,
-            forward: PixelTransform::forward(levels, t, info.input_scale),
-            inverse: PixelTransform::inverse(levels, t, info.input_scale),
+            forward: PixelTransform::forward_channels(levels, &t, info.input_scale),
+            inverse: PixelTransform::inverse_channels(levels, &t, info.input_scale),
             white: levels.white,
             plan,
         })
@@ -556,7 +559,7 @@ impl<'m> Denoiser<'m> {
         output: &mut [u16],
         out_layout: &FrameLayout,
         levels: &Levels,
-        noise: NoiseParams,
+        noise: impl Into<ChannelNoise>,
         opts: &TileOptions,
         threads: usize,
     ) -> Result<(), Error> {
@@ -584,7 +587,7 @@ impl<'m> Denoiser<'m> {
         output: &mut [u16],
         out_layout: &FrameLayout,
         levels: &Levels,
-        noise: NoiseParams,
+        noise: impl Into<ChannelNoise>,
         opts: &TileOptions,
         threads: usize,
         on_band: &(dyn Fn(usize, usize) + Sync),
