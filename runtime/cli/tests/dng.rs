@@ -450,3 +450,70 @@ fn per_plane_noise_profile_is_used_and_written_per_plane() {
         "plane order R, G, B lost: {v:?}"
     );
 }
+
+#[test]
+fn hostile_dngs_never_panic_hang_or_leave_output() {
+    // Random corruptions of the tag directory (which rawler writes at the end of the file) and
+    // of the TIFF header, plus random truncations: every run must end within seconds with
+    // success or a one-line error, never a panic or a crash, and leave no partial output.
+    use rand::{Rng, SeedableRng};
+    let d = tmpdir("hostile");
+    let good = std::fs::read(root().join("tests/fixtures/tinydng/colorchart_crop.dng")).unwrap();
+    let ifd = u32::from_le_bytes([good[4], good[5], good[6], good[7]]) as usize;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let (mut rejected, mut accepted) = (0, 0);
+    for case in 0..120 {
+        let mut b = good.clone();
+        if case % 4 == 3 {
+            b.truncate(rng.random_range(8..good.len()));
+        } else {
+            for _ in 0..rng.random_range(1..6) {
+                let at = if rng.random_bool(0.1) {
+                    rng.random_range(0..8)
+                } else {
+                    rng.random_range(ifd..good.len())
+                };
+                b[at] = rng.random();
+            }
+        }
+        let input = d.join(format!("h{case}.dng"));
+        let output = d.join(format!("o{case}.dng"));
+        std::fs::write(&input, &b).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_denoise-raw"))
+            .arg(&input)
+            .arg(&output)
+            .args(["--iso", "800", "-q", "--tile", "64"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t0.elapsed().as_secs() > 60 {
+                let _ = child.kill();
+                panic!("case {case}: denoise-raw hung on a corrupted DNG");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(
+            status.code().is_some(),
+            "case {case}: killed by a signal (crash): {err}"
+        );
+        assert!(!err.contains("panicked"), "case {case}: {err}");
+        if status.success() {
+            accepted += 1;
+            assert!(output.exists());
+        } else {
+            rejected += 1;
+            assert_eq!(err.trim().lines().count(), 1, "case {case}: {err}");
+            assert!(!output.exists(), "case {case}: partial output");
+        }
+        let _ = std::fs::remove_file(&output);
+    }
+    println!("hostile DNGs: {rejected} rejected, {accepted} accepted");
+    assert!(rejected >= 30, "only {rejected} corruptions rejected");
+}

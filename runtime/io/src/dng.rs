@@ -107,6 +107,8 @@ pub fn read(path: &Path) -> Result<DngFrame, IoError> {
     if bytes.len() < 8 || !(bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*")) {
         return Err(fmt_err(path, "not a DNG (no TIFF header)"));
     }
+    crate::tiff_check::check(&bytes)
+        .map_err(|r| fmt_err(path, format!("malformed DNG structure: {r}")))?;
     let source = RawSource::new_from_shared_vec(Arc::new(bytes)).with_path(path);
     guarded(path, "decoding", || decode(path, &source))
 }
@@ -137,8 +139,10 @@ fn decode(path: &Path, source: &RawSource) -> Result<DngFrame, IoError> {
                 ))
             }
         }
-        let bytes_needed = (w * h) as u64 / 8; // even 1-bit data would need this much
-        if bytes_needed > source.buf().len() as u64 * 64 {
+        // Lossless JPEG rarely compresses raw data 4:1; allow 8:1 on 16-bit samples before
+        // calling the declared size a lie (this bounds the pixel buffer by the file size).
+        let bytes_needed = (w * h) as u64 * 2 / 8;
+        if bytes_needed > source.buf().len() as u64 {
             return Err(fmt_err(
                 path,
                 format!(

@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod dng;
 pub mod pgm;
 pub mod preview;
+pub mod tiff_check;
 
 /// Errors of rawnr-io, each naming the file.
 #[derive(Debug, thiserror::Error)]
