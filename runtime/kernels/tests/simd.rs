@@ -324,3 +324,37 @@ fn conv_transpose_matches_reference_on_random_shapes() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_and_avx2_pointwise_agree_bit_for_bit() {
+    // Both compute bias + one FMA per input channel in order, so they must agree exactly
+    // (tiling stays exact whichever a machine selects). Calling either is sound anywhere: each
+    // falls back to the reference without its features.
+    use rawnr_kernels::x86_64::{avx2_conv1x1_f32, avx512_conv1x1_f32};
+    let both = std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(38);
+    for n in 0..100 {
+        let (ci, co, px) = (
+            rng.random_range(1..40),
+            rng.random_range(1..30),
+            rng.random_range(1..120),
+        );
+        let s = Conv1x1 {
+            in_c: ci,
+            out_c: co,
+            pixels: px,
+        };
+        let x = rand_vec(&mut rng, ci * px);
+        let w = rand_vec(&mut rng, ci * co);
+        let b = rand_vec(&mut rng, co);
+        let (mut a, mut c) = (vec![0f32; co * px], vec![1f32; co * px]);
+        avx2_conv1x1_f32::conv1x1(&s, &x, &w, &b, ACTS[n % 3], &mut a);
+        avx512_conv1x1_f32::conv1x1(&s, &x, &w, &b, ACTS[n % 3], &mut c);
+        if both {
+            assert_eq!(a, c, "{ci}->{co} x {px}");
+        }
+    }
+}

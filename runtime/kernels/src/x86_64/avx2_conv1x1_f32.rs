@@ -74,7 +74,7 @@ unsafe fn tail(
         for p in p0..n {
             let mut acc = if bias.is_empty() { 0.0 } else { bias[oc] };
             for ic in 0..s.in_c {
-                acc = weight[oc * s.in_c + ic].mul_add(input[ic * n + p], acc);
+                acc = super::fma1(weight[oc * s.in_c + ic], input[ic * n + p], acc);
             }
             output[oc * n + p] = act.apply(acc);
         }
@@ -121,7 +121,10 @@ pub fn conv1x1(
     output: &mut [f32],
 ) {
     s.check(input, weight, bias, output);
-    // SAFETY: sizes checked above; the dispatcher installs this only when avx2 and fma are present.
+    if !crate::has_avx2_fma() {
+        return crate::generic::conv1x1(s, input, weight, bias, act, output);
+    }
+    // SAFETY: sizes checked above; avx2 and fma are present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
         run(s, input, weight, bias, act, output)

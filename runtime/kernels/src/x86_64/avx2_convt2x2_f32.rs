@@ -75,7 +75,8 @@ unsafe fn run(
                     for j in 0..2 {
                         let mut acc = b;
                         for ic in 0..s.in_c {
-                            acc = wt(ic, oc, i, j).mul_add(*ip.add(ic * plane + y * w + x), acc);
+                            acc =
+                                super::fma1(wt(ic, oc, i, j), *ip.add(ic * plane + y * w + x), acc);
                         }
                         *orow.add(2 * x + j) = act.apply(acc);
                     }
@@ -105,7 +106,7 @@ pub fn conv_transpose2x2(
     act: Act,
     output: &mut [f32],
 ) {
-    if !handles(s) || s.in_h == 0 || s.in_w == 0 {
+    if !handles(s) || s.in_h == 0 || s.in_w == 0 || !crate::has_avx2_fma() {
         return crate::generic::conv_transpose2d(s, input, weight, bias, act, output);
     }
     assert!(

@@ -12,7 +12,7 @@ use crate::{Act, ConvShape};
 
 /// One output pixel, scalar: `bias`, then one FMA per valid tap in (ky, kx) order.
 #[inline(always)]
-fn pixel(s: &ConvShape, plane: &[f32], w: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
+unsafe fn pixel(s: &ConvShape, plane: &[f32], w: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut acc = b;
     for ky in 0..s.k_h {
         let iy = (oy * s.stride_h + ky) as isize - s.pad[0] as isize;
@@ -24,7 +24,11 @@ fn pixel(s: &ConvShape, plane: &[f32], w: &[f32], b: f32, oy: usize, ox: usize) 
             if ix < 0 || ix >= s.in_w as isize {
                 continue;
             }
-            acc = w[ky * s.k_w + kx].mul_add(plane[iy as usize * s.in_w + ix as usize], acc);
+            acc = super::fma1(
+                w[ky * s.k_w + kx],
+                plane[iy as usize * s.in_w + ix as usize],
+                acc,
+            );
         }
     }
     acc
@@ -267,6 +271,9 @@ pub fn depthwise(
         .expect("depthwise: kernel larger than padded input");
     assert!(input.len() >= s.in_c * s.in_h * s.in_w && weight.len() >= s.in_c * s.k_h * s.k_w);
     assert!(output.len() >= s.out_c * oh * ow && (bias.is_empty() || bias.len() >= s.out_c));
+    if !crate::has_avx2_fma() {
+        return crate::generic::conv2d(s, input, weight, bias, act, output);
+    }
     // SAFETY: shape and sizes checked above; vector blocks run only where `fits` shows every
     // load inside the input row; installed only when avx2 and fma are present.
     #[allow(unsafe_code)]

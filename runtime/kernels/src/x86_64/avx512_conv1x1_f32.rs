@@ -108,7 +108,10 @@ pub fn conv1x1(
     output: &mut [f32],
 ) {
     s.check(input, weight, bias, output);
-    // SAFETY: sizes checked above; the dispatcher installs this only when avx512f is present.
+    if !crate::has_avx512f() {
+        return crate::generic::conv1x1(s, input, weight, bias, act, output);
+    }
+    // SAFETY: sizes checked above; avx512f is present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
         run(s, input, weight, bias, act, output)

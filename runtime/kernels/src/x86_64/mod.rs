@@ -1,5 +1,6 @@
-//! x86-64 kernels (AVX2 + FMA, AVX-512F), installed by [`crate::Kernels::best`] only after the
-//! CPU reports the features, which is what makes the safe wrappers sound.
+//! x86-64 kernels (AVX2 + FMA, AVX-512F), installed by [`crate::Kernels::best`] when the CPU has
+//! the features. Each public entry checks the features itself (a cached flag) and falls back to
+//! the generic kernel without them, so calling one directly is always sound.
 //!
 //! Every kernel computes each output element as `bias`, then one fused multiply-add per term in
 //! the reference order (input channel, kernel row, kernel column, ascending), whichever lanes or
@@ -11,3 +12,11 @@ pub mod avx2_conv1x1_f32;
 pub mod avx2_convt2x2_f32;
 pub mod avx2_dw_f32;
 pub mod avx512_conv1x1_f32;
+
+/// Scalar fused multiply-add `a * b + c` (one rounding), for tails and borders; callers run
+/// with the `fma` target feature. (`f32::mul_add` lives in std.)
+#[inline(always)]
+pub(crate) unsafe fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    use core::arch::x86_64::*;
+    _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
+}
