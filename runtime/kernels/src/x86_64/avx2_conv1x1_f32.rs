@@ -8,18 +8,6 @@ use core::arch::x86_64::*;
 
 use crate::{Act, Conv1x1};
 
-#[inline(always)]
-unsafe fn act_v(v: __m256, act: Act) -> __m256 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
-            _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a)), neg)
-        }
-    }
-}
-
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block<const OC: usize>(
     s: &Conv1x1,
@@ -54,8 +42,8 @@ unsafe fn block<const OC: usize>(
     let op = output.as_mut_ptr();
     for j in 0..OC {
         let dst = op.add((oc0 + j) * n + p0);
-        _mm256_storeu_ps(dst, act_v(acc0[j], act));
-        _mm256_storeu_ps(dst.add(8), act_v(acc1[j], act));
+        _mm256_storeu_ps(dst, super::act256(acc0[j], act));
+        _mm256_storeu_ps(dst.add(8), super::act256(acc1[j], act));
     }
 }
 

@@ -11,18 +11,6 @@ use core::arch::x86_64::*;
 
 use crate::{Act, ConvShape};
 
-#[inline(always)]
-unsafe fn act_v(v: __m256, act: Act) -> __m256 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
-            _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a)), neg)
-        }
-    }
-}
-
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run(
     s: &ConvShape,
@@ -62,7 +50,7 @@ unsafe fn run(
                         }
                     }
                     for v in 0..4 {
-                        let (ev, ov) = (act_v(e[v], act), act_v(o[v], act));
+                        let (ev, ov) = (super::act256(e[v], act), super::act256(o[v], act));
                         let lo = _mm256_unpacklo_ps(ev, ov);
                         let hi = _mm256_unpackhi_ps(ev, ov);
                         let dst = orow.add(2 * (x0 + 8 * v));

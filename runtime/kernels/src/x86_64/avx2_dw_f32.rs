@@ -34,18 +34,6 @@ unsafe fn pixel(s: &ConvShape, plane: &[f32], w: &[f32], b: f32, oy: usize, ox: 
     acc
 }
 
-#[inline(always)]
-unsafe fn act_v(v: __m256, act: Act) -> __m256 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
-            _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a)), neg)
-        }
-    }
-}
-
 /// 8 inputs at `p, p + S, ..., p + 7S` (S = 1 or 2).
 #[inline(always)]
 unsafe fn load<const S: usize>(p: *const f32) -> __m256 {
@@ -88,7 +76,7 @@ unsafe fn block<const V: usize, const S: usize>(
         }
     }
     for (v, a) in acc.iter().enumerate() {
-        _mm256_storeu_ps(out.add(ox + 8 * v), act_v(*a, act));
+        _mm256_storeu_ps(out.add(ox + 8 * v), super::act256(*a, act));
     }
 }
 
@@ -129,7 +117,7 @@ unsafe fn span<const S: usize>(
     }
     if act != Act::None {
         for v in (0..n).step_by(8) {
-            _mm256_storeu_ps(o.add(v), act_v(_mm256_loadu_ps(o.add(v)), act));
+            _mm256_storeu_ps(o.add(v), super::act256(_mm256_loadu_ps(o.add(v)), act));
         }
     }
 }

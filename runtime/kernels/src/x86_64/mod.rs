@@ -20,3 +20,20 @@ pub(crate) unsafe fn fma1(a: f32, b: f32, c: f32) -> f32 {
     use core::arch::x86_64::*;
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
+
+/// An activation on 8 lanes (AVX).
+#[inline(always)]
+pub(crate) unsafe fn act256(
+    v: core::arch::x86_64::__m256,
+    act: crate::Act,
+) -> core::arch::x86_64::__m256 {
+    use core::arch::x86_64::*;
+    match act {
+        crate::Act::None => v,
+        crate::Act::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
+        crate::Act::LeakyRelu(a) => {
+            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
+            _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a)), neg)
+        }
+    }
+}
