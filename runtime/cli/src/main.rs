@@ -385,7 +385,7 @@ fn read_frame(input: &Path, args: &RunArgs) -> Result<Frame, CliError> {
         }
         .into());
     }
-    let d = dng::read(input)?;
+    let mut d = dng::read(input)?;
     let (x, y, w, h) = d.active;
     let layout = FrameLayout {
         width: w,
@@ -410,7 +410,7 @@ fn read_frame(input: &Path, args: &RunArgs) -> Result<Frame, CliError> {
         }
     });
     Ok(Frame {
-        data: d.data.clone(),
+        data: core::mem::take(&mut d.data),
         offset: y * d.width + x,
         layout,
         levels: d.levels,

@@ -55,6 +55,7 @@ pub struct DngFrame {
     pub make: String,
     /// Camera model.
     pub model: String,
+    /// rawler's image description; its samples are moved to `data` (never a second copy).
     raw: RawImage,
     metadata: RawMetadata,
     raw_tags: Option<Rc<IFD>>,
@@ -153,7 +154,7 @@ fn decode(path: &Path, source: &RawSource) -> Result<DngFrame, IoError> {
         }
     }
     let params = RawDecodeParams { image_index: 0 };
-    let raw = decoder.raw_image(source, &params, false).map_err(rd)?;
+    let mut raw = decoder.raw_image(source, &params, false).map_err(rd)?;
     let metadata = decoder.raw_metadata(source, &params).map_err(rd)?;
     let config = match &raw.photometric {
         RawPhotometricInterpretation::Cfa(c) if raw.cpp == 1 => c.clone(),
@@ -165,8 +166,9 @@ fn decode(path: &Path, source: &RawSource) -> Result<DngFrame, IoError> {
         }
         _ => return Err(fmt_err(path, "not a Bayer DNG: no CFA data")),
     };
-    let data = match &raw.data {
-        RawImageData::Integer(d) => d.clone(),
+    // The samples move to `DngFrame::data`; `raw` keeps only the metadata (no second copy).
+    let data = match core::mem::replace(&mut raw.data, RawImageData::Integer(Vec::new())) {
+        RawImageData::Integer(d) => d,
         RawImageData::Float(_) => {
             return Err(fmt_err(path, "floating-point CFA data is not supported"))
         }
@@ -306,8 +308,8 @@ pub enum Compression {
     Lossless,
 }
 
-/// Writes `frame` as a DNG at `path` (atomically) with CFA samples `data` (same size as
-/// `frame.data`) and, if given, a new NoiseProfile. `software` goes into the Software tag.
+/// Writes `frame` as a DNG at `path` (atomically) with CFA samples `data` (`width * height`,
+/// the size of `frame.data`; `frame.data` itself is not read, so a caller may have taken it) and, if given, a new NoiseProfile. `software` goes into the Software tag.
 pub fn write(
     path: &Path,
     frame: &DngFrame,
@@ -316,7 +318,7 @@ pub fn write(
     software: &str,
     compression: Compression,
 ) -> Result<(), IoError> {
-    if data.len() != frame.data.len() {
+    if data.len() != frame.width * frame.height {
         return Err(fmt_err(path, "sample count differs from the input frame"));
     }
     let mut raw = frame.raw.clone();
@@ -417,14 +419,13 @@ impl DngFrame {
             data.extend_from_slice(&self.data[row * self.width + x..row * self.width + x + w]);
         }
         let cfa_at = self.cfa_phase_at(x, y);
-        self.data = data.clone();
+        self.data = data;
         self.width = w;
         self.height = h;
         self.active = (0, 0, w, h);
         self.cfa = cfa_at;
         self.raw.width = w;
         self.raw.height = h;
-        self.raw.data = RawImageData::Integer(data);
         self.raw.active_area = None;
         self.raw.crop_area = None;
         self.raw.blackareas.clear();
@@ -452,7 +453,6 @@ impl DngFrame {
         let mut raw = self.raw.clone();
         raw.width = w;
         raw.height = h;
-        raw.data = RawImageData::Integer(data.clone());
         raw.active_area = None;
         raw.crop_area = None;
         raw.blackareas.clear();
