@@ -209,7 +209,7 @@ pub fn add(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
 }
 
 /// Channel concatenation: copies each input (CHW, same H and W) after the previous one.
-pub fn concat(inputs: &[&[f32]], output: &mut [f32]) {
+pub fn concat<T: Copy>(inputs: &[&[T]], output: &mut [T]) {
     let total: usize = inputs.iter().map(|x| x.len()).sum();
     check_len("concat output", output.len(), total);
     let mut at = 0;
@@ -221,7 +221,14 @@ pub fn concat(inputs: &[&[f32]], output: &mut [f32]) {
 
 /// Depth-to-space (PyTorch `PixelShuffle(r)`): input `[c*r*r, h, w]` -> output `[c, h*r, w*r]`,
 /// `out[c][y*r + i][x*r + j] = in[c*r*r + i*r + j][y][x]`.
-pub fn pixel_shuffle(input: &[f32], c: usize, h: usize, w: usize, r: usize, output: &mut [f32]) {
+pub fn pixel_shuffle<T: Copy>(
+    input: &[T],
+    c: usize,
+    h: usize,
+    w: usize,
+    r: usize,
+    output: &mut [T],
+) {
     check_len("pixel_shuffle input", input.len(), c * r * r * h * w);
     check_len("pixel_shuffle output", output.len(), c * r * r * h * w);
     let (oh, ow) = (h * r, w * r);
@@ -242,7 +249,14 @@ pub fn pixel_shuffle(input: &[f32], c: usize, h: usize, w: usize, r: usize, outp
 
 /// Space-to-depth (PyTorch `PixelUnshuffle(r)`): input `[c, h, w]` (h, w multiples of r) ->
 /// output `[c*r*r, h/r, w/r]`, the inverse of [`pixel_shuffle`].
-pub fn pixel_unshuffle(input: &[f32], c: usize, h: usize, w: usize, r: usize, output: &mut [f32]) {
+pub fn pixel_unshuffle<T: Copy>(
+    input: &[T],
+    c: usize,
+    h: usize,
+    w: usize,
+    r: usize,
+    output: &mut [T],
+) {
     check_len("pixel_unshuffle input", input.len(), c * h * w);
     check_len("pixel_unshuffle output", output.len(), c * h * w);
     let (oh, ow) = (h / r, w / r);
@@ -475,5 +489,33 @@ mod tests {
         let mut z = vec![0.0; x.len()];
         pixel_unshuffle(&y, c, h * r, w * r, r, &mut z);
         assert_eq!(z, x);
+    }
+}
+
+/// An IEEE binary16 value (its bits) as `f32` (exact: every half is a float).
+#[inline]
+pub fn f16_to_f32_one(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal half: normalise into an f32 exponent.
+            let shift = man.leading_zeros() - 21; // puts the leading 1 at bit 10
+            let m = (man << shift) & 0x3ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (m << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Widens IEEE binary16 values (as bits) to `f32`.
+pub fn f16_to_f32(input: &[u16], output: &mut [f32]) {
+    check_len("f16_to_f32 output", output.len(), input.len());
+    for (o, &h) in output.iter_mut().zip(input) {
+        *o = f16_to_f32_one(h);
     }
 }

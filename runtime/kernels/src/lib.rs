@@ -10,7 +10,12 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+pub mod aarch64;
 pub mod generic;
+pub mod generic_i8;
+pub mod quant;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod x86_64;
@@ -87,6 +92,10 @@ impl Conv1x1 {
 pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A pointwise convolution kernel.
 pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
+/// A quantized (W8A8) convolution kernel: shape, int8 operands, `u8` input, output stage.
+pub type QConvFn = fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>);
+/// A conversion of IEEE binary16 values (as bits) to `f32`.
+pub type F16ToF32Fn = fn(&[u16], &mut [f32]);
 
 /// The kernels the engine calls, one per op class: filled from [`generic`], then overridden by
 /// what the CPU supports (tract's `linalg` pattern).
@@ -102,6 +111,16 @@ pub struct Kernels {
     pub conv: ConvFn,
     /// Transposed convolution.
     pub conv_transpose: ConvFn,
+    /// Quantized pointwise convolution (1x1, stride 1, no padding, one group).
+    pub qconv1x1: QConvFn,
+    /// Quantized depthwise convolution, stride 1 or 2.
+    pub qdepthwise: QConvFn,
+    /// Any other quantized convolution.
+    pub qconv: QConvFn,
+    /// Quantized transposed convolution.
+    pub qconv_transpose: QConvFn,
+    /// f16 -> f32 widening (f16 weights).
+    pub f16_to_f32: F16ToF32Fn,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -119,6 +138,11 @@ impl Kernels {
             depthwise: generic::conv2d,
             conv: generic::conv2d,
             conv_transpose: generic::conv_transpose2d,
+            qconv1x1: generic_i8::qconv2d,
+            qdepthwise: generic_i8::qconv2d,
+            qconv: generic_i8::qconv2d,
+            qconv_transpose: generic_i8::qconv_transpose2d,
+            f16_to_f32: generic::f16_to_f32,
         }
     }
 
@@ -141,6 +165,13 @@ impl Kernels {
                 k.name = "avx512f (1x1), avx2/fma (depthwise, transposed)";
                 k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
             }
+        }
+        #[cfg(target_arch = "aarch64")]
+        if aarch64::has_neon() {
+            k.name = "neon";
+            k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
+            k.depthwise = aarch64::neon_dw_f32::depthwise;
+            k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
         }
         k
     }
