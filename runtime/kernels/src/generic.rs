@@ -275,6 +275,34 @@ pub fn pixel_unshuffle<T: Copy>(
     }
 }
 
+/// An IEEE binary16 value (its bits) as `f32` (exact: every half is a float).
+#[inline]
+pub fn f16_to_f32_one(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal half: normalise into an f32 exponent.
+            let shift = man.leading_zeros() - 21; // puts the leading 1 at bit 10
+            let m = (man << shift) & 0x3ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (m << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Widens IEEE binary16 values (as bits) to `f32`.
+pub fn f16_to_f32(input: &[u16], output: &mut [f32]) {
+    check_len("f16_to_f32 output", output.len(), input.len());
+    for (o, &h) in output.iter_mut().zip(input) {
+        *o = f16_to_f32_one(h);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -489,33 +517,5 @@ mod tests {
         let mut z = vec![0.0; x.len()];
         pixel_unshuffle(&y, c, h * r, w * r, r, &mut z);
         assert_eq!(z, x);
-    }
-}
-
-/// An IEEE binary16 value (its bits) as `f32` (exact: every half is a float).
-#[inline]
-pub fn f16_to_f32_one(h: u16) -> f32 {
-    let sign = ((h as u32) & 0x8000) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal half: normalise into an f32 exponent.
-            let shift = man.leading_zeros() - 21; // puts the leading 1 at bit 10
-            let m = (man << shift) & 0x3ff;
-            sign | ((127 - 15 + 1 - shift) << 23) | (m << 13)
-        }
-        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
-    };
-    f32::from_bits(bits)
-}
-
-/// Widens IEEE binary16 values (as bits) to `f32`.
-pub fn f16_to_f32(input: &[u16], output: &mut [f32]) {
-    check_len("f16_to_f32 output", output.len(), input.len());
-    for (o, &h) in output.iter_mut().zip(input) {
-        *o = f16_to_f32_one(h);
     }
 }

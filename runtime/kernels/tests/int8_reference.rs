@@ -134,11 +134,7 @@ fn random_shape(rng: &mut impl Rng, transposed: bool) -> ConvShape {
         1 => (in_c, in_c),
         _ => (in_c, in_c * 2),
     };
-    let stride = if transposed {
-        rng.random_range(1..3)
-    } else {
-        rng.random_range(1..3)
-    };
+    let stride = rng.random_range(1..3);
     let p = if transposed {
         rng.random_range(0..k)
     } else {
