@@ -33,6 +33,22 @@ fn selected_kernels_are_reported() {
             "AVX2+FMA CPU but generic kernels selected"
         );
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        println!(
+            "aarch64 features: neon={} fp16={} dotprod={} i8mm={} sve={}",
+            std::arch::is_aarch64_feature_detected!("neon"),
+            std::arch::is_aarch64_feature_detected!("fp16"),
+            std::arch::is_aarch64_feature_detected!("dotprod"),
+            std::arch::is_aarch64_feature_detected!("i8mm"),
+            std::arch::is_aarch64_feature_detected!("sve"),
+        );
+        assert!(std::arch::is_aarch64_feature_detected!("neon"));
+        assert!(
+            k.name.contains("neon"),
+            "NEON CPU but NEON kernels not selected"
+        );
+    }
 }
 
 #[test]
