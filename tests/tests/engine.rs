@@ -59,6 +59,7 @@ fn plain_run(m: &Model<'_>, shapes: &[Shape], input: &[f32]) -> Vec<Vec<f32>> {
             OpKind::PixelUnshuffle => {
                 generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, n.factor as usize, &mut out)
             }
+            OpKind::Quantize | OpKind::Dequantize => panic!("the plain executor runs f32 models"),
         }
         vals.push(out);
     }

@@ -65,7 +65,7 @@ fn header_errors_are_typed() {
         parse(&b),
         Err(Error::UnsupportedVersion {
             found: 9,
-            supported: 1
+            supported: rawnr_core::format::FORMAT_VERSION
         })
     );
     let mut b = bytes.clone();

@@ -56,13 +56,49 @@ struct TensorEntry {
     dims: [u32; 4],
     rank: u8,
     name: [u8; TENSOR_NAME_LEN],
-    data: Vec<f32>,
+    dtype: DType,
+    /// Little-endian element bytes.
+    data: Vec<u8>,
+}
+
+/// Weights of a convolution node, in one of the stored precisions.
+#[derive(Debug, Clone, Copy)]
+pub enum ConvWeights<'a> {
+    /// f32 weights and bias.
+    F32 {
+        /// Weights.
+        weight: &'a [f32],
+        /// Bias per output channel.
+        bias: Option<&'a [f32]>,
+    },
+    /// f16 weights (IEEE binary16 bits), f32 bias.
+    F16 {
+        /// Weights.
+        weight: &'a [u16],
+        /// Bias per output channel.
+        bias: Option<&'a [f32]>,
+    },
+    /// int8 weights with per output channel scales and an i32 bias (units
+    /// `in_scale * weight_scale`); the input value must be u8.
+    I8 {
+        /// Weights.
+        weight: &'a [i8],
+        /// Per output channel scales.
+        scale: &'a [f32],
+        /// Bias per output channel.
+        bias: Option<&'a [i32]>,
+    },
+}
+
+fn le_bytes<T: Copy, const N: usize>(xs: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    xs.iter().flat_map(|&x| f(x)).collect()
 }
 
 /// Builds a model graph in execution order and serialises it.
 pub struct ModelBuilder {
     name: [u8; NAME_LEN],
     values: Vec<u32>,
+    value_types: Vec<ValueType>,
     tensors: Vec<TensorEntry>,
     nodes: Vec<Node>,
     input_scale: f32,
@@ -92,6 +128,7 @@ impl ModelBuilder {
         ModelBuilder {
             name: fixed_name(name),
             values: alloc::vec![4],
+            value_types: alloc::vec![ValueType::F32],
             tensors: Vec::new(),
             nodes: Vec::new(),
             input_scale: 1.0,
@@ -134,7 +171,7 @@ impl ModelBuilder {
         self.values.get(v.0 as usize).copied().unwrap_or(0)
     }
 
-    fn add_tensor(&mut self, name: &str, dims: &[usize], data: &[f32]) -> u32 {
+    fn add_tensor(&mut self, name: &str, dims: &[usize], dtype: DType, data: Vec<u8>) -> u32 {
         let mut d = [1u32; 4];
         for (o, &x) in d.iter_mut().zip(dims) {
             *o = x.min(u32::MAX as usize) as u32;
@@ -143,15 +180,108 @@ impl ModelBuilder {
             dims: d,
             rank: dims.len().min(4) as u8,
             name: fixed_name(name),
-            data: data.to_vec(),
+            dtype,
+            data,
         });
         (self.tensors.len() - 1) as u32
     }
 
     fn push(&mut self, node: Node) -> ValueId {
         self.values.push(node.out_channels);
+        self.value_types.push(ValueType::F32);
         self.nodes.push(node);
         ValueId(self.values.len() as u32 - 1)
+    }
+
+    /// Sets the element type of a value (values are f32 unless set otherwise). The model
+    /// input and output must stay f32.
+    pub fn set_value_type(&mut self, v: ValueId, ty: ValueType) -> &mut Self {
+        if let Some(t) = self.value_types.get_mut(v.0 as usize) {
+            *t = ty;
+        }
+        self
+    }
+
+    /// The element type of a value.
+    pub fn value_type(&self, v: ValueId) -> ValueType {
+        self.value_types
+            .get(v.0 as usize)
+            .copied()
+            .unwrap_or(ValueType::F32)
+    }
+
+    /// Quantizes an f32 value to u8 with `q`.
+    pub fn quantize(&mut self, x: ValueId, q: ValueQuant) -> ValueId {
+        let c = self.channels(x);
+        let v = self.push(Self::base(OpKind::Quantize, &[x], c));
+        self.set_value_type(v, ValueType::U8(q));
+        v
+    }
+
+    /// Dequantizes a u8 value to f32.
+    pub fn dequantize(&mut self, x: ValueId) -> ValueId {
+        let c = self.channels(x);
+        self.push(Self::base(OpKind::Dequantize, &[x], c))
+    }
+
+    /// A convolution node (`op` Conv2d or ConvTranspose2d) with weights in any precision;
+    /// its output is f32 until [`ModelBuilder::set_value_type`] says otherwise.
+    pub fn conv_node(
+        &mut self,
+        op: OpKind,
+        name: &str,
+        x: ValueId,
+        weights: ConvWeights<'_>,
+        wdims: [usize; 4],
+        spec: ConvSpec,
+    ) -> ValueId {
+        let out = if op == OpKind::Conv2d {
+            wdims[0]
+        } else {
+            wdims[1] * spec.groups
+        };
+        let (w, b, ws) = match weights {
+            ConvWeights::F32 { weight, bias } => (
+                self.add_tensor(name, &wdims, DType::F32, le_bytes(weight, f32::to_le_bytes)),
+                bias.map(|b| {
+                    self.add_tensor(name, &[b.len()], DType::F32, le_bytes(b, f32::to_le_bytes))
+                }),
+                None,
+            ),
+            ConvWeights::F16 { weight, bias } => (
+                self.add_tensor(name, &wdims, DType::F16, le_bytes(weight, u16::to_le_bytes)),
+                bias.map(|b| {
+                    self.add_tensor(name, &[b.len()], DType::F32, le_bytes(b, f32::to_le_bytes))
+                }),
+                None,
+            ),
+            ConvWeights::I8 {
+                weight,
+                scale,
+                bias,
+            } => (
+                self.add_tensor(name, &wdims, DType::I8, le_bytes(weight, i8::to_le_bytes)),
+                bias.map(|b| {
+                    self.add_tensor(name, &[b.len()], DType::I32, le_bytes(b, i32::to_le_bytes))
+                }),
+                Some(self.add_tensor(
+                    name,
+                    &[scale.len()],
+                    DType::F32,
+                    le_bytes(scale, f32::to_le_bytes),
+                )),
+            ),
+        };
+        let mut n = Self::base(op, &[x], out as u32);
+        n.weight = w;
+        n.bias = b.unwrap_or(NO_TENSOR);
+        n.weight_scale = ws.unwrap_or(NO_TENSOR);
+        n.kernel = [to_u16(wdims[2]), to_u16(wdims[3])];
+        n.stride = [to_u16(spec.stride[0]), to_u16(spec.stride[1])];
+        n.pad = spec.pad.map(to_u16);
+        n.groups = spec.groups as u32;
+        n.activation = spec.activation;
+        self.push(n)
     }
 
     fn base(op: OpKind, inputs: &[ValueId], out_channels: u32) -> Node {
@@ -165,6 +295,7 @@ impl ModelBuilder {
             n_inputs: inputs.len() as u8,
             weight: NO_TENSOR,
             bias: NO_TENSOR,
+            weight_scale: NO_TENSOR,
             kernel: [1, 1],
             stride: [1, 1],
             pad: [0; 4],
@@ -186,22 +317,7 @@ impl ModelBuilder {
         bias: Option<&[f32]>,
         spec: ConvSpec,
     ) -> ValueId {
-        let out = if op == OpKind::Conv2d {
-            wdims[0]
-        } else {
-            wdims[1] * spec.groups
-        };
-        let w = self.add_tensor(name, &wdims, weight);
-        let b = bias.map(|b| self.add_tensor(name, &[b.len()], b));
-        let mut n = Self::base(op, &[x], out as u32);
-        n.weight = w;
-        n.bias = b.unwrap_or(NO_TENSOR);
-        n.kernel = [to_u16(wdims[2]), to_u16(wdims[3])];
-        n.stride = [to_u16(spec.stride[0]), to_u16(spec.stride[1])];
-        n.pad = spec.pad.map(to_u16);
-        n.groups = spec.groups as u32;
-        n.activation = spec.activation;
-        self.push(n)
+        self.conv_node(op, name, x, ConvWeights::F32 { weight, bias }, wdims, spec)
     }
 
     /// Convolution with weight `[out, in / groups, kh, kw]`.
@@ -344,8 +460,17 @@ impl ModelBuilder {
         let mut end = data_off;
         for t in &self.tensors {
             blob_offsets.push(end);
-            end = (end + t.data.len() * 4).next_multiple_of(BLOB_ALIGN);
+            end = (end + t.data.len()).next_multiple_of(BLOB_ALIGN);
         }
+        // The oldest version that holds the model, so older runtimes read f32 models.
+        let version = if self.tensors.iter().all(|t| t.dtype == DType::F32)
+            && self.value_types.iter().all(|t| *t == ValueType::F32)
+            && self.nodes.iter().all(|n| n.weight_scale == NO_TENSOR)
+        {
+            1
+        } else {
+            FORMAT_VERSION
+        };
         let mut out = alloc::vec![0u8; end];
         let put32 =
             |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
@@ -355,7 +480,7 @@ impl ModelBuilder {
             |o: &mut [u8], at: usize, v: f32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
 
         out[..8].copy_from_slice(&MAGIC);
-        put32(&mut out, header::VERSION, FORMAT_VERSION);
+        put32(&mut out, header::VERSION, version);
         put32(&mut out, header::HEADER_LEN, HEADER_LEN as u32);
         out[header::FILE_LEN..header::FILE_LEN + 8].copy_from_slice(&(end as u64).to_le_bytes());
         put32(&mut out, header::N_VALUES, n_values as u32);
@@ -391,22 +516,26 @@ impl ModelBuilder {
         }
 
         for (v, &c) in self.values.iter().enumerate() {
-            put32(&mut out, values_off + v * VALUE_RECORD_LEN, c);
+            let o = values_off + v * VALUE_RECORD_LEN;
+            put32(&mut out, o, c);
+            if let ValueType::U8(q) = self.value_types[v] {
+                out[o + 4] = 1;
+                putf(&mut out, o + 8, q.scale);
+                put32(&mut out, o + 12, q.zero_point as u32);
+            }
         }
         for (t, e) in self.tensors.iter().enumerate() {
             let o = tensors_off + t * TENSOR_RECORD_LEN;
-            out[o] = DType::F32.code();
+            out[o] = e.dtype.code();
             out[o + 1] = e.rank;
             for (j, &d) in e.dims.iter().enumerate() {
                 put32(&mut out, o + 4 + 4 * j, d);
             }
             out[o + 24..o + 32].copy_from_slice(&(blob_offsets[t] as u64).to_le_bytes());
-            out[o + 32..o + 40].copy_from_slice(&((e.data.len() * 4) as u64).to_le_bytes());
+            out[o + 32..o + 40].copy_from_slice(&(e.data.len() as u64).to_le_bytes());
             out[o + 40..o + 40 + TENSOR_NAME_LEN].copy_from_slice(&e.name);
             let b = blob_offsets[t];
-            for (j, &x) in e.data.iter().enumerate() {
-                putf(&mut out, b + 4 * j, x);
-            }
+            out[b..b + e.data.len()].copy_from_slice(&e.data);
         }
         for (i, n) in self.nodes.iter().enumerate() {
             let o = nodes_off + i * NODE_RECORD_LEN;
@@ -441,6 +570,9 @@ impl ModelBuilder {
             putf(&mut out, o + 48, alpha);
             put32(&mut out, o + 52, n.factor);
             put32(&mut out, o + 56, n.out_channels);
+            if version >= 2 {
+                put32(&mut out, o + 60, n.weight_scale);
+            }
         }
         let crc = crate::crc32::crc32(&out[HEADER_LEN..]);
         put32(&mut out, header::CRC, crc);

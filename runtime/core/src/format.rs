@@ -1,4 +1,4 @@
-//! The `.rnm` model file format, version 1, and its zero-copy parser.
+//! The `.rnm` model file format, versions 1 and 2, and its zero-copy parser.
 //!
 //! All integers and floats are little-endian. Layout:
 //!
@@ -19,6 +19,20 @@
 //! value `i + 1`; a node may only read values defined before it, so node order is a valid
 //! execution order. Conv weights are `[out, in / groups, kh, kw]`, ConvTranspose weights
 //! `[in, out / groups, kh, kw]` (PyTorch layouts).
+//!
+//! Version 2 adds precisions (version 1 files, f32 only, still load; writers emit version 1
+//! when a model uses nothing newer):
+//! - tensors in f16 (weights stored in half precision, widened at run time), i8 (weights,
+//!   symmetric per output channel) and i32 (biases of int8 convolutions);
+//! - value records with a type: f32, or u8 with a per-tensor scale and zero point
+//!   (`real = scale * (q - zero_point)`, bytes 4 = type code 1, 8 = scale, 12 = zero point);
+//! - node records with a weight-scale tensor (f32, one per output channel; byte 60) for int8
+//!   convolutions, whose bias is i32 in units of `in_scale * weight_scale`;
+//! - `Quantize` (f32 -> u8) and `Dequantize` (u8 -> f32) nodes.
+//!
+//! The model input and output values are always f32. The int8 arithmetic (W8A8, fixed-point
+//! requantization) is specified in `rawnr_kernels::quant`; the parser checks that every scale
+//! ratio it needs is within that arithmetic's range.
 
 use crate::crc32::crc32;
 use crate::error::Error;
@@ -26,8 +40,10 @@ use crate::noise::NoiseCurves;
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"RAWNRMDL";
-/// Format version written by this build and the highest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Highest format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Info record length in bytes.
@@ -51,13 +67,18 @@ pub const NAME_LEN: usize = 32;
 /// Length of a tensor name field.
 pub const TENSOR_NAME_LEN: usize = 24;
 
-/// Precision of a stored tensor. Codes 1 (f16) and 2 (int8 with per-channel scales) are
-/// reserved for the quantized formats; this build rejects them with
-/// [`Error::UnsupportedDtype`].
+/// Precision of a stored tensor (codes 1..=3 need format version 2; other codes are
+/// rejected with [`Error::UnsupportedDtype`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
-    /// IEEE-754 binary32.
+    /// IEEE-754 binary32 (code 0).
     F32,
+    /// IEEE-754 binary16 (code 1): weights of an f16 model.
+    F16,
+    /// Signed 8-bit (code 2): weights of an int8 convolution.
+    I8,
+    /// Signed 32-bit (code 3): bias of an int8 convolution.
+    I32,
 }
 
 impl DType {
@@ -65,14 +86,46 @@ impl DType {
     pub const fn code(self) -> u8 {
         match self {
             DType::F32 => 0,
+            DType::F16 => 1,
+            DType::I8 => 2,
+            DType::I32 => 3,
         }
     }
     /// Bytes per element.
     pub const fn size(self) -> usize {
         match self {
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
+            DType::F16 => 2,
+            DType::I8 => 1,
         }
     }
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => DType::F32,
+            1 => DType::F16,
+            2 => DType::I8,
+            3 => DType::I32,
+            _ => return None,
+        })
+    }
+}
+
+/// Quantization of a `u8` value: `real = scale * (q - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueQuant {
+    /// Step (finite, normal, > 0).
+    pub scale: f32,
+    /// Code of real zero, 0..=255.
+    pub zero_point: i32,
+}
+
+/// Element type of a value (activation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueType {
+    /// f32.
+    F32,
+    /// u8, affine-quantized per tensor.
+    U8(ValueQuant),
 }
 
 /// Activation fused into a node's output.
@@ -105,6 +158,10 @@ pub enum OpKind {
     PixelShuffle,
     /// Space-to-depth by `factor` (PyTorch `PixelUnshuffle`).
     PixelUnshuffle,
+    /// f32 -> u8 with the output value's quantization (ONNX `QuantizeLinear`; version 2).
+    Quantize,
+    /// u8 -> f32 (ONNX `DequantizeLinear`; version 2).
+    Dequantize,
 }
 
 impl OpKind {
@@ -119,6 +176,8 @@ impl OpKind {
             OpKind::Concat => 6,
             OpKind::PixelShuffle => 7,
             OpKind::PixelUnshuffle => 8,
+            OpKind::Quantize => 9,
+            OpKind::Dequantize => 10,
         }
     }
     fn from_code(code: u16) -> Option<Self> {
@@ -131,6 +190,8 @@ impl OpKind {
             6 => OpKind::Concat,
             7 => OpKind::PixelShuffle,
             8 => OpKind::PixelUnshuffle,
+            9 => OpKind::Quantize,
+            10 => OpKind::Dequantize,
             _ => return None,
         })
     }
@@ -232,6 +293,8 @@ pub struct Node {
     pub weight: u32,
     /// Bias tensor index or [`NO_TENSOR`].
     pub bias: u32,
+    /// Per output channel weight scales (f32) of an int8 convolution, or [`NO_TENSOR`].
+    pub weight_scale: u32,
     /// Kernel height and width (convolutions).
     pub kernel: [u16; 2],
     /// Stride (vertical, horizontal).
@@ -253,6 +316,7 @@ pub struct Node {
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     bytes: &'a [u8],
+    version: u32,
     info: ModelInfo,
     n_values: u32,
     n_tensors: u32,
@@ -358,7 +422,7 @@ impl<'a> Model<'a> {
             return Err(Error::BadMagic);
         }
         let version = u32_at(bytes, header::VERSION);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -425,6 +489,7 @@ impl<'a> Model<'a> {
         let info = parse_info(&bytes[HEADER_LEN..HEADER_LEN + INFO_LEN])?;
         let model = Model {
             bytes,
+            version,
             info,
             n_values,
             n_tensors,
@@ -450,6 +515,10 @@ impl<'a> Model<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+    /// The file's format version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
     /// The info record.
     pub fn info(&self) -> &ModelInfo {
         &self.info
@@ -472,6 +541,53 @@ impl<'a> Model<'a> {
         u32_at(self.bytes, self.values_off + v * VALUE_RECORD_LEN) as usize
     }
 
+    /// Element type of value `v` (validated at parse time).
+    pub fn value_type(&self, v: usize) -> ValueType {
+        self.read_value_type(v).unwrap_or(ValueType::F32)
+    }
+
+    /// Quantization of value `v` if it is u8.
+    pub fn value_quant(&self, v: usize) -> Option<ValueQuant> {
+        match self.value_type(v) {
+            ValueType::U8(q) => Some(q),
+            ValueType::F32 => None,
+        }
+    }
+
+    fn read_value_type(&self, v: usize) -> Result<ValueType, Error> {
+        if self.version < 2 {
+            return Ok(ValueType::F32);
+        }
+        let o = self.values_off + v * VALUE_RECORD_LEN;
+        match self.bytes[o + 4] {
+            0 => Ok(ValueType::F32),
+            1 => {
+                let scale = f32_at(self.bytes, o + 8);
+                let zero_point = u32_at(self.bytes, o + 12) as i32;
+                if !(scale.is_normal() && scale > 0.0) {
+                    return Err(Error::BadHeader(
+                        "value scale must be a positive normal float",
+                    ));
+                }
+                if !(0..=255).contains(&zero_point) {
+                    return Err(Error::BadHeader("value zero point must be 0..=255"));
+                }
+                Ok(ValueType::U8(ValueQuant { scale, zero_point }))
+            }
+            _ => Err(Error::BadHeader("unknown value type")),
+        }
+    }
+
+    /// Elements of the largest f16 weight tensor (the widening buffer the engine needs).
+    pub fn max_f16_weight_len(&self) -> usize {
+        (0..self.n_tensors())
+            .map(|t| self.tensor(t))
+            .filter(|d| d.dtype == DType::F16)
+            .map(|d| d.elements() as usize)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Tensor record `t` (validated at parse time).
     pub fn tensor(&self, t: usize) -> TensorDesc {
         // Validated in `parse`; re-reading cannot fail.
@@ -485,12 +601,33 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// The f32 data of tensor `t`, borrowed from the file.
-    pub fn tensor_f32(&self, t: usize) -> &'a [f32] {
+    fn blob(&self, t: usize, dtype: DType) -> &'a [u8] {
         let d = self.tensor(t);
-        let blob = &self.bytes[d.offset as usize..(d.offset + d.byte_len) as usize];
+        if d.dtype != dtype {
+            return &[];
+        }
+        &self.bytes[d.offset as usize..(d.offset + d.byte_len) as usize]
+    }
+
+    /// The f32 data of tensor `t`, borrowed from the file (empty if it is not f32).
+    pub fn tensor_f32(&self, t: usize) -> &'a [f32] {
         // Offsets are multiples of 64 and the buffer is 4-aligned (checked in `parse`).
-        bytemuck::try_cast_slice(blob).unwrap_or(&[])
+        bytemuck::try_cast_slice(self.blob(t, DType::F32)).unwrap_or(&[])
+    }
+
+    /// The f16 data (IEEE binary16 bits) of tensor `t` (empty if it is not f16).
+    pub fn tensor_f16(&self, t: usize) -> &'a [u16] {
+        bytemuck::try_cast_slice(self.blob(t, DType::F16)).unwrap_or(&[])
+    }
+
+    /// The i8 data of tensor `t` (empty if it is not i8).
+    pub fn tensor_i8(&self, t: usize) -> &'a [i8] {
+        bytemuck::try_cast_slice(self.blob(t, DType::I8)).unwrap_or(&[])
+    }
+
+    /// The i32 data of tensor `t` (empty if it is not i32).
+    pub fn tensor_i32(&self, t: usize) -> &'a [i32] {
+        bytemuck::try_cast_slice(self.blob(t, DType::I32)).unwrap_or(&[])
     }
 
     /// Node `i` (validated at parse time).
@@ -501,6 +638,7 @@ impl<'a> Model<'a> {
             n_inputs: 1,
             weight: NO_TENSOR,
             bias: NO_TENSOR,
+            weight_scale: NO_TENSOR,
             kernel: [1, 1],
             stride: [1, 1],
             pad: [0; 4],
@@ -516,8 +654,8 @@ impl<'a> Model<'a> {
         let o = self.tensors_off + t as usize * TENSOR_RECORD_LEN;
         let bad = |reason| Error::BadTensor { tensor: t, reason };
         let code = b[o];
-        let dtype = match code {
-            0 => DType::F32,
+        let dtype = match DType::from_code(code) {
+            Some(d) if self.version >= 2 || d == DType::F32 => d,
             _ => return Err(Error::UnsupportedDtype { tensor: t, code }),
         };
         let rank = b[o + 1];
@@ -599,6 +737,11 @@ impl<'a> Model<'a> {
             n_inputs,
             weight: u32_at(b, o + 20),
             bias: u32_at(b, o + 24),
+            weight_scale: if self.version >= 2 {
+                u32_at(b, o + 60)
+            } else {
+                NO_TENSOR
+            },
             kernel: [r16(28), r16(30)],
             stride: [r16(32), r16(34)],
             pad: [r16(36), r16(38), r16(40), r16(42)],
@@ -628,9 +771,18 @@ impl<'a> Model<'a> {
                 "output channels differ from the output value",
             ));
         }
+        for v in 0..self.n_values as usize {
+            self.read_value_type(v)?;
+        }
+        if self.value_type(0) != ValueType::F32
+            || self.value_type(self.info.output_value as usize) != ValueType::F32
+        {
+            return Err(Error::BadInfo("model input and output values must be f32"));
+        }
         for i in 0..self.n_nodes {
             let n = self.read_node(i)?;
             validate_node(self, i, &n)?;
+            validate_types(self, i, &n)?;
         }
         Ok(())
     }
@@ -659,7 +811,8 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
         return bad("out_channels differs from the value table");
     }
     let has_weights = matches!(n.op, OpKind::Conv2d | OpKind::ConvTranspose2d);
-    if !has_weights && (n.weight != NO_TENSOR || n.bias != NO_TENSOR) {
+    if !has_weights && (n.weight != NO_TENSOR || n.bias != NO_TENSOR || n.weight_scale != NO_TENSOR)
+    {
         return bad("op takes no weights");
     }
     match n.op {
@@ -706,6 +859,14 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
                 return bad("activation changes channel count");
             }
         }
+        OpKind::Quantize | OpKind::Dequantize => {
+            if out_ch != in_ch[0] {
+                return bad("(de)quantization changes channel count");
+            }
+            if n.activation != Activation::None {
+                return bad("(de)quantization with a fused activation");
+            }
+        }
         OpKind::Add => {
             if in_ch[0] != in_ch[1] || out_ch != in_ch[0] {
                 return bad("add inputs must have equal channels");
@@ -728,6 +889,151 @@ fn validate_node(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
             };
             if small * r * r != big {
                 return bad("shuffle channels do not match the factor");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Largest ratio of scales an element-wise int8 op may rescale by (the fixed-point range of
+/// `rawnr_kernels::quant::rescale_multiplier` is 2048).
+const MAX_RESCALE_RATIO: f64 = 1024.0;
+
+/// Checks the element types around node `i`: float ops on f32 values, int8 convolutions
+/// from u8 values with complete quantization tensors, and scale ratios within the range of the
+/// fixed-point arithmetic.
+fn validate_types(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
+    let bad = |reason| Err(Error::BadNode { node: i, reason });
+    let out_t = m.value_type(i as usize + 1);
+    let mut in_t = [ValueType::F32; 3];
+    for (t, &v) in in_t.iter_mut().zip(&n.inputs[..n.n_inputs as usize]) {
+        *t = m.value_type(v as usize);
+    }
+    let ratio_ok =
+        |a: &ValueQuant, y: &ValueQuant| (a.scale as f64 / y.scale as f64) < MAX_RESCALE_RATIO;
+    let relu_or_none = matches!(n.activation, Activation::None | Activation::Relu);
+    match n.op {
+        OpKind::Conv2d | OpKind::ConvTranspose2d => {
+            let w = m.read_tensor(n.weight)?;
+            let bias = if n.bias == NO_TENSOR {
+                None
+            } else {
+                Some(m.read_tensor(n.bias)?)
+            };
+            match w.dtype {
+                DType::F32 | DType::F16 => {
+                    if in_t[0] != ValueType::F32 || out_t != ValueType::F32 {
+                        return bad("a float convolution reads and writes f32 values");
+                    }
+                    if n.weight_scale != NO_TENSOR {
+                        return bad("a float convolution has no weight scales");
+                    }
+                    if bias.is_some_and(|b| b.dtype != DType::F32) {
+                        return bad("a float convolution's bias must be f32");
+                    }
+                }
+                DType::I8 => {
+                    let ValueType::U8(qx) = in_t[0] else {
+                        return bad("an int8 convolution reads a u8 value");
+                    };
+                    if n.weight_scale >= m.n_tensors {
+                        return bad("an int8 convolution needs weight scales");
+                    }
+                    let sd = m.read_tensor(n.weight_scale)?;
+                    if sd.dtype != DType::F32 || sd.rank != 1 || sd.dims[0] != n.out_channels {
+                        return bad("weight scales must be f32, one per output channel");
+                    }
+                    let scales = m.tensor_f32(n.weight_scale as usize);
+                    if scales.iter().any(|s| !(s.is_normal() && *s > 0.0)) {
+                        return bad("weight scales must be positive normal floats");
+                    }
+                    let max_bias = match bias {
+                        Some(b) if b.dtype != DType::I32 => {
+                            return bad("an int8 convolution's bias must be i32");
+                        }
+                        Some(_) => m
+                            .tensor_i32(n.bias as usize)
+                            .iter()
+                            .map(|&b| (b as i64).abs())
+                            .max()
+                            .unwrap_or(0),
+                        None => 0,
+                    };
+                    // Terms per output element (an upper bound for transposed convolutions).
+                    let terms = (w.elements() / n.out_channels.max(1) as u64) as i64;
+                    let terms = if n.op == OpKind::Conv2d {
+                        terms
+                    } else {
+                        (w.dims[0] / n.groups.max(1)) as i64 * w.dims[2] as i64 * w.dims[3] as i64
+                    };
+                    if terms * 128 * 255 + max_bias > i32::MAX as i64 {
+                        return bad("int8 accumulator could overflow i32");
+                    }
+                    match out_t {
+                        ValueType::U8(qy) => {
+                            if !relu_or_none {
+                                return bad("a u8 output takes no activation but ReLU");
+                            }
+                            let lo = 1.0 / (1u64 << 31) as f64;
+                            let hi = (1u64 << 29) as f64;
+                            for &ws in scales {
+                                let r = qx.scale as f64 * ws as f64 / qy.scale as f64;
+                                if !(lo..hi).contains(&r) {
+                                    return bad("requantization multiplier out of range");
+                                }
+                            }
+                        }
+                        ValueType::F32 => {}
+                    }
+                }
+                DType::I32 => return bad("i32 convolution weights"),
+            }
+        }
+        OpKind::Relu => {
+            if in_t[0] != out_t {
+                return bad("ReLU must keep its value's type and quantization");
+            }
+        }
+        OpKind::LeakyRelu => {
+            if in_t[0] != ValueType::F32 || out_t != ValueType::F32 {
+                return bad("leaky ReLU runs on f32 values");
+            }
+        }
+        OpKind::Add | OpKind::Concat => {
+            let ins = &in_t[..n.n_inputs as usize];
+            match out_t {
+                ValueType::F32 => {
+                    if ins.iter().any(|t| *t != ValueType::F32) {
+                        return bad("f32 add/concat needs f32 inputs");
+                    }
+                }
+                ValueType::U8(qy) => {
+                    if !relu_or_none {
+                        return bad("a u8 output takes no activation but ReLU");
+                    }
+                    for t in ins {
+                        match t {
+                            ValueType::U8(q) if ratio_ok(q, &qy) => {}
+                            ValueType::U8(_) => return bad("input/output scale ratio too large"),
+                            ValueType::F32 => return bad("u8 add/concat needs u8 inputs"),
+                        }
+                    }
+                }
+            }
+        }
+        OpKind::PixelShuffle | OpKind::PixelUnshuffle => {
+            if in_t[0] != out_t {
+                return bad("pixel (un)shuffle must keep its value's type and quantization");
+            }
+        }
+        OpKind::Quantize => {
+            if in_t[0] != ValueType::F32 || !matches!(out_t, ValueType::U8(_)) {
+                return bad("quantize maps an f32 value to a u8 value");
+            }
+        }
+        OpKind::Dequantize => {
+            if out_t != ValueType::F32 || !matches!(in_t[0], ValueType::U8(_)) {
+                return bad("dequantize maps a u8 value to an f32 value");
             }
         }
     }

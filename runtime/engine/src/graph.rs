@@ -6,9 +6,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use rawnr_core::format::{Activation, Model, OpKind, NO_TENSOR};
+use rawnr_core::format::{Activation, DType, Model, OpKind, ValueQuant, ValueType, NO_TENSOR};
 use rawnr_core::Error;
-use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels};
+use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput, QParams, QRescale};
+use rawnr_kernels::{generic, generic_i8, Act, Conv1x1, ConvShape, Kernels};
 
 /// Shape of one activation (CHW). `repr(C)` (three `usize`), so callers without an allocator
 /// can keep shape slots in memory they manage.
@@ -34,6 +35,32 @@ impl Shape {
     }
 }
 
+/// Arena slots (f32 elements) a value of type `ty` and shape `s` occupies: u8 values are
+/// packed four to a slot.
+fn slot_len(ty: ValueType, s: &Shape) -> usize {
+    match ty {
+        ValueType::F32 => s.len(),
+        ValueType::U8(_) => s.len().div_ceil(4),
+    }
+}
+
+fn qparams(q: ValueQuant) -> QParams {
+    QParams {
+        scale: q.scale,
+        zero_point: q.zero_point,
+    }
+}
+
+/// The first `n` bytes of an arena slot holding a u8 value.
+fn bytes(x: &[f32], n: usize) -> &[u8] {
+    &bytemuck::cast_slice::<f32, u8>(x)[..n]
+}
+
+/// The first `n` bytes of an arena slot holding a u8 value, writable.
+fn bytes_mut(x: &mut [f32], n: usize) -> &mut [u8] {
+    &mut bytemuck::cast_slice_mut::<f32, u8>(x)[..n]
+}
+
 /// Memory plan for one input size: where each value lives in the scratch arena.
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone)]
@@ -44,13 +71,13 @@ pub struct Plan {
     pub shapes: Vec<Shape>,
     /// Offset of every value in the arena, in f32 elements.
     pub offsets: Vec<usize>,
-    /// Arena length in f32 elements: the scratch the caller provides.
+    /// Scratch length in f32 elements: the arena, then the f16 weight-widening buffer.
     pub scratch_len: usize,
 }
 
 #[cfg(feature = "alloc")]
 impl Plan {
-    /// Elements of value `v` in the arena, for the shapes of the current run.
+    /// Elements of f32 value `v` in the arena, for the shapes of the current run.
     pub fn range(&self, v: usize, shape: &Shape) -> Range<usize> {
         self.offsets[v]..self.offsets[v] + shape.len()
     }
@@ -66,12 +93,12 @@ pub struct PlanRef<'a> {
     pub shapes: &'a [Shape],
     /// Offset of every value in the arena, in f32 elements.
     pub offsets: &'a [usize],
-    /// Arena length in f32 elements: the scratch the caller provides.
+    /// Scratch length in f32 elements: the arena, then the f16 weight-widening buffer.
     pub scratch_len: usize,
 }
 
 impl PlanRef<'_> {
-    /// Elements of value `v` in the arena, for the shapes of the current run.
+    /// Elements of f32 value `v` in the arena, for the shapes of the current run.
     pub fn range(&self, v: usize, shape: &Shape) -> Range<usize> {
         self.offsets[v]..self.offsets[v] + shape.len()
     }
@@ -106,6 +133,8 @@ impl AsPlan for Plan {
 pub struct Engine<'m> {
     model: Model<'m>,
     kernels: Kernels,
+    /// Elements of the largest f16 weight tensor (its f32 widening buffer ends the scratch).
+    f16_buffer: usize,
 }
 
 fn act(a: Activation) -> Act {
@@ -140,7 +169,11 @@ impl<'m> Engine<'m> {
 
     /// Prepares a model for execution with a given kernel set (e.g. [`Kernels::reference`]).
     pub fn with_kernels(model: Model<'m>, kernels: Kernels) -> Self {
-        Engine { model, kernels }
+        Engine {
+            f16_buffer: model.max_f16_weight_len(),
+            model,
+            kernels,
+        }
     }
 
     /// The kernels in use.
@@ -193,7 +226,7 @@ impl<'m> Engine<'m> {
                     Some((h, w)) => Shape { c, h, w },
                     None => return bad("transposed conv output is empty"),
                 },
-                OpKind::Relu | OpKind::LeakyRelu => x,
+                OpKind::Relu | OpKind::LeakyRelu | OpKind::Quantize | OpKind::Dequantize => x,
                 OpKind::Add => {
                     let y = shapes[n.inputs[1] as usize];
                     if (x.h, x.w) != (y.h, y.w) {
@@ -286,19 +319,21 @@ impl<'m> Engine<'m> {
         last_use[self.model.info().output_value as usize] = usize::MAX;
         self.infer_shapes(h, w, shapes)?;
         offsets.fill(0);
+        let m = &self.model;
+        let slots = |u: usize, s: &[Shape]| slot_len(m.value_type(u), &s[u]);
         let mut end = shapes[0].len();
         for v in 1..n {
             let node = v - 1;
-            let size = shapes[v].len();
+            let size = slots(v, shapes);
             // Values alive while node `node` runs: defined before it and read by it or later.
             let live = |u: usize| u < v && last_use[u] >= node;
             let mut cand = 0usize;
             loop {
                 let clash = (0..v).find(|&u| {
-                    live(u) && offsets[u] < cand + size && cand < offsets[u] + shapes[u].len()
+                    live(u) && offsets[u] < cand + size && cand < offsets[u] + slots(u, shapes)
                 });
                 match clash {
-                    Some(u) => cand = offsets[u] + shapes[u].len(),
+                    Some(u) => cand = offsets[u] + slots(u, shapes),
                     None => break,
                 }
             }
@@ -309,7 +344,7 @@ impl<'m> Engine<'m> {
             input: (h, w),
             shapes,
             offsets,
-            scratch_len: end,
+            scratch_len: end.checked_add(self.f16_buffer).ok_or(Error::Overflow)?,
         })
     }
 
@@ -360,7 +395,29 @@ impl<'m> Engine<'m> {
         shapes: &[Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let plan = plan.as_plan();
+        self.run_impl(plan.as_plan(), shapes, scratch, None)
+    }
+
+    /// [`Engine::run`] that shows every f32 value to `observe(value, data)` as soon as it is
+    /// computed (the input first): post-training quantization collects activation ranges
+    /// with it.
+    pub fn run_observed<P: AsPlan + ?Sized>(
+        &self,
+        plan: &P,
+        shapes: &[Shape],
+        scratch: &mut [f32],
+        observe: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<(), Error> {
+        self.run_impl(plan.as_plan(), shapes, scratch, Some(observe))
+    }
+
+    fn run_impl(
+        &self,
+        plan: PlanRef<'_>,
+        shapes: &[Shape],
+        scratch: &mut [f32],
+        mut observe: Option<&mut dyn FnMut(usize, &[f32])>,
+    ) -> Result<(), Error> {
         let m = &self.model;
         if scratch.len() < plan.scratch_len {
             return Err(Error::BufferTooSmall {
@@ -382,61 +439,202 @@ impl<'m> Engine<'m> {
                 });
             }
         }
+        let arena_len =
+            plan.scratch_len
+                .checked_sub(self.f16_buffer)
+                .ok_or(Error::BufferTooSmall {
+                    needed: self.f16_buffer,
+                    got: plan.scratch_len,
+                })?;
+        let (arena, widen) = scratch[..plan.scratch_len].split_at_mut(arena_len);
+        let ty = |v: usize| m.value_type(v);
+        let range = |v: usize| {
+            let start = plan.offsets[v];
+            start..start + slot_len(ty(v), &shapes[v])
+        };
+        if let Some(obs) = observe.as_mut() {
+            obs(0, &arena[range(0)]);
+        }
         for i in 0..m.n_nodes() {
             let n = m.node(i);
             let out_v = i + 1;
-            let out_r = plan.range(out_v, &shapes[out_v]);
+            let out_r = range(out_v);
             let mut in_r = [0..0, 0..0, 0..0];
             for (r, &v) in in_r.iter_mut().zip(&n.inputs[..n.n_inputs as usize]) {
-                *r = plan.range(v as usize, &shapes[v as usize]);
+                *r = range(v as usize);
             }
-            let (out, ins) = split_io(scratch, out_r, &in_r[..n.n_inputs as usize], i)?;
+            let (out, ins) = split_io(arena, out_r, &in_r[..n.n_inputs as usize], i)?;
             let x = shapes[n.inputs[0] as usize];
+            let y = shapes[out_v];
             let a = act(n.activation);
+            let bad = |reason| Error::BadNode {
+                node: i as u32,
+                reason,
+            };
             match n.op {
                 OpKind::Conv2d | OpKind::ConvTranspose2d => {
                     let s = conv_shape(m, i, &x);
-                    let wt = m.tensor_f32(n.weight as usize);
-                    let b = if n.bias == NO_TENSOR {
-                        &[][..]
-                    } else {
-                        m.tensor_f32(n.bias as usize)
-                    };
                     let k = &self.kernels;
+                    let transposed = n.op == OpKind::ConvTranspose2d;
                     let unit_stride = s.stride_h == 1 && s.stride_w == 1;
-                    if n.op == OpKind::ConvTranspose2d {
-                        (k.conv_transpose)(&s, ins[0], wt, b, a, out);
-                    } else if s.k_h == 1
-                        && s.k_w == 1
-                        && unit_stride
-                        && s.groups == 1
-                        && s.pad == [0; 4]
-                    {
-                        let p = Conv1x1 {
-                            in_c: s.in_c,
-                            out_c: s.out_c,
-                            pixels: x.h * x.w,
-                        };
-                        (k.conv1x1)(&p, ins[0], wt, b, a, out);
-                    } else if s.groups == s.in_c
+                    let pointwise =
+                        s.k_h == 1 && s.k_w == 1 && unit_stride && s.groups == 1 && s.pad == [0; 4];
+                    let depthwise = s.groups == s.in_c
                         && s.out_c == s.in_c
                         && s.stride_h == s.stride_w
-                        && s.stride_h <= 2
-                    {
-                        (k.depthwise)(&s, ins[0], wt, b, a, out);
+                        && s.stride_h <= 2;
+                    let wd = m.tensor(n.weight as usize).dtype;
+                    if wd == DType::I8 {
+                        let qx = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
+                        let p = QConvParams {
+                            in_zero_point: qx.zero_point,
+                            in_scale: qx.scale,
+                            weight: m.tensor_i8(n.weight as usize),
+                            weight_scale: m.tensor_f32(n.weight_scale as usize),
+                            bias: if n.bias == NO_TENSOR {
+                                &[]
+                            } else {
+                                m.tensor_i32(n.bias as usize)
+                            },
+                        };
+                        let input = bytes(ins[0], x.len());
+                        let dst = match ty(out_v) {
+                            ValueType::U8(q) => QOutput::U8 {
+                                q: qparams(q),
+                                relu: a == Act::Relu,
+                                dst: bytes_mut(out, y.len()),
+                            },
+                            ValueType::F32 => QOutput::F32 {
+                                act: a,
+                                dst: &mut out[..y.len()],
+                            },
+                        };
+                        let f = if transposed {
+                            k.qconv_transpose
+                        } else if pointwise {
+                            k.qconv1x1
+                        } else if depthwise {
+                            k.qdepthwise
+                        } else {
+                            k.qconv
+                        };
+                        f(&s, &p, input, dst);
                     } else {
-                        (k.conv)(&s, ins[0], wt, b, a, out);
+                        let wt = if wd == DType::F16 {
+                            let h = m.tensor_f16(n.weight as usize);
+                            let buf = widen.get_mut(..h.len()).ok_or(bad("f16 buffer"))?;
+                            (k.f16_to_f32)(h, buf);
+                            &buf[..]
+                        } else {
+                            m.tensor_f32(n.weight as usize)
+                        };
+                        let b = if n.bias == NO_TENSOR {
+                            &[][..]
+                        } else {
+                            m.tensor_f32(n.bias as usize)
+                        };
+                        if transposed {
+                            (k.conv_transpose)(&s, ins[0], wt, b, a, out);
+                        } else if pointwise {
+                            let p = Conv1x1 {
+                                in_c: s.in_c,
+                                out_c: s.out_c,
+                                pixels: x.h * x.w,
+                            };
+                            (k.conv1x1)(&p, ins[0], wt, b, a, out);
+                        } else if depthwise {
+                            (k.depthwise)(&s, ins[0], wt, b, a, out);
+                        } else {
+                            (k.conv)(&s, ins[0], wt, b, a, out);
+                        }
                     }
                 }
-                OpKind::Relu | OpKind::LeakyRelu => generic::activation(ins[0], a, out),
-                OpKind::Add => generic::add(ins[0], ins[1], a, out),
-                OpKind::Concat => generic::concat(&ins[..n.n_inputs as usize], out),
+                OpKind::Relu | OpKind::LeakyRelu => match ty(out_v) {
+                    ValueType::F32 => generic::activation(ins[0], a, out),
+                    ValueType::U8(q) => generic_i8::qrelu(
+                        bytes(ins[0], x.len()),
+                        q.zero_point,
+                        bytes_mut(out, y.len()),
+                    ),
+                },
+                OpKind::Add => match ty(out_v) {
+                    ValueType::F32 => generic::add(ins[0], ins[1], a, out),
+                    ValueType::U8(qy) => {
+                        let qa = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
+                        let qb = m.value_quant(n.inputs[1] as usize).ok_or(bad("u8 input"))?;
+                        let p =
+                            QAddParams::new(qparams(qa), qparams(qb), qparams(qy), a == Act::Relu)
+                                .ok_or(bad("add scale ratio"))?;
+                        generic_i8::qadd(
+                            bytes(ins[0], x.len()),
+                            bytes(ins[1], x.len()),
+                            &p,
+                            bytes_mut(out, y.len()),
+                        );
+                    }
+                },
+                OpKind::Concat => match ty(out_v) {
+                    ValueType::F32 => generic::concat(&ins[..n.n_inputs as usize], out),
+                    ValueType::U8(qy) => {
+                        let dst = bytes_mut(out, y.len());
+                        let mut at = 0;
+                        for (k, &v) in n.inputs[..n.n_inputs as usize].iter().enumerate() {
+                            let len = shapes[v as usize].len();
+                            let q = m.value_quant(v as usize).ok_or(bad("u8 input"))?;
+                            let src = bytes(ins[k], len);
+                            if q == qy {
+                                dst[at..at + len].copy_from_slice(src);
+                            } else {
+                                let r = QRescale::new(qparams(q), qparams(qy))
+                                    .ok_or(bad("concat scale ratio"))?;
+                                generic_i8::qrescale(src, &r, &mut dst[at..at + len]);
+                            }
+                            at += len;
+                        }
+                    }
+                },
                 OpKind::PixelShuffle => {
                     let r = n.factor as usize;
-                    generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
+                    match ty(out_v) {
+                        ValueType::F32 => {
+                            generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
+                        }
+                        ValueType::U8(_) => generic::pixel_shuffle(
+                            bytes(ins[0], x.len()),
+                            x.c / (r * r),
+                            x.h,
+                            x.w,
+                            r,
+                            bytes_mut(out, y.len()),
+                        ),
+                    }
                 }
                 OpKind::PixelUnshuffle => {
-                    generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, n.factor as usize, out)
+                    let r = n.factor as usize;
+                    match ty(out_v) {
+                        ValueType::F32 => generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, r, out),
+                        ValueType::U8(_) => generic::pixel_unshuffle(
+                            bytes(ins[0], x.len()),
+                            x.c,
+                            x.h,
+                            x.w,
+                            r,
+                            bytes_mut(out, y.len()),
+                        ),
+                    }
+                }
+                OpKind::Quantize => {
+                    let q = m.value_quant(out_v).ok_or(bad("u8 output"))?;
+                    generic_i8::quantize(&ins[0][..x.len()], qparams(q), bytes_mut(out, y.len()));
+                }
+                OpKind::Dequantize => {
+                    let q = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
+                    generic_i8::dequantize(bytes(ins[0], x.len()), qparams(q), &mut out[..y.len()]);
+                }
+            }
+            if let Some(obs) = observe.as_mut() {
+                if ty(out_v) == ValueType::F32 {
+                    obs(out_v, &arena[range(out_v)]);
                 }
             }
         }

@@ -194,8 +194,14 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
             reason: reason.into(),
         };
         match n.op {
+            OpKind::Quantize | OpKind::Dequantize => {
+                return Err(unsupported("quantized models are not exported yet"))
+            }
             OpKind::Conv2d | OpKind::ConvTranspose2d => {
                 let w = model.tensor(n.weight as usize);
+                if w.dtype != rawnr_core::format::DType::F32 {
+                    return Err(unsupported("f16/int8 weights are not exported yet"));
+                }
                 let wname = format!("w{i}");
                 let dims: Vec<i64> = w.dims[..w.rank as usize]
                     .iter()
