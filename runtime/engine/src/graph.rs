@@ -128,6 +128,9 @@ impl AsPlan for Plan {
     }
 }
 
+/// A callback shown each f32 value as it is computed: `(value id, data)`.
+pub type Observer<'a> = dyn FnMut(usize, &[f32]) + 'a;
+
 /// Runs one validated model.
 #[derive(Debug, Clone)]
 pub struct Engine<'m> {
@@ -406,7 +409,7 @@ impl<'m> Engine<'m> {
         plan: &P,
         shapes: &[Shape],
         scratch: &mut [f32],
-        observe: &mut dyn FnMut(usize, &[f32]),
+        observe: &mut Observer<'_>,
     ) -> Result<(), Error> {
         self.run_impl(plan.as_plan(), shapes, scratch, Some(observe))
     }
@@ -416,7 +419,7 @@ impl<'m> Engine<'m> {
         plan: PlanRef<'_>,
         shapes: &[Shape],
         scratch: &mut [f32],
-        mut observe: Option<&mut dyn FnMut(usize, &[f32])>,
+        mut observe: Option<&mut Observer<'_>>,
     ) -> Result<(), Error> {
         let m = &self.model;
         if scratch.len() < plan.scratch_len {
