@@ -178,3 +178,104 @@ fn pmrid_tiled_output_stays_close_to_whole_frame() {
         "tiling error too large: max {max}, mean {mean}, PSNR {p}"
     );
 }
+
+/// Nodes of PMRID kept in f32 by the int8 recipe: `conv0` (sees the raw noisy input), the
+/// full-resolution skip branch (`dec1.proj_conv` depthwise), the two full-resolution residual
+/// adds and `out1` (the sensitivity search is in the model card).
+const PMRID_KEEP_F32: [usize; 5] = [0, 104, 106, 111, 112];
+
+/// The int8 recipe of `models/pmrid-int8.md`: calibration on the other Halide strip (never the
+/// evaluation strip) at four ISOs, seed 1, mean-of-tile ranges — what `rawnr-quantize` does
+/// with the card's command line.
+fn pmrid_int8_bytes(f32_model: &Model<'_>) -> Vec<u8> {
+    use rawnr_quant::{
+        calibrate_frame, quantize_int8, Calibration, CleanFrame, QuantOptions, RangeMethod,
+    };
+    let pgm = rawnr_io::pgm::read(&shared_data().join("Halide/bayer_2592_200.pgm"))
+        .expect("Halide calibration strip");
+    let frame = CleanFrame {
+        layout: FrameLayout::new(pgm.width, pgm.height, CfaPhase::Grbg),
+        levels: Levels::uniform(25.0, 1023.0),
+        data: pgm.data,
+    };
+    let mut cal = Calibration::new(f32_model.n_values());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let noisy: Vec<_> = [800.0, 1600.0, 3200.0, 6400.0]
+        .iter()
+        .map(|&iso| {
+            let noise = f32_model.info().default_noise.at(iso).unwrap();
+            (noise, frame.noisy(noise, &mut rng))
+        })
+        .collect();
+    for (noise, data) in &noisy {
+        calibrate_frame(
+            *f32_model,
+            data,
+            &frame.layout,
+            &frame.levels,
+            *noise,
+            &TileOptions::default(),
+            &mut cal,
+        )
+        .unwrap();
+    }
+    let opts = QuantOptions {
+        range: RangeMethod::MeanTileMinMax,
+        keep_f32: PMRID_KEEP_F32.to_vec(),
+    };
+    quantize_int8(f32_model, &cal, &opts).unwrap()
+}
+
+#[test]
+fn shipped_int8_and_f16_models_are_the_quantizer_output() {
+    let bytes = pmrid_bytes();
+    let words = aligned(&bytes);
+    let model = Model::parse(as_bytes(&words, bytes.len())).unwrap();
+    let shipped = std::fs::read(repo_root().join("models/pmrid-int8.rnm")).expect("int8 model");
+    assert!(
+        pmrid_int8_bytes(&model) == shipped,
+        "models/pmrid-int8.rnm differs from a fresh quantization"
+    );
+    let shipped = std::fs::read(repo_root().join("models/pmrid-f16.rnm")).expect("f16 model");
+    assert!(
+        rawnr_quant::to_f16(&model).unwrap() == shipped,
+        "models/pmrid-f16.rnm differs from a fresh conversion"
+    );
+}
+
+#[test]
+fn pmrid_int8_and_f16_denoise_nearly_as_well_as_f32() {
+    let bytes = pmrid_bytes();
+    let words = aligned(&bytes);
+    let model = Model::parse(as_bytes(&words, bytes.len())).unwrap();
+    let q = pmrid_int8_bytes(&model);
+    let h = rawnr_quant::to_f16(&model).unwrap();
+    let (qw, hw) = (aligned(&q), aligned(&h));
+    let qm = Model::parse(as_bytes(&qw, q.len())).unwrap();
+    let hm = Model::parse(as_bytes(&hw, h.len())).unwrap();
+    let runs = [
+        ("f32", Denoiser::new(Engine::new(model))),
+        ("f16", Denoiser::new(Engine::new(hm))),
+        ("int8", Denoiser::new(Engine::new(qm))),
+    ];
+    for iso in [800.0, 1600.0, 3200.0, 6400.0] {
+        let gains: Vec<(f64, f64)> = runs.iter().map(|(_, d)| psnr_gain(d, iso)).collect();
+        for ((name, _), (before, after)) in runs.iter().zip(&gains) {
+            println!(
+                "PMRID {name} ISO {iso}: {before:.2} dB -> {after:.2} dB ({:+.2} dB)",
+                after - before
+            );
+        }
+        let f32_gain = gains[0].1 - gains[0].0;
+        assert!(
+            (gains[1].1 - gains[0].1).abs() < 0.05,
+            "f16 differs from f32 by more than 0.05 dB at ISO {iso}"
+        );
+        // Measured losses: 0.22 / 0.06 / 0.29 / 0.76 dB at ISO 800 / 1600 / 3200 / 6400.
+        let allowed = if iso >= 6400.0 { 1.0 } else { 0.4 };
+        assert!(
+            gains[2].1 - gains[2].0 >= f32_gain - allowed,
+            "int8 loses more than {allowed} dB of the f32 gain at ISO {iso}"
+        );
+    }
+}

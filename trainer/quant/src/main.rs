@@ -1,0 +1,184 @@
+//! `rawnr-quantize`: post-training quantization of an f32 `.rnm` model to int8 (W8A8,
+//! calibrated on noisy raw frames) and/or f16 weights.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rand::SeedableRng;
+use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::format::Model;
+use rawnr_engine::file::ModelFile;
+use rawnr_engine::tiling::TileOptions;
+use rawnr_quant::{
+    calibrate_frame, quantize_int8, to_f16, Calibration, CleanFrame, QuantOptions, RangeMethod,
+};
+
+/// Quantize an f32 rawnr model: int8 (per-channel weights, u8 activations calibrated on raw
+/// frames with synthetic Poisson-Gaussian noise at the given ISOs) and/or f16 weights.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// f32 model to quantize.
+    #[arg(long)]
+    model: PathBuf,
+    /// Write the int8 model here.
+    #[arg(long)]
+    int8: Option<PathBuf>,
+    /// Write the f16-weight model here.
+    #[arg(long)]
+    f16: Option<PathBuf>,
+    /// Calibration raw frame (DNG, or 16-bit PGM with --pgm-*), treated as clean; repeatable.
+    #[arg(long)]
+    calib: Vec<PathBuf>,
+    /// CFA phase of PGM inputs.
+    #[arg(long, default_value = "rggb")]
+    pgm_cfa: String,
+    /// Black level of PGM inputs.
+    #[arg(long, default_value_t = 0.0)]
+    pgm_black: f32,
+    /// White level of PGM inputs.
+    #[arg(long, default_value_t = 65535.0)]
+    pgm_white: f32,
+    /// ISOs at which noise from the model's default profile is added (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [800.0f32, 1600.0, 3200.0, 6400.0])]
+    iso: Vec<f32>,
+    /// Range statistic: "minmax", "mean" (mean over tiles of each tile's extremes), "mse"
+    /// (least squared error over a second pass's histograms) or "mse-or-mean" (their union).
+    #[arg(long, default_value = "minmax")]
+    range: String,
+    /// Nodes to keep in f32 (indices, comma-separated; e.g. 0 for a first convolution).
+    #[arg(long, value_delimiter = ',')]
+    keep_f32: Vec<usize>,
+    /// Seed of the synthetic noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Tile size used for calibration (packed pixels).
+    #[arg(long, default_value_t = 256)]
+    tile: usize,
+}
+
+fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String> {
+    let is_pgm = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
+    if is_pgm {
+        let pgm = rawnr_io::pgm::read(path).map_err(|e| e.to_string())?;
+        let cfa = CfaPhase::parse(&args.pgm_cfa).ok_or("--pgm-cfa: rggb, bggr, grbg or gbrg")?;
+        Ok(CleanFrame {
+            layout: FrameLayout::new(pgm.width, pgm.height, cfa),
+            levels: Levels::uniform(args.pgm_black, args.pgm_white),
+            data: pgm.data,
+        })
+    } else {
+        let f = rawnr_io::dng::read(path).map_err(|e| e.to_string())?;
+        let (x, y, w, h) = f.active;
+        let mut data = Vec::with_capacity(w * h);
+        for row in y..y + h {
+            data.extend_from_slice(&f.data[row * f.width + x..row * f.width + x + w]);
+        }
+        Ok(CleanFrame {
+            layout: FrameLayout::new(w, h, f.cfa),
+            levels: f.levels,
+            data,
+        })
+    }
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    rawnr_io::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|e| e.to_string())?;
+    println!("wrote {} ({} bytes)", path.display(), bytes.len());
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let file =
+        ModelFile::open(&args.model).map_err(|e| format!("{}: {e}", args.model.display()))?;
+    let model: Model<'_> = file.model();
+    if let Some(out) = &args.f16 {
+        write(out, &to_f16(&model).map_err(|e| e.to_string())?)?;
+    }
+    let Some(out) = &args.int8 else {
+        return Ok(());
+    };
+    if args.calib.is_empty() {
+        return Err("--int8 needs at least one --calib frame".into());
+    }
+    let method = match args.range.as_str() {
+        "minmax" => RangeMethod::MinMax,
+        "mean" => RangeMethod::MeanTileMinMax,
+        "mse" => RangeMethod::Mse,
+        "mse-or-mean" => RangeMethod::MseOrMean,
+        _ => return Err("--range: minmax, mean, mse or mse-or-mean".into()),
+    };
+    let mut cal = Calibration::new(model.n_values());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let opts = TileOptions {
+        tile: args.tile,
+        ..TileOptions::default()
+    };
+    // Noisy frames in a fixed order (file, then ISO), so a seed gives one model.
+    let mut frames = Vec::new();
+    let mut noisy = Vec::new();
+    for (f, path) in args.calib.iter().enumerate() {
+        let frame = load_frame(path, args).map_err(|e| format!("{}: {e}", path.display()))?;
+        for &iso in &args.iso {
+            let noise = model
+                .info()
+                .default_noise
+                .at(iso)
+                .map_err(|e| e.to_string())?;
+            noisy.push((f, iso, noise, frame.noisy(noise, &mut rng)));
+        }
+        frames.push(frame);
+    }
+    // Histogram-based ranges need a second pass over the same frames.
+    let passes = if matches!(method, RangeMethod::Mse | RangeMethod::MseOrMean) {
+        2
+    } else {
+        1
+    };
+    for pass in 0..passes {
+        if pass == 1 {
+            cal.begin_histograms();
+        }
+        for (f, iso, noise, data) in &noisy {
+            let (frame, path) = (&frames[*f], &args.calib[*f]);
+            calibrate_frame(
+                model,
+                data,
+                &frame.layout,
+                &frame.levels,
+                *noise,
+                &opts,
+                &mut cal,
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            println!(
+                "pass {}: calibrated on {} at ISO {iso} ({} tiles so far)",
+                pass + 1,
+                path.display(),
+                cal.tiles()
+            );
+        }
+    }
+    let qopts = QuantOptions {
+        range: method,
+        keep_f32: args.keep_f32.clone(),
+    };
+    write(
+        out,
+        &quantize_int8(&model, &cal, &qopts).map_err(|e| e.to_string())?,
+    )
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rawnr-quantize: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
