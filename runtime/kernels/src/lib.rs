@@ -172,6 +172,15 @@ impl Kernels {
             k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
             k.depthwise = aarch64::neon_dw_f32::depthwise;
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
+            k.qconv1x1 = aarch64::neon_conv1x1_i8::qconv1x1;
+            k.qdepthwise = aarch64::neon_dw_i8::qdepthwise;
+            // Takes the dot-product path itself when the CPU has it.
+            k.qconv_transpose = aarch64::neon_convt2x2_i8::qconv_transpose2x2;
+            k.f16_to_f32 = aarch64::neon_cvt_f16::f16_to_f32;
+            if aarch64::neon_dot_conv1x1_i8::has_dotprod() {
+                k.name = "neon, dotprod (int8 pointwise, transposed)";
+                k.qconv1x1 = aarch64::neon_dot_conv1x1_i8::qconv1x1;
+            }
         }
         k
     }

@@ -1,18 +1,28 @@
-//! AArch64 kernels (NEON, f32), installed by [`crate::Kernels::best`]. NEON is part of the
-//! AArch64 baseline, but each public entry still checks it (run-time detection with `std`, the
-//! compile-time target features without) and falls back to the generic kernel without it or for
-//! shapes it does not handle, so calling one directly is always sound.
+//! AArch64 kernels (NEON f32; NEON and dot-product int8; f16 widening), installed by
+//! [`crate::Kernels::best`]. NEON is part of the AArch64 baseline, but each public entry still
+//! checks it (and `dotprod` where used; run-time detection with `std`, the compile-time target
+//! features without) and falls back to the generic kernel without it or for shapes it does not
+//! handle, so calling one directly is always sound.
 //!
-//! The arithmetic contract is the x86-64 kernels' one (`crate::x86_64`, on x86-64 builds):
+//! The f32 arithmetic contract is the x86-64 kernels' one (`crate::x86_64`, on x86-64 builds):
 //! every output element is `bias`, then one fused multiply-add per term in the reference order
 //! (input channel, kernel row, kernel column, ascending), in vector lanes and scalar tails
 //! alike, so an element's value never depends on its position in the image and tiled output
 //! stays bit-identical to whole-frame output. Results differ from the scalar reference (separate
 //! multiply and add) by rounding only; this module's unit tests check the contract bit for bit.
+//!
+//! The int8 kernels (`*_i8`) accumulate exactly in `i32` and share the reference's output stage
+//! (vectorised in `neon_qout_i8`), so they equal [`crate::generic_i8`] exactly.
 
 pub mod neon_conv1x1_f32;
+pub mod neon_conv1x1_i8;
 pub mod neon_convt2x2_f32;
+pub mod neon_convt2x2_i8;
+pub mod neon_cvt_f16;
+pub mod neon_dot_conv1x1_i8;
 pub mod neon_dw_f32;
+pub mod neon_dw_i8;
+mod neon_qout_i8;
 
 use core::arch::aarch64::*;
 
