@@ -1,10 +1,13 @@
 //! `denoise-raw bench`: warm latency, throughput, arithmetic rate and peak memory of the native
-//! runtime on a synthetic frame.
+//! runtime (or ONNX Runtime, `--backend ort`) on a synthetic frame. The backend column says what
+//! runs: native f32 / f32 with f16 weights / int8, ONNX Runtime fp32 or int8 QDQ (the export of
+//! an int8 model).
 
 use std::time::Instant;
 
 use clap::Args;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::format::{DType, Model};
 use rawnr_engine::graph::{Engine, Shape};
 use rawnr_engine::tiling::Denoiser;
 
@@ -41,6 +44,17 @@ fn peak_rss() -> Option<u64> {
         .parse::<u64>()
         .ok()
         .map(|kb| kb * 1024)
+}
+
+/// What the native engine computes in: `int8` (W8A8 nodes), `f16 weights` or `f32`.
+fn native_precision(m: &Model<'_>) -> &'static str {
+    if rawnr_onnx::is_int8(m) {
+        "int8"
+    } else if (0..m.n_tensors()).any(|t| m.tensor(t).dtype == DType::F16) {
+        "f32 (f16 weights)"
+    } else {
+        "f32"
+    }
 }
 
 /// A deterministic textured 10-bit frame with noise-like detail.
@@ -80,8 +94,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     };
     let mut out = vec![0u16; input.len()];
     let (noise, _) = args.engine.noise(&d, Some(1600.0), None)?;
-    let opts = args.engine.tiles();
     let threads = args.engine.threads();
+    let opts = args.engine.tiles(&d, threads);
     let rt = |source| CliError::Runtime {
         context: "bench".into(),
         source,
@@ -153,16 +167,24 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let mp = (layout.width * layout.height) as f64 / 1e6;
     let frame_bytes = (input.len() * 2 * 2) as f64;
     if !args.no_header {
-        println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | peak RSS MiB | RSS - frames MiB |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | scratch MiB | peak RSS MiB | RSS - frames MiB |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     }
     let rss = peak_rss().map(|b| b as f64 / (1 << 20) as f64);
     println!(
-        "| {} | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} |",
+        "| {} | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
         match args.engine.backend {
-            crate::Backend::Native => format!("native f32 ({})", d.engine().kernels().name),
+            crate::Backend::Native => format!(
+                "native {} ({})",
+                native_precision(&m),
+                d.engine().kernels().name
+            ),
             #[cfg(feature = "ort")]
-            crate::Backend::Ort => format!("ONNX Runtime 1.32 fp32 ({:?} EP)", args.engine.ep),
+            crate::Backend::Ort => format!(
+                "ONNX Runtime 1.32 {} ({:?} EP)",
+                rawnr_onnx::graph_precision(&m, rawnr_onnx::Precision::F32),
+                args.engine.ep
+            ),
             #[cfg(not(feature = "ort"))]
             crate::Backend::Ort => "ONNX Runtime".to_string(),
         },
@@ -176,6 +198,14 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         mp / median,
         macs as f64 / 1e9,
         macs as f64 / 1e9 / median,
+        match args.engine.backend {
+            // The native runtime's whole working memory: one arena per worker.
+            crate::Backend::Native => format!(
+                "{:.1}",
+                (fp.scratch_len() * 4 * threads) as f64 / (1 << 20) as f64
+            ),
+            crate::Backend::Ort => "n/a".into(),
+        },
         rss.map_or("n/a".into(), |r| format!("{r:.0}")),
         rss.map_or("n/a".into(), |r| format!(
             "{:.0}",

@@ -106,7 +106,7 @@ pub fn run_backend(
                 layout,
                 levels,
                 noise,
-                &args.tiles(),
+                &args.tiles(denoiser, threads),
                 threads,
                 on_band,
             )
@@ -114,7 +114,7 @@ pub fn run_backend(
         #[cfg(feature = "ort")]
         Backend::Ort => {
             let fp = denoiser
-                .prepare(layout, levels, noise, &args.tiles())
+                .prepare(layout, levels, noise, &args.tiles(denoiser, threads))
                 .map_err(rt)?;
             let mut net = ort_backend::OrtNet::new(denoiser.engine().model(), threads, args.ep)?;
             denoiser
@@ -175,6 +175,10 @@ pub struct EngineArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Scratch memory budget of all workers together, in MiB: the tile shrinks (by the
+    /// model's size multiple, down to 64) until threads x scratch fits; 0 = no limit.
+    #[arg(long, default_value_t = 48)]
+    pub scratch_mib: usize,
 }
 
 impl EngineArgs {
@@ -231,9 +235,26 @@ impl EngineArgs {
         ))
     }
 
-    fn tiles(&self) -> TileOptions {
+    /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`.
+    fn tiles(&self, d: &Denoiser<'_>, threads: usize) -> TileOptions {
+        let info = d.engine().model().info();
+        let m = info.size_multiple.max(1) as usize;
+        let halo = self.halo.unwrap_or(info.halo as usize).next_multiple_of(m);
+        let budget = self.scratch_mib.saturating_mul(1 << 20);
+        let fits = |tile: usize| {
+            let region = tile.next_multiple_of(m) + 2 * halo;
+            d.engine()
+                .scratch_size(region, region)
+                .is_ok_and(|s| s.saturating_mul(threads) <= budget)
+        };
+        let mut tile = self.tile.max(1);
+        if budget > 0 {
+            while tile > 64 && !fits(tile) {
+                tile = tile.saturating_sub(m).max(64);
+            }
+        }
         TileOptions {
-            tile: self.tile.max(1),
+            tile,
             halo: self.halo,
         }
     }

@@ -277,3 +277,50 @@ fn noise_profile_file_with_channels_is_used_per_channel() {
         "bad.json",
     );
 }
+
+#[test]
+fn scratch_budget_shrinks_the_tile() {
+    let row = |budget: &str| {
+        let out = bin()
+            .args([
+                "bench",
+                "--width",
+                "1280",
+                "--height",
+                "1280",
+                "--runs",
+                "1",
+                "--threads",
+                "2",
+                "--no-header",
+                "--scratch-mib",
+                budget,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let cells: Vec<String> = text
+            .lines()
+            .last()
+            .unwrap()
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect();
+        let tile: usize = cells[5].split('/').next().unwrap().parse().unwrap();
+        let scratch: f64 = cells[10].parse().unwrap();
+        (tile, scratch)
+    };
+    let (free_tile, free_scratch) = row("0");
+    let (tile, scratch) = row("24");
+    assert_eq!(free_tile, 256);
+    assert!(tile < free_tile, "budget did not shrink the tile ({tile})");
+    assert!(
+        scratch <= 24.0 && free_scratch > 24.0,
+        "{scratch} / {free_scratch} MiB"
+    );
+}

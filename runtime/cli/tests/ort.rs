@@ -122,7 +122,7 @@ fn bench_prints_the_same_table_for_both_backends() {
             String::from_utf8_lossy(&st.stderr)
         );
         let row = text.lines().last().unwrap();
-        assert_eq!(row.matches('|').count(), 12, "{row}");
+        assert_eq!(row.matches('|').count(), 13, "{row}");
         assert!(row.contains("320x256"), "{row}");
     }
 }
