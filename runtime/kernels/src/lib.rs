@@ -166,6 +166,25 @@ impl Kernels {
                 k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
             }
         }
+        // int8 kernels (x86): exact (equal to generic_i8), installed per feature.
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2() {
+                k.qconv1x1 = x86_64::avx2_conv1x1_i8::conv1x1;
+                k.qdepthwise = x86_64::avx2_dw_i8::depthwise;
+                k.qconv_transpose = x86_64::avx2_convt2x2_i8::conv_transpose2x2;
+                k.qconv = x86_64::avx2_conv_i8::conv;
+            }
+            if has_avx512vnni() {
+                k.qconv1x1 = x86_64::avx512vnni_conv1x1_i8::conv1x1;
+                k.qconv = x86_64::avx512vnni_conv_i8::conv;
+                k.qdepthwise = x86_64::avx512vnni_dw_i8::depthwise;
+            }
+            if has_f16c() {
+                k.f16_to_f32 = x86_64::f16c_cvt::f16_to_f32;
+            }
+        }
+        // end int8 kernels
         #[cfg(target_arch = "aarch64")]
         if aarch64::has_neon() {
             k.name = "neon";
@@ -209,6 +228,51 @@ pub(crate) fn has_avx512f() -> bool {
     #[cfg(not(feature = "std"))]
     {
         cfg!(target_feature = "avx512f")
+    }
+}
+
+/// AVX2 present (run-time detection with `std`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx2")
+    }
+}
+
+/// AVX-512F, AVX-512BW and AVX-512 VNNI present (run-time detection with `std`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512vnni() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))
+    }
+}
+
+/// AVX and F16C present (run-time detection with `std`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_f16c() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(all(target_feature = "avx", target_feature = "f16c"))
     }
 }
 

@@ -7,11 +7,26 @@
 //! tail path it takes. An element's value therefore never depends on its position in the image,
 //! which keeps tiled output bit-identical to whole-frame output. Results differ from the scalar
 //! reference (separate multiply and add) by rounding only.
+//!
+//! The int8 kernels (`*_i8`: AVX2, and AVX-512 VNNI/BW for `vpdpbusd` / `vpdpwssd`) accumulate
+//! integers exactly and equal [`crate::generic_i8`] bit for bit, for `u8` and `f32` outputs
+//! alike (their shared output stage is in `qout_i8`). `f16c_cvt` widens f16 weights; `peak`
+//! holds the register-resident throughput loops the benches compare against.
 
 pub mod avx2_conv1x1_f32;
+pub mod avx2_conv1x1_i8;
+pub mod avx2_conv_i8;
 pub mod avx2_convt2x2_f32;
+pub mod avx2_convt2x2_i8;
 pub mod avx2_dw_f32;
+pub mod avx2_dw_i8;
 pub mod avx512_conv1x1_f32;
+pub mod avx512vnni_conv1x1_i8;
+pub mod avx512vnni_conv_i8;
+pub mod avx512vnni_dw_i8;
+pub mod f16c_cvt;
+pub mod peak;
+pub(crate) mod qout_i8;
 
 /// Scalar fused multiply-add `a * b + c` (one rounding), for tails and borders; callers run
 /// with the `fma` target feature. (`f32::mul_add` lives in std.)

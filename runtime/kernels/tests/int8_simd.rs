@@ -1,0 +1,569 @@
+//! The SIMD int8 kernels against the scalar int8 reference ([`generic_i8`]): equal outputs,
+//! element for element and bit for bit, for `u8` (with and without fused ReLU) and `f32`
+//! (each activation) destinations, over random shapes (odd widths, tiny planes, planes smaller
+//! than the kernel, channel counts that are not multiples of the vector widths), random zero
+//! points including 0 and 255, weights including -128, with and without bias, and
+//! PMRID-like shapes. Both the dispatched kernels ([`Kernels::best`]) and, where the CPU has
+//! the features, each x86 entry directly (so the AVX2 kernels are tested on AVX-512 machines
+//! too).
+
+use rand::{Rng, SeedableRng};
+use rawnr_kernels::quant::{QConvParams, QOutput, QParams};
+use rawnr_kernels::{generic, generic_i8, Act, ConvShape, F16ToF32Fn, Kernels, QConvFn};
+
+type Rng64 = rand::rngs::StdRng;
+
+fn rng(seed: u64) -> Rng64 {
+    Rng64::seed_from_u64(seed)
+}
+
+/// Random `i8` weights in -128..=127 (-128 forced into a few places).
+fn weights(r: &mut Rng64, n: usize) -> Vec<i8> {
+    let mut w: Vec<i8> = (0..n).map(|_| r.random_range(-128..=127)).collect();
+    for _ in 0..(n / 16).max(1) {
+        if n > 0 {
+            let i = r.random_range(0..n);
+            w[i] = -128;
+        }
+    }
+    w
+}
+
+/// Inputs: random codes, or mostly extremes (to push the accumulators).
+fn inputs(r: &mut Rng64, n: usize) -> Vec<u8> {
+    if r.random_range(0..4) == 0 {
+        (0..n)
+            .map(|_| {
+                if r.random_range(0..8) == 0 {
+                    r.random()
+                } else {
+                    255
+                }
+            })
+            .collect()
+    } else {
+        (0..n).map(|_| r.random()).collect()
+    }
+}
+
+fn zero_point(r: &mut Rng64) -> i32 {
+    match r.random_range(0..8) {
+        0 => 0,
+        1 => 255,
+        _ => r.random_range(0..=255),
+    }
+}
+
+/// Asserts equal outputs (and reports the first difference rather than both buffers).
+fn same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    if got != want {
+        let i = got.iter().zip(want).position(|(g, w)| g != w).unwrap_or(0);
+        let diffs = got.iter().zip(want).filter(|(g, w)| g != w).count();
+        panic!(
+            "{what}: {diffs} of {} elements differ; first at {i}: {:?} vs reference {:?}",
+            want.len(),
+            got[i],
+            want[i]
+        );
+    }
+}
+
+/// Every output configuration of one shape: all `u8` and `f32` variants, kernel vs reference.
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Conv,
+    Transposed,
+}
+
+fn out_hw(s: &ConvShape, op: Op) -> Option<(usize, usize)> {
+    match op {
+        Op::Conv => s.conv_out(),
+        Op::Transposed => s.conv_transpose_out(),
+    }
+}
+
+/// Runs `f` and the reference on `s` with random operands in every output configuration and
+/// asserts equal outputs. `seed` picks the operands.
+fn check(f: QConvFn, s: &ConvShape, op: Op, seed: u64, what: &str) {
+    let reference: QConvFn = match op {
+        Op::Conv => generic_i8::qconv2d,
+        Op::Transposed => generic_i8::qconv_transpose2d,
+    };
+    let Some((oh, ow)) = out_hw(s, op) else {
+        return;
+    };
+    let mut r = rng(seed);
+    let (cin_g, cout_g) = (s.in_c / s.groups, s.out_c / s.groups);
+    let wlen = match op {
+        Op::Conv => s.out_c * cin_g * s.k_h * s.k_w,
+        Op::Transposed => s.in_c * cout_g * s.k_h * s.k_w,
+    };
+    let x = inputs(&mut r, s.in_c * s.in_h * s.in_w);
+    let w = weights(&mut r, wlen);
+    let bias: Vec<i32> = match r.random_range(0..4) {
+        0 => vec![],
+        1 => (0..s.out_c)
+            .map(|_| r.random_range(i32::MAX - 1000..=i32::MAX)) // wraps
+            .collect(),
+        _ => (0..s.out_c)
+            .map(|_| r.random_range(-200_000..200_000))
+            .collect(),
+    };
+    // Mostly ordinary weight scales; a tiny one (requantization shift above 53) now and then.
+    let ws: Vec<f32> = (0..s.out_c)
+        .map(|_| {
+            if r.random_range(0..16) == 0 {
+                1e-9
+            } else {
+                r.random_range(0.0005..0.02)
+            }
+        })
+        .collect();
+    let in_zp = match r.random_range(0..16) {
+        0 => -7,
+        1 => 300,
+        _ => zero_point(&mut r),
+    };
+    let p = QConvParams {
+        in_zero_point: in_zp,
+        in_scale: r.random_range(0.005..0.1),
+        weight: &w,
+        weight_scale: &ws,
+        bias: &bias,
+    };
+    let n = s.out_c * oh * ow;
+    for relu in [false, true] {
+        let q = QParams {
+            scale: r.random_range(0.05..2.0),
+            zero_point: match r.random_range(0..12) {
+                0 => -3,
+                1 => 270,
+                _ => zero_point(&mut r),
+            },
+        };
+        let mut got = vec![0xAAu8; n + 3];
+        let mut want = vec![0xAAu8; n + 3];
+        f(
+            s,
+            &p,
+            &x,
+            QOutput::U8 {
+                q,
+                relu,
+                dst: &mut got[..n],
+            },
+        );
+        reference(
+            s,
+            &p,
+            &x,
+            QOutput::U8 {
+                q,
+                relu,
+                dst: &mut want[..n],
+            },
+        );
+        same(
+            &got,
+            &want,
+            &format!("{what}: u8 relu={relu} {q:?} in_zp={in_zp} {s:?}"),
+        );
+    }
+    for act in [Act::None, Act::Relu, Act::LeakyRelu(0.1875)] {
+        let mut got = vec![-1.5f32; n + 3];
+        let mut want = vec![-1.5f32; n + 3];
+        f(
+            s,
+            &p,
+            &x,
+            QOutput::F32 {
+                act,
+                dst: &mut got[..n],
+            },
+        );
+        reference(
+            s,
+            &p,
+            &x,
+            QOutput::F32 {
+                act,
+                dst: &mut want[..n],
+            },
+        );
+        let gb: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+        let wb: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+        same(
+            &gb,
+            &wb,
+            &format!("{what}: f32 {act:?} in_zp={in_zp} {s:?}"),
+        );
+    }
+}
+
+fn pointwise(in_c: usize, out_c: usize, h: usize, w: usize) -> ConvShape {
+    ConvShape {
+        in_c,
+        in_h: h,
+        in_w: w,
+        out_c,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        pad: [0; 4],
+        groups: 1,
+    }
+}
+
+/// The pointwise kernels under test: the dispatched one and each x86 entry the CPU runs.
+fn pointwise_kernels() -> Vec<(&'static str, QConvFn)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qconv1x1)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rawnr_kernels::x86_64 as x;
+        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw")
+        {
+            v.push(("avx512vnni", x::avx512vnni_conv1x1_i8::conv1x1));
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            v.push(("avx2", x::avx2_conv1x1_i8::conv1x1));
+        }
+    }
+    v
+}
+
+fn pointwise_shapes(r: &mut Rng64) -> Vec<ConvShape> {
+    let mut v = vec![
+        pointwise(1, 1, 1, 1),
+        pointwise(1, 1, 1, 17),
+        pointwise(3, 5, 3, 5),
+        pointwise(4, 4, 4, 16),
+        pointwise(5, 7, 1, 63),
+        pointwise(16, 64, 9, 15),
+        pointwise(64, 16, 7, 13),
+        pointwise(64, 64, 48, 48),
+        pointwise(512, 512, 6, 6),
+        pointwise(256, 64, 12, 12),
+        pointwise(128, 512, 3, 5),
+        pointwise(513, 3, 3, 5), // above the packed buffer: reference fallback
+        pointwise(7, 0, 3, 3),
+    ];
+    for _ in 0..60 {
+        let in_c = [
+            r.random_range(1..12),
+            r.random_range(1..80),
+            r.random_range(60..200),
+        ][r.random_range(0..3)];
+        v.push(pointwise(
+            in_c,
+            r.random_range(1..40),
+            r.random_range(1..9),
+            r.random_range(1..80),
+        ));
+    }
+    v
+}
+
+#[test]
+fn pointwise_matches_reference() {
+    let mut r = rng(1);
+    let shapes = pointwise_shapes(&mut r);
+    for (name, f) in pointwise_kernels() {
+        for (i, s) in shapes.iter().enumerate() {
+            check(f, s, Op::Conv, 100 + i as u64, name);
+        }
+    }
+}
+
+fn depthwise(c: usize, h: usize, w: usize, k: usize, stride: usize, pad: [usize; 4]) -> ConvShape {
+    ConvShape {
+        in_c: c,
+        in_h: h,
+        in_w: w,
+        out_c: c,
+        k_h: k,
+        k_w: k,
+        stride_h: stride,
+        stride_w: stride,
+        pad,
+        groups: c,
+    }
+}
+
+/// The depthwise kernels under test.
+fn depthwise_kernels() -> Vec<(&'static str, QConvFn)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qdepthwise)];
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", rawnr_kernels::x86_64::avx2_dw_i8::depthwise));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+        v.push((
+            "avx512vnni",
+            rawnr_kernels::x86_64::avx512vnni_dw_i8::depthwise,
+        ));
+    }
+    v
+}
+
+fn depthwise_shapes(r: &mut Rng64) -> Vec<ConvShape> {
+    let mut v = vec![
+        depthwise(1, 1, 1, 3, 1, [1; 4]),
+        depthwise(1, 1, 1, 5, 1, [2; 4]),
+        depthwise(2, 1, 1, 5, 2, [2; 4]),
+        depthwise(3, 2, 3, 5, 2, [2; 4]),
+        depthwise(2, 4, 4, 5, 1, [2; 4]),
+        depthwise(2, 5, 33, 3, 1, [1; 4]),
+        depthwise(3, 7, 17, 5, 2, [2; 4]),
+        depthwise(2, 9, 40, 5, 2, [1, 2, 2, 1]),
+        depthwise(2, 6, 300, 5, 1, [2; 4]), // several strips
+        depthwise(2, 6, 301, 5, 2, [2; 4]),
+        depthwise(2, 6, 290, 3, 2, [1; 4]),
+        depthwise(2, 8, 30, 3, 1, [0; 4]),
+        depthwise(2, 8, 30, 7, 1, [3; 4]),
+        depthwise(2, 8, 31, 7, 2, [3; 4]),
+        depthwise(2, 8, 30, 2, 2, [0; 4]),
+        depthwise(2, 8, 30, 4, 1, [1, 2, 2, 1]),
+        depthwise(2, 3, 3, 1, 1, [0; 4]),
+        depthwise(2, 3, 3, 5, 1, [4; 4]), // padding wider than the kernel's reach
+        depthwise(64, 48, 48, 5, 1, [2; 4]),
+        depthwise(64, 48, 48, 5, 2, [2; 4]),
+        depthwise(16, 96, 96, 3, 1, [1; 4]),
+        depthwise(512, 6, 6, 3, 1, [1; 4]),
+        // Not handled by the SIMD kernels (fall back): channel multiplier 2, 9x9, stride 3.
+        ConvShape {
+            out_c: 4,
+            ..depthwise(2, 6, 9, 3, 1, [1; 4])
+        },
+        depthwise(2, 12, 12, 9, 1, [4; 4]),
+        depthwise(2, 12, 12, 3, 3, [1; 4]),
+    ];
+    for _ in 0..80 {
+        let k = [3, 5, 3, 5, 1, 2, 4, 7][r.random_range(0..8)];
+        let stride = r.random_range(1..3);
+        let p = [0, k / 2, k / 2, k / 2, k][r.random_range(0..5)];
+        let pad = if r.random_range(0..4) == 0 {
+            [0; 4].map(|_| r.random_range(0..=k))
+        } else {
+            [p; 4]
+        };
+        v.push(depthwise(
+            r.random_range(1..5),
+            r.random_range(1..12),
+            r.random_range(1..160),
+            k,
+            stride,
+            pad,
+        ));
+    }
+    v
+}
+
+#[test]
+fn depthwise_matches_reference() {
+    let mut r = rng(2);
+    let shapes = depthwise_shapes(&mut r);
+    for (name, f) in depthwise_kernels() {
+        for (i, s) in shapes.iter().enumerate() {
+            check(f, s, Op::Conv, 1000 + i as u64, name);
+        }
+    }
+}
+
+fn transposed(in_c: usize, out_c: usize, h: usize, w: usize) -> ConvShape {
+    ConvShape {
+        in_c,
+        in_h: h,
+        in_w: w,
+        out_c,
+        k_h: 2,
+        k_w: 2,
+        stride_h: 2,
+        stride_w: 2,
+        pad: [0; 4],
+        groups: 1,
+    }
+}
+
+/// The transposed-convolution kernels under test.
+fn transposed_kernels() -> Vec<(&'static str, QConvFn)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qconv_transpose)];
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        v.push((
+            "avx2",
+            rawnr_kernels::x86_64::avx2_convt2x2_i8::conv_transpose2x2,
+        ));
+    }
+    v
+}
+
+#[test]
+fn transposed_matches_reference() {
+    let mut r = rng(3);
+    let mut shapes = vec![
+        transposed(1, 1, 1, 1),
+        transposed(1, 3, 2, 17),
+        transposed(3, 5, 3, 8),
+        transposed(7, 9, 2, 33),
+        transposed(64, 32, 12, 12),
+        transposed(64, 64, 6, 6),
+        transposed(512, 256, 3, 3),
+        transposed(32, 16, 20, 24),
+        // Fall back: padding, 3x3, grouped, too many channels.
+        ConvShape {
+            pad: [1; 4],
+            ..transposed(3, 4, 5, 6)
+        },
+        ConvShape {
+            k_h: 3,
+            k_w: 3,
+            ..transposed(3, 4, 5, 6)
+        },
+        ConvShape {
+            groups: 2,
+            ..transposed(4, 4, 5, 6)
+        },
+        transposed(600, 2, 2, 3),
+    ];
+    for _ in 0..60 {
+        shapes.push(transposed(
+            r.random_range(1..70),
+            r.random_range(1..12),
+            r.random_range(1..6),
+            r.random_range(1..40),
+        ));
+    }
+    for (name, f) in transposed_kernels() {
+        for (i, s) in shapes.iter().enumerate() {
+            check(f, s, Op::Transposed, 2000 + i as u64, name);
+        }
+    }
+}
+
+/// The dense-convolution kernels under test.
+fn dense_kernels() -> Vec<(&'static str, QConvFn)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qconv)];
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+        v.push((
+            "avx512vnni",
+            rawnr_kernels::x86_64::avx512vnni_conv_i8::conv,
+        ));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        v.push(("avx2", rawnr_kernels::x86_64::avx2_conv_i8::conv));
+    }
+    v
+}
+
+fn dense(in_c: usize, out_c: usize, h: usize, w: usize, k: usize, pad: [usize; 4]) -> ConvShape {
+    ConvShape {
+        in_c,
+        in_h: h,
+        in_w: w,
+        out_c,
+        k_h: k,
+        k_w: k,
+        stride_h: 1,
+        stride_w: 1,
+        pad,
+        groups: 1,
+    }
+}
+
+#[test]
+fn dense_matches_reference() {
+    let mut r = rng(4);
+    let mut shapes = vec![
+        dense(4, 16, 1, 1, 3, [1; 4]),
+        dense(4, 16, 2, 3, 3, [1; 4]),
+        dense(4, 16, 20, 70, 3, [1; 4]),
+        dense(16, 4, 20, 131, 3, [1; 4]),
+        dense(4, 16, 96, 96, 3, [1; 4]),
+        dense(16, 4, 64, 64, 3, [1; 4]),
+        dense(3, 5, 9, 9, 5, [2; 4]),
+        dense(2, 3, 4, 4, 5, [4; 4]),
+        dense(1, 1, 3, 3, 3, [0; 4]),
+        dense(5, 7, 8, 66, 3, [0, 1, 2, 0]),
+        dense(8, 3, 6, 20, 1, [1; 4]),
+        ConvShape {
+            k_w: 1,
+            pad: [1, 0, 1, 0],
+            ..dense(6, 5, 7, 19, 3, [0; 4])
+        },
+        // Fall back: stride 2, grouped, reduction over 512.
+        ConvShape {
+            stride_h: 2,
+            stride_w: 2,
+            ..dense(4, 8, 9, 9, 3, [1; 4])
+        },
+        ConvShape {
+            groups: 2,
+            ..dense(4, 8, 9, 9, 3, [1; 4])
+        },
+        dense(64, 3, 5, 6, 3, [1; 4]),
+    ];
+    for _ in 0..60 {
+        let k = [1, 2, 3, 5][r.random_range(0..4)];
+        let p = r.random_range(0..=k);
+        shapes.push(dense(
+            r.random_range(1..20),
+            r.random_range(1..20),
+            r.random_range(1..8),
+            r.random_range(1..90),
+            k,
+            [p; 4],
+        ));
+    }
+    for (name, f) in dense_kernels() {
+        for (i, s) in shapes.iter().enumerate() {
+            check(f, s, Op::Conv, 3000 + i as u64, name);
+        }
+    }
+}
+
+#[test]
+fn f16_widening_matches_reference_for_every_half() {
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    let mut want = vec![0f32; all.len()];
+    generic::f16_to_f32(&all, &mut want);
+    #[allow(unused_mut)]
+    let mut fns: Vec<(&str, F16ToF32Fn)> = vec![("best", Kernels::best().f16_to_f32)];
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("f16c") {
+        fns.push(("f16c", rawnr_kernels::x86_64::f16c_cvt::f16_to_f32));
+    }
+    for (name, f) in fns {
+        // Every length 0..40 (tails), then all halves at odd offsets.
+        for n in 0..40 {
+            let mut got = vec![7f32; n + 1];
+            f(&all[1000..1000 + n], &mut got[..n]);
+            assert_eq!(&got[..n], &want[1000..1000 + n], "{name} len {n}");
+            assert_eq!(got[n], 7.0, "{name} wrote past {n}");
+        }
+        let mut got = vec![0f32; all.len()];
+        f(&all, &mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            if w.is_nan() {
+                assert!(g.is_nan(), "{name} {i:#06x}");
+            } else {
+                assert_eq!(g.to_bits(), w.to_bits(), "{name} {i:#06x}");
+            }
+        }
+        let mut got = vec![0f32; all.len() - 3];
+        f(&all[3..], &mut got);
+        for (i, (g, w)) in got.iter().zip(&want[3..]).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{name} {i}"
+            );
+        }
+    }
+}
