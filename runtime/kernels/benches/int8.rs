@@ -3,7 +3,8 @@
 //! several runs), and the machine's measured peak multiply-accumulate rates (register-resident
 //! `vfmadd` / `vpdpbusd` / `vpmaddwd` loops) for "achieved vs peak".
 //!
-//! `-- quick` runs fewer repetitions.
+//! `-- quick` runs fewer repetitions; `-- pmrid` instead times every convolution of PMRID on a
+//! 384x384 tile with the f32 and the int8 kernels and prints the time per op class.
 
 use std::time::Instant;
 
@@ -137,11 +138,162 @@ fn time_q(f: QConvFn, s: &ConvShape, ops: &QOps, out_len: usize, runs: usize) ->
     )
 }
 
+/// One convolution of PMRID (see `trainer/import/src/pmrid.rs`).
+#[derive(Clone, Copy)]
+enum Layer {
+    /// Dense k x k "same", stride 1: in, out, side, k.
+    Dense(usize, usize, usize, usize),
+    /// Depthwise k x k "same": channels, input side, k, stride.
+    Dw(usize, usize, usize, usize),
+    /// Pointwise: in, out, side.
+    Pw(usize, usize, usize),
+    /// 2x2 stride-2 transposed: in, out, input side.
+    ConvT(usize, usize, usize),
+}
+
+/// PMRID's convolutions in execution order for an `h` x `h` packed tile.
+fn pmrid_layers(h: usize) -> Vec<Layer> {
+    use Layer::*;
+    let mut l = vec![Dense(4, 16, h, 3)];
+    let sep = |l: &mut Vec<Layer>, ci: usize, co: usize, h: usize, k: usize, s: usize| {
+        l.push(Dw(ci, h, k, s));
+        l.push(Pw(ci, co, h / s));
+    };
+    let mut h = h;
+    for (cin, cout, blocks) in [(16, 64, 2), (64, 128, 2), (128, 256, 4), (256, 512, 4)] {
+        for i in 0..blocks {
+            let (ci, s) = if i == 0 { (cin, 2) } else { (cout, 1) };
+            if i == 0 {
+                sep(&mut l, ci, cout, h, 3, 2);
+            }
+            sep(&mut l, ci, cout / 4, h, 5, s);
+            h /= s;
+            sep(&mut l, cout / 4, cout, h, 5, 1);
+        }
+    }
+    sep(&mut l, 512, 64, h, 3, 1);
+    for (cin, skip_c, cout) in [(64, 256, 64), (64, 128, 32), (32, 64, 32), (32, 16, 16)] {
+        sep(&mut l, cin, cin, h, 3, 1);
+        sep(&mut l, cin, cin, h, 3, 1);
+        l.push(ConvT(cin, cout, h));
+        h *= 2;
+        sep(&mut l, skip_c, cout, h, 3, 1);
+    }
+    sep(&mut l, 16, 16, h, 3, 1);
+    sep(&mut l, 16, 16, h, 3, 1);
+    l.push(Dense(16, 4, h, 3));
+    l
+}
+
+/// Times PMRID's convolutions with the f32 and the int8 kernels, per op class.
+fn pmrid_profile(k: &Kernels, h: usize, runs: usize) {
+    // (class, f32 s, int8 s, MACs)
+    let mut classes: Vec<(&str, f64, f64, f64)> = Vec::new();
+    for layer in pmrid_layers(h) {
+        let (class, s, transposed) = match layer {
+            Layer::Dense(ci, co, h, kk) => ("dense 3x3", conv_shape(ci, co, h, kk, 1, 1), false),
+            Layer::Dw(c, h, kk, st) => ("depthwise", conv_shape(c, c, h, kk, st, c), false),
+            Layer::Pw(ci, co, h) => ("pointwise", conv_shape(ci, co, h, 1, 1, 1), false),
+            Layer::ConvT(ci, co, h) => {
+                let mut s = conv_shape(ci, co, h, 2, 2, 1);
+                s.pad = [0; 4];
+                ("transposed 2x2", s, true)
+            }
+        };
+        let (oh, ow) = if transposed {
+            s.conv_transpose_out().unwrap()
+        } else {
+            s.conv_out().unwrap()
+        };
+        let (cin_g, n_out) = (s.in_c / s.groups, s.out_c * oh * ow);
+        let nw = s.out_c * cin_g * s.k_h * s.k_w;
+        let macs = if transposed {
+            (s.in_c * s.out_c * 4 * s.in_h * s.in_w) as f64
+        } else {
+            (n_out * cin_g * s.k_h * s.k_w) as f64
+        };
+        let x = vec![0.5f32; s.in_c * s.in_h * s.in_w];
+        let w = vec![0.01f32; nw];
+        let b = vec![0.1f32; s.out_c];
+        let mut y = vec![0f32; n_out];
+        let (ff, qf): (rawnr_kernels::ConvFn, QConvFn) = match layer {
+            Layer::Dense(..) => (k.conv, k.qconv),
+            Layer::Dw(..) => (k.depthwise, k.qdepthwise),
+            Layer::Pw(..) => (k.conv, k.qconv1x1),
+            Layer::ConvT(..) => (k.conv_transpose, k.qconv_transpose),
+        };
+        let f32_s = if let Layer::Pw(..) = layer {
+            let s1 = Conv1x1 {
+                in_c: s.in_c,
+                out_c: s.out_c,
+                pixels: oh * ow,
+            };
+            median_secs(|| (k.conv1x1)(&s1, &x, &w, &b, Act::Relu, &mut y), runs)
+        } else {
+            median_secs(|| ff(&s, &x, &w, &b, Act::Relu, &mut y), runs)
+        };
+        let ops = QOps::new(x.len(), nw, s.out_c);
+        let i8_s = time_q(qf, &s, &ops, n_out, runs);
+        match classes.iter_mut().find(|c| c.0 == class) {
+            Some(c) => {
+                c.1 += f32_s;
+                c.2 += i8_s;
+                c.3 += macs;
+            }
+            None => classes.push((class, f32_s, i8_s, macs)),
+        }
+    }
+    println!("\nPMRID convolutions on a {h}x{h} tile, one thread:");
+    println!("| class | GMAC | f32 ms | int8 ms | f32 GMAC/s | int8 GMAC/s |");
+    println!("|---|---|---|---|---|---|");
+    let (mut tf, mut ti, mut tm) = (0.0, 0.0, 0.0);
+    for (c, f, i, m) in &classes {
+        println!(
+            "| {c} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            m / 1e9,
+            f * 1e3,
+            i * 1e3,
+            m / f / 1e9,
+            m / i / 1e9
+        );
+        tf += f;
+        ti += i;
+        tm += m;
+    }
+    println!(
+        "| all | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        tm / 1e9,
+        tf * 1e3,
+        ti * 1e3,
+        tm / tf / 1e9,
+        tm / ti / 1e9
+    );
+}
+
+/// A "same" convolution shape (padding `k / 2`).
+fn conv_shape(ci: usize, co: usize, h: usize, k: usize, stride: usize, groups: usize) -> ConvShape {
+    ConvShape {
+        in_c: ci,
+        in_h: h,
+        in_w: h,
+        out_c: co,
+        k_h: k,
+        k_w: k,
+        stride_h: stride,
+        stride_w: stride,
+        pad: [k / 2; 4],
+        groups,
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let runs = if quick { 3 } else { 9 };
     let k = Kernels::best();
     println!("kernels: {}", k.name);
+    if std::env::args().any(|a| a == "pmrid") {
+        return pmrid_profile(&k, 384, if quick { 1 } else { 3 });
+    }
 
     let mut cases = Vec::new();
     // PMRID pointwise layers on a 384x384 packed tile (in, out, side), plus small planes.

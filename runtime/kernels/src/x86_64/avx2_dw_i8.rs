@@ -23,64 +23,68 @@ pub(crate) const STRIP: usize = 128;
 /// Largest kernel side.
 pub(crate) const MAX_K: usize = 7;
 /// Pair entries per phase in a cached pair row (a strip plus the kernel's reach, rounded up
-/// to whole 16-entry chunks).
-pub(crate) const PHASE: usize = 144;
+/// to whole 32-entry chunks).
+pub(crate) const PHASE: usize = 160;
+const _: () = assert!((PHASE * 4).is_multiple_of(64));
 /// Cached pair rows.
 const SLOTS: usize = 8;
 
-#[repr(C, align(32))]
+/// Pair rows; 64-byte aligned, and `PHASE * 4` is a multiple of 64, so that vector `i` of
+/// 16 entries of a phase is one aligned 64-byte load.
+#[repr(C, align(64))]
 struct Cache([i32; SLOTS * 2 * PHASE]);
 
 /// Geometry of one strip of one channel.
 pub(crate) struct Strip<'a> {
-    plane: &'a [u8],
-    h: usize,
-    w: usize,
-    zp: i32,
-    s: usize,
+    /// The channel's input plane.
+    pub(crate) plane: &'a [u8],
+    /// Input height.
+    pub(crate) h: usize,
+    /// Input width.
+    pub(crate) w: usize,
+    /// Input zero point (0..=255).
+    pub(crate) zp: i32,
+    /// Stride.
+    pub(crate) s: usize,
     /// Input column of pair entry 0 of phase 0.
-    c0: isize,
-    /// Pair entries built per phase.
-    len: usize,
+    pub(crate) c0: isize,
+    /// Pair entries needed per phase.
+    pub(crate) len: usize,
 }
 
 impl Strip<'_> {
     /// Builds pair row `r` (rows `r`, `r + 1`) into `dst` (`s` phases of `PHASE` entries,
-    /// `len` of them rounded up to 16).
+    /// `len` of them rounded up to 16) with 256-bit vectors.
     #[inline(always)]
-    unsafe fn build<K: RowKernel>(&self, r: isize, dst: *mut i32) {
+    unsafe fn build(&self, r: isize, dst: *mut i32) {
         let rows_in = |y: isize| y >= 0 && y < self.h as isize;
         let (a_in, b_in) = (rows_in(r), rows_in(r + 1));
         let chunks = self.len.div_ceil(16);
         let zp = _mm256_set1_epi16(self.zp as i16);
-        let row = |y: isize| self.plane.as_ptr().wrapping_add(y.max(0) as usize * self.w);
-        let (pa, pb) = (row(r), row(r + 1));
         let step = 16 * self.s;
         // Chunk j reads input columns [c0 + step j, c0 + step (j + 1)).
-        let inside = |j: usize| {
-            let c = self.c0 + (step * j) as isize;
-            c >= 0 && c + step as isize <= self.w as isize
-        };
+        let span = (step * chunks) as isize;
         if !a_in && !b_in {
             let z = _mm256_setzero_si256();
             for j in 0..chunks {
                 interleave(z, z, z, z, self.s, dst.add(16 * j));
             }
-        } else if K::MASKED || (inside(0) && inside(chunks - 1)) {
+        } else if self.c0 >= 0 && self.c0 + span <= self.w as isize {
+            let row = |y: isize| {
+                let y = if rows_in(y) { y as usize } else { 0 };
+                self.plane.as_ptr().add(y * self.w + self.c0 as usize)
+            };
+            let (pa, pb) = (row(r), row(r + 1));
             for j in 0..chunks {
-                let c = self.c0 + (step * j) as isize;
                 let load = |p: *const u8, ok: bool| {
-                    if !ok {
-                        _mm256_set1_epi8(self.zp as i8)
-                    } else if inside(j) {
-                        _mm256_loadu_si256_or_half(p.add(c as usize), self.s)
+                    if ok {
+                        _mm256_loadu_si256_or_half(p.add(step * j), self.s)
                     } else {
-                        K::load_border(p, c, self.w, step, self.zp as u8)
+                        _mm256_set1_epi8(self.zp as i8)
                     }
                 };
-                let (a, b) = (load(pa, a_in), load(pb, b_in));
-                let (a0, a1) = widen(a, self.s, zp);
-                let (b0, b1) = widen(b, self.s, zp);
+                let (a0, a1) = widen(load(pa, a_in), self.s, zp);
+                let (b0, b1) = widen(load(pb, b_in), self.s, zp);
                 interleave(a0, a1, b0, b1, self.s, dst.add(16 * j));
             }
         } else {
@@ -88,8 +92,7 @@ impl Strip<'_> {
         }
     }
 
-    /// Pair row from rows that reach past the input's left or right edge, without masked
-    /// loads: both rows are copied into zero-point-padded lines (padding becomes
+    /// Pair row from rows that reach past the input's left or right edge: both rows are copied into zero-point-padded lines (padding becomes
     /// `zp - zp = 0`) first. Out of line so that the interior's loop stays small.
     #[inline(never)]
     #[target_feature(enable = "avx2")]
@@ -182,11 +185,9 @@ pub(crate) trait RowKernel {
     /// Outputs per vector: a segment of `n` outputs reads pair entries up to `n` rounded up to
     /// a multiple of `LANES`, plus the kernel's reach.
     const LANES: usize;
-    /// [`RowKernel::load_border`] is a masked load (no bounce buffer needed).
-    const MASKED: bool;
-    /// `n` (16 or 32) bytes of a row of `w` starting at column `c` (which may be negative or
-    /// reach past the end), `zp` outside the row; in the low bytes of the result.
-    unsafe fn load_border(row: *const u8, c: isize, w: usize, n: usize, zp: u8) -> __m256i;
+    /// Builds pair row `r` of `strip` into `dst` (`strip.s` phases of [`PHASE`] entries, at
+    /// least `strip.len` of them).
+    unsafe fn build(strip: &Strip<'_>, r: isize, dst: *mut i32);
     /// Computes and stores the segment.
     unsafe fn row(r: &Row<'_>);
 }
@@ -196,18 +197,9 @@ pub(crate) struct Avx2;
 
 impl RowKernel for Avx2 {
     const LANES: usize = 8;
-    const MASKED: bool = false;
     #[inline(always)]
-    unsafe fn load_border(row: *const u8, c: isize, w: usize, n: usize, zp: u8) -> __m256i {
-        // Only reached through `MASKED` kernels; kept correct for completeness.
-        let mut t = [zp; 32];
-        for (i, t) in t.iter_mut().enumerate().take(n) {
-            let x = c + i as isize;
-            if x >= 0 && x < w as isize {
-                *t = *row.add(x as usize);
-            }
-        }
-        _mm256_loadu_si256(t.as_ptr() as *const __m256i)
+    unsafe fn build(strip: &Strip<'_>, r: isize, dst: *mut i32) {
+        strip.build(r, dst)
     }
     #[inline(always)]
     unsafe fn row(r: &Row<'_>) {
@@ -301,7 +293,7 @@ pub(crate) unsafe fn drive<K: RowKernel>(
                     let slot = r.rem_euclid(SLOTS as isize) as usize;
                     let ptr = cache.0.as_mut_ptr().add(slot * 2 * PHASE);
                     if tags[slot] != r {
-                        strip.build::<K>(r, ptr);
+                        K::build(&strip, r, ptr);
                         tags[slot] = r;
                     }
                     rows[jp] = ptr;
