@@ -179,6 +179,7 @@ impl Kernels {
                 k.qconv1x1 = x86_64::avx512vnni_conv1x1_i8::conv1x1;
                 k.qconv = x86_64::avx512vnni_conv_i8::conv;
                 k.qdepthwise = x86_64::avx512vnni_dw_i8::depthwise;
+                k.qconv_transpose = x86_64::avx512vnni_convt2x2_i8::conv_transpose2x2;
             }
             if has_f16c() {
                 k.f16_to_f32 = x86_64::f16c_cvt::f16_to_f32;

@@ -399,6 +399,13 @@ fn transposed_kernels() -> Vec<(&'static str, QConvFn)> {
             rawnr_kernels::x86_64::avx2_convt2x2_i8::conv_transpose2x2,
         ));
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+        v.push((
+            "avx512vnni",
+            rawnr_kernels::x86_64::avx512vnni_convt2x2_i8::conv_transpose2x2,
+        ));
+    }
     v
 }
 

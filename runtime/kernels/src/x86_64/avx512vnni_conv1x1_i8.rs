@@ -91,7 +91,14 @@ pub(crate) fn mask16(n: usize) -> u16 {
 /// Packs pixels `p0..p0 + n` (n <= 64) of all `in_c` channels of a CHW input with `pixels`
 /// per plane; bytes past `n` and channels past `in_c` are zero.
 #[inline(always)]
-unsafe fn pack(input: *const u8, in_c: usize, pixels: usize, p0: usize, n: usize, buf: *mut u8) {
+pub(crate) unsafe fn pack(
+    input: *const u8,
+    in_c: usize,
+    pixels: usize,
+    p0: usize,
+    n: usize,
+    buf: *mut u8,
+) {
     let m = mask64(n);
     for q in 0..in_c.div_ceil(4) {
         let mut r = [_mm512_setzero_si512(); 4];

@@ -23,6 +23,7 @@ pub mod avx2_dw_i8;
 pub mod avx512_conv1x1_f32;
 pub mod avx512vnni_conv1x1_i8;
 pub mod avx512vnni_conv_i8;
+pub mod avx512vnni_convt2x2_i8;
 pub mod avx512vnni_dw_i8;
 pub mod f16c_cvt;
 pub mod peak;

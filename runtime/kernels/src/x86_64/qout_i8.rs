@@ -117,7 +117,8 @@ pub(crate) struct V16 {
     lo: __m512i,
     lo32: __m512i,
     lo8: __m512i,
-    scale: __m512,
+    /// Dequantization scale (f32 output).
+    pub(crate) scale: __m512,
 }
 
 /// Broadcasts a stage's constants (caller has avx512f).
@@ -135,8 +136,9 @@ pub(crate) unsafe fn v16(s: &Stage) -> V16 {
     }
 }
 
+/// An activation on 16 lanes, as [`Act::apply`].
 #[inline(always)]
-unsafe fn act16(v: __m512, act: Act) -> __m512 {
+pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
     match act {
         Act::None => v,
         // max(v, +0): +0 for v <= 0 (including -0), as `x > 0 ? x : 0`.
