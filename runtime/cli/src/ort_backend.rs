@@ -1,5 +1,7 @@
 //! `--backend ort`: the same tiled pipeline, with each tile run by ONNX Runtime on the model's
-//! ONNX export (made in memory from the `.rnm`).
+//! ONNX export (made in memory from the `.rnm`): fp32, or for an int8 model (e.g.
+//! `models/pmrid-int8.rnm`) the int8 QDQ graph, which ONNX Runtime's CPU EP runs with its own
+//! integer kernels (QLinearConv etc.) and TensorRT / QNN / NNAPI take as int8.
 //!
 //! The library is loaded at run time (`ort`'s `load-dynamic`): from `ORT_DYLIB_PATH`, else from
 //! the `onnxruntime` Python package (`pip install onnxruntime==1.32.0`, or
@@ -73,7 +75,8 @@ pub struct OrtNet {
 }
 
 impl OrtNet {
-    /// Exports `model` to ONNX (fp32) and opens a session with `threads` intra-op threads on `ep`.
+    /// Exports `model` to ONNX (fp32; int8 QDQ for an int8 model) and opens a session with
+    /// `threads` intra-op threads on `ep`.
     pub fn new(model: &Model<'_>, threads: usize, ep: Ep) -> Result<Self, CliError> {
         let onnx = rawnr_onnx::export(model, rawnr_onnx::Precision::F32)
             .map_err(|e| CliError::Usage(format!("ONNX export: {e}")))?;

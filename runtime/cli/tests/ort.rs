@@ -1,6 +1,7 @@
 //! `--backend ort`: the same tiled pipeline through ONNX Runtime (CPU EP here) gives the native
-//! result to within rounding; a provider that cannot register is an error naming it; the bench
-//! prints the same table for both backends. Needs `pip install onnxruntime==1.32.0`
+//! result to within rounding (the int8 model, run as its QDQ export, within measured bounds); a
+//! provider that cannot register is an error naming it; the bench prints the same table for both
+//! backends and names int8 / int8 QDQ. Needs `pip install onnxruntime==1.32.0`
 //! (`.ci/test` installs it).
 
 use std::path::{Path, PathBuf};
@@ -124,5 +125,99 @@ fn bench_prints_the_same_table_for_both_backends() {
         let row = text.lines().last().unwrap();
         assert_eq!(row.matches('|').count(), 13, "{row}");
         assert!(row.contains("320x256"), "{row}");
+    }
+}
+
+/// `denoise-raw` on the Halide strip with `--model MODEL --backend BACKEND`.
+fn denoise_strip(model: &str, backend: &str, out: &Path) -> Vec<u16> {
+    let st = bin()
+        .arg(root().join("../shared/data/Halide/bayer_2592_200.pgm"))
+        .arg(out)
+        .args([
+            "--cfa", "grbg", "--black", "25", "--white", "1023", "--iso", "3200", "--model",
+        ])
+        .arg(root().join(model))
+        .args(["--backend", backend, "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{model} {backend}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    pgm_samples(out)
+}
+
+#[test]
+fn ort_backend_runs_the_int8_model_as_qdq_close_to_native_int8() {
+    let d = std::env::temp_dir().join(format!("rawnr-ort-int8-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let native = denoise_strip("models/pmrid-int8.rnm", "native", &d.join("native.pgm"));
+    let ort = denoise_strip("models/pmrid-int8.rnm", "ort", &d.join("ort.pgm"));
+    let max = native
+        .iter()
+        .zip(&ort)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap();
+    let n = native.iter().zip(&ort).filter(|(x, y)| x != y).count();
+    let mse = native
+        .iter()
+        .zip(&ort)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / native.len() as f64;
+    let psnr = 10.0 * (998.0f64 * 998.0 / mse).log10();
+    let mean = native
+        .iter()
+        .zip(&ort)
+        .map(|(x, y)| x.abs_diff(*y) as f64)
+        .sum::<f64>()
+        / native.len() as f64;
+    println!(
+        "PMRID int8, native vs ORT QDQ (CPU EP), ISO 3200: max {max} DN, mean {mean:.3} DN, {n} of {} samples differ, PSNR {psnr:.1} dB (range 998 DN)",
+        native.len()
+    );
+    // Measured: max 11 DN, mean 0.68 DN, 37% of samples differ, PSNR 57.8 dB. ORT's integer
+    // kernels round differently from the engine's fixed-point arithmetic and the differences
+    // compound over PMRID's 89 int8 layers (see tests/tests/onnx_export.rs, which also shows
+    // that ORT differs from its own unfused QDQ evaluation as much); bounds with about 2x / 3 dB
+    // of margin, as there at ISO 3200.
+    assert!(
+        max <= 24 && mean <= 2.0 && psnr >= 53.0,
+        "native and ORT int8 differ: max {max} DN, mean {mean}, PSNR {psnr:.1} dB"
+    );
+    let input = pgm_samples(&root().join("../shared/data/Halide/bayer_2592_200.pgm"));
+    let changed = ort.iter().zip(&input).filter(|(x, y)| x != y).count();
+    assert!(changed > ort.len() / 4, "ORT int8 denoised nothing");
+}
+
+#[test]
+fn bench_names_int8_and_int8_qdq() {
+    for (backend, label) in [("native", "native int8"), ("ort", "int8 QDQ")] {
+        let st = bin()
+            .args([
+                "bench",
+                "--width",
+                "320",
+                "--height",
+                "256",
+                "--runs",
+                "1",
+                "--backend",
+                backend,
+                "--model",
+            ])
+            .arg(root().join("models/pmrid-int8.rnm"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&st.stdout);
+        assert!(
+            st.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let row = text.lines().last().unwrap();
+        assert!(row.contains(label), "{row}");
     }
 }

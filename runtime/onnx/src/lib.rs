@@ -9,7 +9,33 @@
 //! multiple. The model's input convention travels in `metadata_props`.
 //!
 //! [`Precision::F16`] stores weights and computes in float16 between a Cast after the input and
-//! a Cast before the output (I/O stay float32).
+//! a Cast before the output (I/O stay float32). Models with f16 weights export them as stored
+//! with [`Precision::F16`] and widened to float32 (exactly) with [`Precision::F32`].
+//!
+//! # int8 models: QDQ
+//!
+//! A model with `u8` values (made by `rawnr-quant`) exports, with [`Precision::F32`], as an ONNX
+//! QDQ graph, the form ONNX Runtime (which fuses it into QLinearConv etc.), TensorRT, QNN and
+//! NNAPI recognise as int8:
+//! - every `u8` value is a float tensor made by `QuantizeLinear -> DequantizeLinear` (uint8,
+//!   the value's scale and zero point) after the float op that computes it (after the fused
+//!   ReLU; a PixelUnshuffle's SpaceToDepth intermediate gets the same pair);
+//! - a `Quantize` node is that pair on its input, a `Dequantize` node an `Identity`;
+//! - an int8 convolution reads its weights as an int8 initializer through a per-channel
+//!   `DequantizeLinear` (zero points 0; axis 0 for Conv `[out, in/g, kh, kw]`, axis 1 for
+//!   ConvTranspose `[in, out/g, kh, kw]`) and its bias as an int32 initializer through a
+//!   `DequantizeLinear` with scale `in_scale * weight_scale[oc]` (axis 0).
+//!
+//! A grouped int8 ConvTranspose whose weight scales differ between groups cannot be written
+//! as a per-axis `DequantizeLinear` (axis 1 has `out/g` entries); its weights are then the
+//! dequantized products `q * scale` as float32 (the same numbers `DequantizeLinear` would make,
+//! but not recognised as int8 by the providers). No shipped model has one.
+//!
+//! The QDQ graph computes what the native int8 engine computes up to rounding: the engine
+//! requantizes with fixed-point multipliers and rounds half up, ONNX Runtime with float
+//! multipliers and ties to even (tests `tests/tests/onnx_export.rs` bound the difference).
+//! QDQ graphs are float32 between the pairs: [`Precision::F16`] on an int8 model is
+//! [`ExportError::Int8NeedsF32`].
 #![warn(missing_docs)]
 
 use onnx_protobuf::tensor_proto::DataType;
@@ -18,19 +44,22 @@ use onnx_protobuf::{
     Message, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use rawnr_core::format::{Activation, Model, NoiseConditioning, OpKind, NO_TENSOR};
+use rawnr_core::format::{
+    Activation, DType, Model, NoiseConditioning, OpKind, ValueQuant, ValueType, NO_TENSOR,
+};
 
 /// ONNX operator set the export targets.
 pub const OPSET: i64 = 17;
 /// ONNX IR version written (matches opset 17).
 pub const IR_VERSION: i64 = 8;
 
-/// Numeric precision of the exported graph.
+/// Numeric precision of the exported graph's float arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
-    /// float32 weights and arithmetic.
+    /// float32 weights and arithmetic; for an int8 model, the QDQ graph (int8 weights and
+    /// uint8 activations through QuantizeLinear/DequantizeLinear, float32 in between).
     F32,
-    /// float16 weights and arithmetic (float32 graph input and output).
+    /// float16 weights and arithmetic (float32 graph input and output); float models only.
     F16,
 }
 
@@ -45,9 +74,29 @@ pub enum ExportError {
         /// What is missing.
         reason: String,
     },
+    /// An int8 model was asked for in float16 (its QDQ graph is float32 between the pairs).
+    #[error(
+        "an int8 model exports as a QDQ graph, float32 between the Q/DQ pairs: export it at fp32"
+    )]
+    Int8NeedsF32,
     /// Serialising the protobuf failed.
     #[error("protobuf: {0}")]
     Protobuf(String),
+}
+
+/// True when `model` has int8 parts (any `u8` value): it exports as a QDQ graph.
+pub fn is_int8(model: &Model<'_>) -> bool {
+    (0..model.n_values()).any(|v| matches!(model.value_type(v), ValueType::U8(_)))
+}
+
+/// What `export(model, precision)` produces, in words: `"int8 QDQ"`, `"fp32"` or `"fp16"`
+/// (also written to the `rawnr.precision` metadata).
+pub fn graph_precision(model: &Model<'_>, precision: Precision) -> &'static str {
+    match (is_int8(model), precision) {
+        (true, _) => "int8 QDQ",
+        (false, Precision::F32) => "fp32",
+        (false, Precision::F16) => "fp16",
+    }
 }
 
 fn attr_int(name: &str, v: i64) -> AttributeProto {
@@ -98,33 +147,41 @@ fn node(
     n
 }
 
-fn tensor_f(name: &str, dims: &[i64], data: &[f32], precision: Precision) -> TensorProto {
+fn tensor_raw(name: &str, dims: &[i64], ty: DataType, raw: Vec<u8>) -> TensorProto {
     let mut t = TensorProto::new();
     t.name = name.into();
     t.dims = dims.to_vec();
-    match precision {
-        Precision::F32 => {
-            t.data_type = DataType::FLOAT as i32;
-            t.raw_data = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-        }
-        Precision::F16 => {
-            t.data_type = DataType::FLOAT16 as i32;
-            t.raw_data = data
-                .iter()
-                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-                .collect();
-        }
-    }
+    t.data_type = ty as i32;
+    t.raw_data = raw;
     t
 }
 
+fn tensor_f(name: &str, dims: &[i64], data: &[f32], precision: Precision) -> TensorProto {
+    match precision {
+        Precision::F32 => tensor_raw(
+            name,
+            dims,
+            DataType::FLOAT,
+            data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        Precision::F16 => tensor_raw(
+            name,
+            dims,
+            DataType::FLOAT16,
+            data.iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
+        ),
+    }
+}
+
 fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
-    let mut t = TensorProto::new();
-    t.name = name.into();
-    t.dims = vec![data.len() as i64];
-    t.data_type = DataType::INT64 as i32;
-    t.raw_data = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-    t
+    tensor_raw(
+        name,
+        &[data.len() as i64],
+        DataType::INT64,
+        data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    )
 }
 
 fn value_info(name: &str, elem: DataType) -> ValueInfoProto {
@@ -156,8 +213,219 @@ fn value_name(v: u32) -> String {
     }
 }
 
-/// Exports `model` to serialised ONNX bytes.
+/// Appends `QuantizeLinear -> DequantizeLinear` (uint8, per tensor) of float tensor `src`,
+/// writing float tensor `dst`; `tag` names the nodes and initializers.
+fn push_qdq(g: &mut GraphProto, tag: &str, src: &str, dst: &str, q: ValueQuant) {
+    let (s, z, qn) = (
+        format!("{tag}_scale"),
+        format!("{tag}_zp"),
+        format!("{tag}_q"),
+    );
+    g.initializer.push(tensor_raw(
+        &s,
+        &[],
+        DataType::FLOAT,
+        q.scale.to_le_bytes().to_vec(),
+    ));
+    // The format guarantees 0..=255.
+    g.initializer.push(tensor_raw(
+        &z,
+        &[],
+        DataType::UINT8,
+        vec![q.zero_point as u8],
+    ));
+    g.node.push(node(
+        "QuantizeLinear",
+        format!("{tag}_quantize"),
+        &[src, &s, &z],
+        &qn,
+        vec![],
+    ));
+    g.node.push(node(
+        "DequantizeLinear",
+        format!("{tag}_dequantize"),
+        &[&qn, &s, &z],
+        dst,
+        vec![],
+    ));
+}
+
+/// Per-axis `DequantizeLinear` of a constant: the quantized initializer `{name}_q`, scales
+/// `{name}_scale` and zero points `{name}_zp` (zeros of the initializer's type) make `name`.
+fn push_dq_const(
+    g: &mut GraphProto,
+    name: &str,
+    (dims, ty, raw): (&[i64], DataType, Vec<u8>),
+    scales: &[f32],
+    axis: i64,
+) {
+    let (q, s, z) = (
+        format!("{name}_q"),
+        format!("{name}_scale"),
+        format!("{name}_zp"),
+    );
+    g.initializer.push(tensor_raw(&q, dims, ty, raw));
+    let n = scales.len() as i64;
+    g.initializer.push(tensor_raw(
+        &s,
+        &[n],
+        DataType::FLOAT,
+        scales.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    ));
+    let zero_len = scales.len()
+        * match ty {
+            DataType::INT32 => 4,
+            _ => 1,
+        };
+    g.initializer
+        .push(tensor_raw(&z, &[n], ty, vec![0u8; zero_len]));
+    g.node.push(node(
+        "DequantizeLinear",
+        format!("{name}_dequantize"),
+        &[&q, &s, &z],
+        name,
+        vec![attr_int("axis", axis)],
+    ));
+}
+
+/// Emits the weight (and bias) of convolution node `i` and returns the Conv input names after
+/// the data input: `[weight]` or `[weight, bias]`.
+fn conv_operands(
+    g: &mut GraphProto,
+    model: &Model<'_>,
+    i: usize,
+    precision: Precision,
+) -> Result<Vec<String>, ExportError> {
+    let n = model.node(i);
+    let w = model.tensor(n.weight as usize);
+    let dims: Vec<i64> = w.dims[..w.rank as usize]
+        .iter()
+        .map(|&d| d as i64)
+        .collect();
+    let (wname, bname) = (format!("w{i}"), format!("b{i}"));
+    let has_bias = n.bias != NO_TENSOR;
+    match w.dtype {
+        DType::F32 => g.initializer.push(tensor_f(
+            &wname,
+            &dims,
+            model.tensor_f32(n.weight as usize),
+            precision,
+        )),
+        DType::F16 => {
+            let bits = model.tensor_f16(n.weight as usize);
+            g.initializer.push(match precision {
+                // Stored halves as they are.
+                Precision::F16 => tensor_raw(
+                    &wname,
+                    &dims,
+                    DataType::FLOAT16,
+                    bits.iter().flat_map(|b| b.to_le_bytes()).collect(),
+                ),
+                // Widening is exact: what the engine computes with.
+                Precision::F32 => {
+                    let wide: Vec<f32> = bits
+                        .iter()
+                        .map(|&b| half::f16::from_bits(b).to_f32())
+                        .collect();
+                    tensor_f(&wname, &dims, &wide, Precision::F32)
+                }
+            });
+        }
+        DType::I8 => {
+            let in_v = n.inputs[0] as usize;
+            let qx = model.value_quant(in_v).ok_or(ExportError::Unsupported {
+                node: i,
+                reason: "int8 convolution on a float input".into(),
+            })?;
+            let q = model.tensor_i8(n.weight as usize);
+            let ws = model.tensor_f32(n.weight_scale as usize);
+            let transposed = n.op == OpKind::ConvTranspose2d;
+            let groups = n.groups.max(1) as usize;
+            let per_group = ws.len() / groups;
+            // Scales along the DequantizeLinear axis: all of them for Conv (axis 0 = out);
+            // for ConvTranspose (axis 1 = out / groups) only when every group has the same.
+            let axis_scales = if !transposed {
+                Some(ws)
+            } else if (0..ws.len()).all(|oc| ws[oc] == ws[oc % per_group]) {
+                Some(&ws[..per_group])
+            } else {
+                None
+            };
+            let raw: Vec<u8> = q.iter().map(|&x| x as u8).collect();
+            match axis_scales {
+                Some(s) => push_dq_const(
+                    g,
+                    &wname,
+                    (&dims, DataType::INT8, raw),
+                    s,
+                    if transposed { 1 } else { 0 },
+                ),
+                None => {
+                    // [in, out/g, kh, kw]: input channel ic is in group ic / (in/g).
+                    let (cin, opg) = (dims[0] as usize, dims[1] as usize);
+                    let k = (dims[2] * dims[3]) as usize;
+                    let ipg = cin / groups;
+                    let deq: Vec<f32> = q
+                        .iter()
+                        .enumerate()
+                        .map(|(e, &x)| {
+                            let (ic, j) = (e / (opg * k), e / k % opg);
+                            x as f32 * ws[(ic / ipg) * opg + j]
+                        })
+                        .collect();
+                    g.initializer
+                        .push(tensor_f(&wname, &dims, &deq, Precision::F32));
+                }
+            }
+            if has_bias {
+                let b = model.tensor_i32(n.bias as usize);
+                // The engine's f32 output stage multiplies by the same f32 product.
+                let bscale: Vec<f32> = ws.iter().map(|&s| qx.scale * s).collect();
+                push_dq_const(
+                    g,
+                    &bname,
+                    (
+                        &[b.len() as i64],
+                        DataType::INT32,
+                        b.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    ),
+                    &bscale,
+                    0,
+                );
+            }
+            let mut names = vec![wname];
+            if has_bias {
+                names.push(bname);
+            }
+            return Ok(names);
+        }
+        DType::I32 => {
+            return Err(ExportError::Unsupported {
+                node: i,
+                reason: "i32 convolution weights".into(),
+            })
+        }
+    }
+    let mut names = vec![wname];
+    if has_bias {
+        g.initializer.push(tensor_f(
+            &bname,
+            &[n.out_channels as i64],
+            model.tensor_f32(n.bias as usize),
+            precision,
+        ));
+        names.push(bname);
+    }
+    Ok(names)
+}
+
+/// Exports `model` to serialised ONNX bytes (an int8 model as a QDQ graph; see the crate
+/// documentation).
 pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, ExportError> {
+    let int8 = is_int8(model);
+    if int8 && precision == Precision::F16 {
+        return Err(ExportError::Int8NeedsF32);
+    }
     let info = model.info();
     let mut g = GraphProto::new();
     g.name = info.name_str().to_string();
@@ -176,7 +444,15 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
     ));
     for i in 0..model.n_nodes() {
         let n = model.node(i);
-        let out = value_name(i as u32 + 1);
+        let out_v = i + 1;
+        let out = value_name(out_v as u32);
+        let out_q = model.value_quant(out_v);
+        // A u8 value's float result goes through Q/DQ into `out`.
+        let float_out = if out_q.is_some() {
+            format!("{out}_f")
+        } else {
+            out.clone()
+        };
         let ins: Vec<String> = n.inputs[..n.n_inputs as usize]
             .iter()
             .map(|&v| value_name(v))
@@ -187,43 +463,32 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
         let raw_out = if fused {
             format!("{out}_pre")
         } else {
-            out.clone()
+            float_out.clone()
         };
         let unsupported = |reason: &str| ExportError::Unsupported {
             node: i,
             reason: reason.into(),
         };
         match n.op {
-            OpKind::Quantize | OpKind::Dequantize => {
-                return Err(unsupported("quantized models are not exported yet"))
+            OpKind::Quantize => {
+                let q = out_q.ok_or_else(|| unsupported("quantize to a float value"))?;
+                push_qdq(&mut g, &out, ins[0], &out, q);
+                continue;
+            }
+            OpKind::Dequantize => {
+                g.node.push(node(
+                    "Identity",
+                    format!("n{i}_identity"),
+                    &ins,
+                    &out,
+                    vec![],
+                ));
+                continue;
             }
             OpKind::Conv2d | OpKind::ConvTranspose2d => {
-                let w = model.tensor(n.weight as usize);
-                if w.dtype != rawnr_core::format::DType::F32 {
-                    return Err(unsupported("f16/int8 weights are not exported yet"));
-                }
-                let wname = format!("w{i}");
-                let dims: Vec<i64> = w.dims[..w.rank as usize]
-                    .iter()
-                    .map(|&d| d as i64)
-                    .collect();
-                g.initializer.push(tensor_f(
-                    &wname,
-                    &dims,
-                    model.tensor_f32(n.weight as usize),
-                    precision,
-                ));
-                let mut inputs = vec![ins[0], wname.as_str()];
-                let bname = format!("b{i}");
-                if n.bias != NO_TENSOR {
-                    g.initializer.push(tensor_f(
-                        &bname,
-                        &[n.out_channels as i64],
-                        model.tensor_f32(n.bias as usize),
-                        precision,
-                    ));
-                    inputs.push(&bname);
-                }
+                let operands = conv_operands(&mut g, model, i, precision)?;
+                let mut inputs = vec![ins[0]];
+                inputs.extend(operands.iter().map(String::as_str));
                 let [pt, pl, pb, pr] = n.pad.map(|p| p as i64);
                 let attrs = vec![
                     attr_ints("kernel_shape", &[n.kernel[0] as i64, n.kernel[1] as i64]),
@@ -294,6 +559,16 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
                     &s2d,
                     vec![attr_int("blocksize", r)],
                 ));
+                // In a QDQ graph every float tensor between quantized ops is a Q/DQ pair
+                // (exact here: same scale and zero point as the input).
+                let gather_in = match out_q {
+                    Some(q) => {
+                        let dq = format!("{s2d}_dq");
+                        push_qdq(&mut g, &s2d, &s2d, &dq, q);
+                        dq
+                    }
+                    None => s2d,
+                };
                 let perm: Vec<i64> = (0..c * r * r)
                     .map(|o| (o % (r * r)) * c + o / (r * r))
                     .collect();
@@ -302,7 +577,7 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
                 g.node.push(node(
                     "Gather",
                     format!("n{i}_gather"),
-                    &[&s2d, &pname],
+                    &[&gather_in, &pname],
                     &raw_out,
                     vec![attr_int("axis", 1)],
                 ));
@@ -310,19 +585,25 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
         }
         if fused {
             match n.activation {
-                Activation::Relu => {
-                    g.node
-                        .push(node("Relu", format!("n{i}_act"), &[&raw_out], &out, vec![]))
-                }
+                Activation::Relu => g.node.push(node(
+                    "Relu",
+                    format!("n{i}_act"),
+                    &[&raw_out],
+                    &float_out,
+                    vec![],
+                )),
                 Activation::LeakyRelu(a) => g.node.push(node(
                     "LeakyRelu",
                     format!("n{i}_act"),
                     &[&raw_out],
-                    &out,
+                    &float_out,
                     vec![attr_float("alpha", a)],
                 )),
                 Activation::None => {}
             }
+        }
+        if let Some(q) = out_q {
+            push_qdq(&mut g, &out, &float_out, &out, q);
         }
     }
     let last = value_name(info.output_value);
@@ -368,9 +649,9 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
     );
     meta(
         "rawnr.precision",
-        match precision {
-            Precision::F32 => "fp32".into(),
-            Precision::F16 => "fp16".into(),
+        match graph_precision(model, precision) {
+            "int8 QDQ" => "int8-qdq".into(),
+            p => p.into(),
         },
     );
     m.graph = Some(g).into();

@@ -15,7 +15,7 @@ struct Args {
     model: PathBuf,
     /// Output ONNX file.
     out: PathBuf,
-    /// Precision: fp32 or fp16.
+    /// Precision: fp32 or fp16 (an int8 model exports as an int8 QDQ graph with fp32).
     #[arg(long, default_value = "fp32")]
     precision: String,
 }
@@ -26,8 +26,8 @@ fn run(a: &Args) -> Result<(), String> {
         "fp16" => Precision::F16,
         p => {
             return Err(format!(
-            "--precision {p}: expected fp32 or fp16 (int8 QDQ needs the quantized model format)"
-        ))
+                "--precision {p}: expected fp32 or fp16 (int8 models export as QDQ with fp32)"
+            ))
         }
     };
     let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
@@ -48,7 +48,7 @@ fn run(a: &Args) -> Result<(), String> {
         "wrote {} ({} bytes, {})",
         a.out.display(),
         onnx.len(),
-        a.precision
+        rawnr_onnx::graph_precision(&model, precision)
     );
     Ok(())
 }
