@@ -561,14 +561,14 @@ impl<'m> Engine<'m> {
                     ),
                 },
                 OpKind::Add => match ty(out_v) {
-                    ValueType::F32 => generic::add(ins[0], ins[1], a, out),
+                    ValueType::F32 => (self.kernels.add)(ins[0], ins[1], a, out),
                     ValueType::U8(qy) => {
                         let qa = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
                         let qb = m.value_quant(n.inputs[1] as usize).ok_or(bad("u8 input"))?;
                         let p =
                             QAddParams::new(qparams(qa), qparams(qb), qparams(qy), a == Act::Relu)
                                 .ok_or(bad("add scale ratio"))?;
-                        generic_i8::qadd(
+                        (self.kernels.qadd)(
                             bytes(ins[0], x.len()),
                             bytes(ins[1], x.len()),
                             &p,
@@ -628,11 +628,19 @@ impl<'m> Engine<'m> {
                 }
                 OpKind::Quantize => {
                     let q = m.value_quant(out_v).ok_or(bad("u8 output"))?;
-                    generic_i8::quantize(&ins[0][..x.len()], qparams(q), bytes_mut(out, y.len()));
+                    (self.kernels.quantize)(
+                        &ins[0][..x.len()],
+                        qparams(q),
+                        bytes_mut(out, y.len()),
+                    );
                 }
                 OpKind::Dequantize => {
                     let q = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                    generic_i8::dequantize(bytes(ins[0], x.len()), qparams(q), &mut out[..y.len()]);
+                    (self.kernels.dequantize)(
+                        bytes(ins[0], x.len()),
+                        qparams(q),
+                        &mut out[..y.len()],
+                    );
                 }
             }
             if let Some(obs) = observe.as_mut() {

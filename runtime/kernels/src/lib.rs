@@ -96,6 +96,14 @@ pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
 pub type QConvFn = fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>);
 /// A conversion of IEEE binary16 values (as bits) to `f32`.
 pub type F16ToF32Fn = fn(&[u16], &mut [f32]);
+/// `QuantizeLinear` (f32 -> u8).
+pub type QuantizeFn = fn(&[f32], quant::QParams, &mut [u8]);
+/// `DequantizeLinear` (u8 -> f32).
+pub type DequantizeFn = fn(&[u8], quant::QParams, &mut [f32]);
+/// Quantized element-wise add.
+pub type QAddFn = fn(&[u8], &[u8], &quant::QAddParams, &mut [u8]);
+/// f32 element-wise add with an activation.
+pub type AddFn = fn(&[f32], &[f32], Act, &mut [f32]);
 
 /// The kernels the engine calls, one per op class: filled from [`generic`], then overridden by
 /// what the CPU supports (tract's `linalg` pattern).
@@ -121,6 +129,14 @@ pub struct Kernels {
     pub qconv_transpose: QConvFn,
     /// f16 -> f32 widening (f16 weights).
     pub f16_to_f32: F16ToF32Fn,
+    /// f32 -> u8 quantization.
+    pub quantize: QuantizeFn,
+    /// u8 -> f32 dequantization.
+    pub dequantize: DequantizeFn,
+    /// Quantized add.
+    pub qadd: QAddFn,
+    /// f32 add.
+    pub add: AddFn,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -143,6 +159,10 @@ impl Kernels {
             qconv: generic_i8::qconv2d,
             qconv_transpose: generic_i8::qconv_transpose2d,
             f16_to_f32: generic::f16_to_f32,
+            quantize: generic_i8::quantize,
+            dequantize: generic_i8::dequantize,
+            qadd: generic_i8::qadd,
+            add: generic::add,
         }
     }
 
@@ -183,6 +203,12 @@ impl Kernels {
             }
             if has_f16c() {
                 k.f16_to_f32 = x86_64::f16c_cvt::f16_to_f32;
+            }
+            if has_avx512f() {
+                k.quantize = x86_64::avx512_eltwise_i8::quantize;
+                k.dequantize = x86_64::avx512_eltwise_i8::dequantize;
+                k.qadd = x86_64::avx512_eltwise_i8::qadd;
+                k.add = x86_64::avx512_eltwise_i8::add;
             }
         }
         // end int8 kernels

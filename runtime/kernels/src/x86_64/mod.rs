@@ -21,6 +21,7 @@ pub mod avx2_convt2x2_i8;
 pub mod avx2_dw_f32;
 pub mod avx2_dw_i8;
 pub mod avx512_conv1x1_f32;
+pub mod avx512_eltwise_i8;
 pub mod avx512vnni_conv1x1_i8;
 pub mod avx512vnni_conv_i8;
 pub mod avx512vnni_convt2x2_i8;
