@@ -46,6 +46,7 @@ fn median_secs(mut f: impl FnMut(), runs: usize) -> f64 {
     t[t.len() / 2]
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 /// Best of several timings of a peak loop: MAC/s.
 fn peak(f: impl Fn(usize) -> (u64, f64)) -> f64 {
     let iters = 10_000_000;
