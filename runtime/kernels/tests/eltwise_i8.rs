@@ -76,6 +76,38 @@ fn eltwise_kernels_equal_the_reference() {
         generic_i8::qadd(&codes, &other, &p, &mut a);
         k::qadd(&codes, &other, &p, &mut b);
         assert_eq!(a, b, "qadd case {case}");
+        // Extreme parameters: multipliers up to 2^31 - 1, odd zero points (the exact 32-bit
+        // path's limits, and the 64-bit fallback outside them).
+        let zps = [0, 255, 128, -5, 300, 1 << 28, -(1 << 30)];
+        let ms = [
+            0,
+            1,
+            1023,
+            1 << 20,
+            (1 << 20) + 1023,
+            i32::MAX,
+            i32::MAX - 1024,
+            1 << 30,
+        ];
+        let p = QAddParams {
+            a_zero_point: zps[rng.random_range(0..3)],
+            b_zero_point: if case % 5 == 0 {
+                zps[rng.random_range(0..zps.len())]
+            } else {
+                rng.random_range(0..=255)
+            },
+            a_multiplier: ms[rng.random_range(0..ms.len())],
+            b_multiplier: if case % 3 == 0 {
+                ms[rng.random_range(0..ms.len())]
+            } else {
+                rng.random_range(0..i32::MAX)
+            },
+            out_zero_point: zps[rng.random_range(0..zps.len())],
+            relu: case % 4 < 2,
+        };
+        generic_i8::qadd(&codes, &other, &p, &mut a);
+        k::qadd(&codes, &other, &p, &mut b);
+        assert_eq!(a, b, "qadd case {case} (extreme {p:?})");
         let y = floats(&mut rng, n);
         let act = [Act::None, Act::Relu, Act::LeakyRelu(0.1)][case % 3];
         generic::add(&x, &y, act, &mut fa);

@@ -109,14 +109,14 @@ fn check(f: QConvFn, s: &ConvShape, op: Op, seed: u64, what: &str) {
             .map(|_| r.random_range(-200_000..200_000))
             .collect(),
     };
-    // Mostly ordinary weight scales; a tiny one (requantization shift above 53) now and then.
+    // Mostly ordinary weight scales; a tiny one (requantization shift above 53) now and then,
+    // and large ones (multipliers around 1/4..64: shifts 26..=34, across the output stage's
+    // 32/33 boundary).
     let ws: Vec<f32> = (0..s.out_c)
-        .map(|_| {
-            if r.random_range(0..16) == 0 {
-                1e-9
-            } else {
-                r.random_range(0.0005..0.02)
-            }
+        .map(|_| match r.random_range(0..16) {
+            0 => 1e-9,
+            1 | 2 => r.random_range(0.5..40.0),
+            _ => r.random_range(0.0005..0.02),
         })
         .collect();
     let in_zp = match r.random_range(0..16) {

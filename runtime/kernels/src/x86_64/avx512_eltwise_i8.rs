@@ -1,7 +1,8 @@
 //! AVX-512F element-wise kernels of the int8 path: `QuantizeLinear`, `DequantizeLinear`, the
 //! quantized add and the f32 add, each equal to its scalar reference ([`crate::generic_i8`],
-//! [`crate::generic::add`]) bit for bit. Vectors of 16 (f32, quantize) or 8 (add, in 64-bit
-//! lanes, as the reference's arithmetic) elements; the last partial vector goes through the
+//! [`crate::generic::add`]) bit for bit. Vectors of 16 elements (the quantized add in exact
+//! 32-bit arithmetic with AVX-512 VNNI, see [`QAdd32`]; without VNNI, or outside its ranges, 8
+//! in 64-bit lanes as the reference's arithmetic); the last partial vector goes through the
 //! reference's per-element function.
 
 use core::arch::x86_64::*;
@@ -98,8 +99,107 @@ pub fn qadd(a: &[u8], b: &[u8], p: &QAddParams, output: &mut [u8]) {
     }
     check("qadd b", b.len(), a.len());
     check("qadd output", output.len(), a.len());
+    if crate::has_avx512vnni() {
+        if let Some(c) = QAdd32::new(p) {
+            // SAFETY: AVX-512F/BW/VNNI are present; lengths checked.
+            return unsafe { qadd_vnni(a, b, p, &c, output) };
+        }
+    }
     // SAFETY: AVX-512F is present; lengths checked.
     unsafe { qadd_avx512(a, b, p, output) }
+}
+
+/// The constants of the exact 32-bit quantized add.
+///
+/// With raw codes `a`, `b` (0..=255), the reference computes `floor((s + 2^19) / 2^20)` of `s =
+/// (a - za) ma + (b - zb) mb` in 64 bits. Split each multiplier as `m = mh 2^20 + ml1 2^10 +
+/// ml0` (`mh < 2^11`, `ml1, ml0 < 2^10`) and the constant `2^19 - za ma - zb mb = dh 2^20 + dl`
+/// (`0 <= dl < 2^20`). Then `s + 2^19 = 2^20 (a mh_a + b mh_b + dh) + t` with `t = 2^10 (a
+/// ml1_a + b ml1_b) + (a ml0_a + b ml0_b) + dl` in `[0, 2^30)`, so the result is `a mh_a + b
+/// mh_b + dh + (t >> 20)`, every term an `i32` and each pair of products one `vpdpwssd` of the
+/// `i16` pair `(a, b)` with the `i16` pair of multiplier parts.
+struct QAdd32 {
+    /// `(mh_a, mh_b)` as the `i16` halves of a dword.
+    mh: i32,
+    /// `(ml1_a, ml1_b)`.
+    ml1: i32,
+    /// `(ml0_a, ml0_b)`.
+    ml0: i32,
+    /// `dl`.
+    dl: i32,
+    /// `dh + out_zero_point`.
+    k: i32,
+    /// Lower clamp.
+    lo: i32,
+}
+
+impl QAdd32 {
+    /// The constants, or `None` outside the ranges of the derivation (zero points of the
+    /// inputs in 0..=255, multipliers >= 0, a moderate output zero point).
+    fn new(p: &QAddParams) -> Option<QAdd32> {
+        let (za, zb) = (p.a_zero_point as i64, p.b_zero_point as i64);
+        let (ma, mb) = (p.a_multiplier, p.b_multiplier);
+        if !(0..=255).contains(&za) || !(0..=255).contains(&zb) || ma < 0 || mb < 0 {
+            return None;
+        }
+        let d = (1i64 << (RESCALE_SHIFT - 1)) - za * ma as i64 - zb * mb as i64;
+        let (dh, dl) = (d >> RESCALE_SHIFT, d & ((1 << RESCALE_SHIFT) - 1));
+        // |dh| < 2^21 (|d| < 2^41), |a mh_a + b mh_b| < 2^20: the sum with k stays in i32.
+        let k = dh + p.out_zero_point as i64;
+        if k.abs() >= 1 << 29 {
+            return None;
+        }
+        let pair = |x: i32, y: i32| (x as u32 | (y as u32) << 16) as i32;
+        let part = |m: i32, sh: u32, bits: u32| (m >> sh) & ((1 << bits) - 1);
+        Some(QAdd32 {
+            mh: pair(ma >> 20, mb >> 20),
+            ml1: pair(part(ma, 10, 10), part(mb, 10, 10)),
+            ml0: pair(part(ma, 0, 10), part(mb, 0, 10)),
+            dl: dl as i32,
+            k: k as i32,
+            lo: lower_bound(p.out_zero_point, p.relu),
+        })
+    }
+}
+
+/// 16 elements per iteration in `i32` lanes ([`QAdd32`]); the last partial vector through the
+/// reference.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn qadd_vnni(a: &[u8], b: &[u8], p: &QAddParams, c: &QAdd32, output: &mut [u8]) {
+    let n = a.len();
+    let body = n - n % 16;
+    let (mh, ml1, ml0) = (
+        _mm512_set1_epi32(c.mh),
+        _mm512_set1_epi32(c.ml1),
+        _mm512_set1_epi32(c.ml0),
+    );
+    let (dl, k, lo) = (
+        _mm512_set1_epi32(c.dl),
+        _mm512_set1_epi32(c.k),
+        _mm512_set1_epi32(c.lo),
+    );
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 16 <= n; 16-byte unaligned loads and store.
+        let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(a.as_ptr().add(i) as *const __m128i));
+        let y = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.as_ptr().add(i) as *const __m128i));
+        // i16 pairs (a, b).
+        let ab = _mm512_or_si512(x, _mm512_slli_epi32::<16>(y));
+        let t1 = _mm512_slli_epi32::<10>(_mm512_madd_epi16(ab, ml1));
+        let t = _mm512_add_epi32(_mm512_dpwssd_epi32(dl, ab, ml0), t1);
+        let r = _mm512_dpwssd_epi32(k, ab, mh);
+        let r = _mm512_add_epi32(r, _mm512_srli_epi32::<RESCALE_SHIFT>(t));
+        // Clamp below, then unsigned saturation to 255 on the narrowing store.
+        let r = _mm512_max_epi32(r, lo);
+        _mm_storeu_si128(
+            output.as_mut_ptr().add(i) as *mut __m128i,
+            _mm512_cvtusepi32_epi8(r),
+        );
+        i += 16;
+    }
+    for j in body..n {
+        output[j] = p.apply(a[j], b[j]);
+    }
 }
 
 #[target_feature(enable = "avx512f")]

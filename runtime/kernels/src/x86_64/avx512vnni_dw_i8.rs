@@ -1,225 +1,277 @@
-//! Quantized depthwise convolution, AVX-512 VNNI: the pair rows, cache and driver of
-//! [`super::avx2_dw_i8`] (`(x - zp)` of two kernel rows interleaved as `i16` pairs), with 16
-//! outputs per vector and `vpdpwssd` (two `i16` products summed into each `i32` lane and
-//! accumulated, exact) for the multiply-add; 4 vectors (64 outputs) in registers at a time.
-//! Pair rows are built 32 entries at a time from AVX-512BW masked loads (zero point outside
-//! the input, so no border special case) interleaved with `vpermt2w`.
+//! Quantized depthwise convolution, AVX-512 VNNI, with `vpdpbusd` (4 `u8 x i8` products summed
+//! into each `i32` lane, exact and wrapping like the reference) on raw input codes.
+//!
+//! Each input row is turned once into a "quad row": dword `j` holds the 4 input bytes that
+//! output column `j` of a strip meets under kernel columns `0..4`, i.e. bytes `c0 + s j` to
+//! `c0 + s j + 3` of the row (the zero point outside the input, so no border special case). A
+//! kernel row of up to 4 taps is then one `vpdpbusd` per 16 outputs with the row's 4 weights
+//! broadcast as a dword (missing taps weigh 0); taps 4..7 read the quad row 4 / s entries
+//! further (`valignd` of two aligned vectors). A 3x3 is 3 `vpdpbusd` per 16 outputs, a 5x5 is
+//! 10. Quad rows are built with `vpermd` + `vpshufb` from one masked 64-byte load per 16
+//! entries and kept in a small ring (slot = row mod 8), so each is built once per strip and
+//! serves every output row that reads it.
+//!
+//! Padding enters as the zero point code, and each channel's accumulators start at `bias - zp *
+//! sum(w)` (wrapping), which makes `sum w * x` equal to the reference's `bias + sum w * (x -
+//! zp)` over the taps inside the input, modulo 2^32. 4 vectors (64 outputs) are accumulated in
+//! registers at a time and finished with the shared output stage ([`super::qout_i8`]): the
+//! `u8` codes of a block leave in one 64-byte store.
 
 #![allow(clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
-use super::avx2_dw_i8::{check, drive, supported, Row, RowKernel, Strip, PHASE};
+use super::avx2_dw_i8::{check, supported};
 use super::avx512vnni_conv1x1_i8::{mask16, mask64};
-use super::qout_i8::{requant64_high, store16, v16, Dst};
+use super::qout_i8::{pack64, probe, requant16_high, store16, v16, Dst, Stage, V16};
 use crate::quant::{QConvParams, QOutput};
 use crate::ConvShape;
 
-/// Word indices interleaving `a[0..16]` with `b[0..16]` (`vpermt2w`; 32 + i is `b[i]`).
-const PAIRS_LO: [i16; 32] = pair_index(0);
-/// ... and `a[16..32]` with `b[16..32]`.
-const PAIRS_HI: [i16; 32] = pair_index(16);
+/// Output pixels per strip.
+const STRIP: usize = 128;
+/// Largest kernel side.
+const MAX_K: usize = 7;
+/// Entries (dwords) of a cached quad row: a strip plus one vector for taps 4..7.
+const QLEN: usize = STRIP + 16;
+/// Cached quad rows (at least `MAX_K`, so that the rows of one output row never collide).
+const SLOTS: usize = 8;
+const _: () = assert!(SLOTS >= MAX_K && (QLEN * 4).is_multiple_of(64));
 
-const fn pair_index(from: i16) -> [i16; 32] {
-    let mut t = [0i16; 32];
-    let mut i = 0;
-    while i < 16 {
-        t[2 * i] = from + i as i16;
-        t[2 * i + 1] = 32 + from + i as i16;
-        i += 1;
-    }
-    t
+/// Quad rows; 64-byte aligned, and `QLEN * 4` is a multiple of 64, so that vector `i` of a
+/// row is one aligned 64-byte load.
+#[repr(C, align(64))]
+struct Cache([i32; SLOTS * QLEN]);
+
+/// Geometry of one strip of one channel.
+struct Strip<'a> {
+    /// The channel's input plane.
+    plane: &'a [u8],
+    /// Input height.
+    h: usize,
+    /// Input width.
+    w: usize,
+    /// Input zero point (0..=255).
+    zp: i32,
+    /// Stride (1 or 2).
+    s: usize,
+    /// Input column of byte 0 of quad entry 0.
+    c0: isize,
+    /// Vectors of 16 entries to build per quad row.
+    nvec: usize,
+    /// Per vector, the bytes of its 64-byte load that are inside the row and needed.
+    masks: [u64; QLEN / 16],
 }
 
-/// `n` (32 or 64) bytes of input row `y` from column `c` (which may be negative or reach past
-/// the end), the zero point outside the row (or for a row outside the input).
+impl Strip<'_> {
+    /// The load masks of the strip's vectors (the same for every row).
+    fn masks(c0: isize, s: usize, w: usize, nvec: usize) -> [u64; QLEN / 16] {
+        let mut masks = [0u64; QLEN / 16];
+        for (v, m) in masks.iter_mut().enumerate().take(nvec) {
+            let c = c0 + (16 * s * v) as isize;
+            let lo = (-c).clamp(0, 64) as usize;
+            let hi = (w as isize - c).clamp(0, 64) as usize;
+            *m = mask64(16 * s + 4) & mask64(hi) & !mask64(lo);
+        }
+        masks
+    }
+}
+
+/// Builds the quad row of input row `y` into `dst` (`st.nvec` vectors of 16 dwords).
 #[inline(always)]
-unsafe fn load_bytes(st: &Strip<'_>, y: isize, c: isize, n: usize) -> __m512i {
+unsafe fn build(st: &Strip<'_>, y: isize, dst: *mut i32) {
     let zp = _mm512_set1_epi8(st.zp as i8);
     if y < 0 || y >= st.h as isize {
-        return zp;
+        for v in 0..st.nvec {
+            _mm512_store_si512(dst.add(16 * v) as *mut _, zp);
+        }
+        return;
     }
-    let lo = (-c).clamp(0, 64) as usize;
-    let hi = (st.w as isize - c).clamp(0, 64) as usize;
-    let m = mask64(n) & mask64(hi) & !mask64(lo);
+    // 128-bit lane l (entries 4l..4l + 4) needs bytes s 4l .. s 4l + 3 s + 4: dwords s l ..
+    // s l + 4 into the lane, then bytes (s e + t) for entry e in 0..4, tap t in 0..4.
+    let (idx, shuf) = if st.s == 1 {
+        (
+            _mm512_set_epi32(6, 5, 4, 3, 5, 4, 3, 2, 4, 3, 2, 1, 3, 2, 1, 0),
+            _mm512_broadcast_i32x4(_mm_set_epi8(6, 5, 4, 3, 5, 4, 3, 2, 4, 3, 2, 1, 3, 2, 1, 0)),
+        )
+    } else {
+        (
+            _mm512_set_epi32(9, 8, 7, 6, 7, 6, 5, 4, 5, 4, 3, 2, 3, 2, 1, 0),
+            _mm512_broadcast_i32x4(_mm_set_epi8(9, 8, 7, 6, 7, 6, 5, 4, 5, 4, 3, 2, 3, 2, 1, 0)),
+        )
+    };
     let row = st.plane.as_ptr().add(y as usize * st.w);
-    // Masked-off lanes are not accessed (fault suppression).
-    _mm512_mask_loadu_epi8(zp, m, row.wrapping_offset(c) as *const _)
-}
-
-/// Stores the 32 pairs `(a[i], b[i])` at `dst`.
-#[inline(always)]
-unsafe fn store_pairs(a: __m512i, b: __m512i, dst: *mut i32) {
-    let lo = _mm512_loadu_si512(PAIRS_LO.as_ptr() as *const _);
-    let hi = _mm512_loadu_si512(PAIRS_HI.as_ptr() as *const _);
-    _mm512_store_si512(dst as *mut _, _mm512_permutex2var_epi16(a, lo, b));
-    _mm512_store_si512(dst.add(16) as *mut _, _mm512_permutex2var_epi16(a, hi, b));
-}
-
-/// Builds pair row `r` of `st` (rows `r`, `r + 1`), 32 entries per phase at a time.
-#[inline(always)]
-unsafe fn build(st: &Strip<'_>, r: isize, dst: *mut i32) {
-    let zp = _mm512_set1_epi16(st.zp as i16);
-    let step = 32 * st.s;
-    for j in 0..st.len.div_ceil(32) {
-        let c = st.c0 + (step * j) as isize;
-        let (a, b) = (load_bytes(st, r, c, step), load_bytes(st, r + 1, c, step));
-        let out = dst.add(32 * j);
-        if st.s == 1 {
-            let a = _mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(a)), zp);
-            let b = _mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(b)), zp);
-            store_pairs(a, b, out);
-        } else {
-            // Even and odd columns: the low and high byte of each word.
-            let low = _mm512_set1_epi16(0xFF);
-            let (ae, be) = (_mm512_and_si512(a, low), _mm512_and_si512(b, low));
-            let (ao, bo) = (_mm512_srli_epi16::<8>(a), _mm512_srli_epi16::<8>(b));
-            store_pairs(_mm512_sub_epi16(ae, zp), _mm512_sub_epi16(be, zp), out);
-            store_pairs(
-                _mm512_sub_epi16(ao, zp),
-                _mm512_sub_epi16(bo, zp),
-                out.add(PHASE),
-            );
-        }
+    for v in 0..st.nvec {
+        let c = st.c0 + (16 * st.s * v) as isize;
+        // Masked-off lanes are not accessed (fault suppression).
+        let x = _mm512_mask_loadu_epi8(zp, st.masks[v], row.wrapping_offset(c) as *const _);
+        let q = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(idx, x), shuf);
+        _mm512_store_si512(dst.add(16 * v) as *mut _, q);
     }
 }
 
-/// AVX-512 VNNI row kernel.
-struct Vnni;
-
-impl RowKernel for Vnni {
-    const LANES: usize = 16;
-    #[inline(always)]
-    unsafe fn build(strip: &Strip<'_>, r: isize, dst: *mut i32) {
-        build(strip, r, dst)
-    }
-    #[inline(always)]
-    unsafe fn row(r: &Row<'_>) {
-        match (r.k, r.s) {
-            (3, 1) => row_ks::<3, 1>(r),
-            (3, 2) => row_ks::<3, 2>(r),
-            (5, 1) => row_ks::<5, 1>(r),
-            (5, 2) => row_ks::<5, 2>(r),
-            _ => {
-                let mut e = 0;
-                while e < r.n {
-                    match (r.n - e).div_ceil(16) {
-                        1 => block::<1>(r, e),
-                        2 => block::<2>(r, e),
-                        3 => block::<3>(r, e),
-                        _ => block::<4>(r, e),
-                    }
-                    e += 64;
-                }
-            }
-        }
-    }
+/// One output row segment: the quad rows of its kernel rows, the weights, the destination.
+struct Row<'a> {
+    /// Quad row of each kernel row.
+    rows: &'a [*const i32; MAX_K],
+    /// Weights of kernel row `ky`, taps `4g..4g + 4` (0 past the kernel), as a dword.
+    wq: &'a [[i32; 2]; MAX_K],
+    /// Kernel side.
+    k: usize,
+    /// Initial accumulator, `bias - zp * sum(w)`.
+    init: i32,
+    /// Output stage of the channel.
+    st: &'a Stage,
+    /// Its vector constants.
+    vs: &'a V16,
+    /// Destination.
+    dst: Dst,
+    /// Element of the segment's first output.
+    at: usize,
+    /// Outputs in the segment.
+    n: usize,
 }
 
-#[repr(C, align(64))]
-struct Spill([__m512i; 4]);
-
-/// A segment with a `K` x `K` kernel and stride `S` known at compile time.
+/// Computes and stores a segment: blocks of up to 4 vectors, `G` dwords of taps per kernel
+/// row (the second `OFF = 4 / s` entries further), `kr` kernel rows.
 #[inline(always)]
-unsafe fn row_ks<const K: usize, const S: usize>(r: &Row<'_>) {
+unsafe fn segment<const G: usize, const OFF: i32>(r: &Row<'_>, kr: usize) {
     let mut e = 0;
     while e < r.n {
         match (r.n - e).div_ceil(16) {
-            1 => block_ks::<1, K, S>(r, e),
-            2 => block_ks::<2, K, S>(r, e),
-            3 => block_ks::<3, K, S>(r, e),
-            _ => block_ks::<4, K, S>(r, e),
+            1 => block::<1, G, OFF>(r, e, kr),
+            2 => block::<2, G, OFF>(r, e, kr),
+            3 => block::<3, G, OFF>(r, e, kr),
+            _ => block::<4, G, OFF>(r, e, kr),
         }
         e += 64;
     }
 }
 
-/// Entries `o..o + 16` of the 32 in `(lo, hi)` (`o` in 0..=15).
-#[inline(always)]
-unsafe fn shifted(lo: __m512i, hi: __m512i, o: usize) -> __m512i {
-    match o {
-        0 => lo,
-        1 => _mm512_alignr_epi32::<1>(hi, lo),
-        2 => _mm512_alignr_epi32::<2>(hi, lo),
-        3 => _mm512_alignr_epi32::<3>(hi, lo),
-        _ => _mm512_alignr_epi32::<4>(hi, lo),
-    }
-}
-
-/// [`block`] for a `K` x `K` kernel (K <= 9) with stride `S`: each phase of a pair row is read
-/// as aligned vectors once, and the taps' shifted views are built with `valignd` (unaligned
-/// 64-byte loads would mostly split across cache lines).
-#[inline(always)]
-unsafe fn block_ks<const V: usize, const K: usize, const S: usize>(r: &Row<'_>, e0: usize) {
-    let mut acc = [_mm512_set1_epi32(r.bias); V];
-    for (jp, &row) in r.rows.iter().enumerate() {
-        for ph in 0..S {
-            let base = row.add(ph * PHASE + e0);
-            // V + 1 aligned vectors: the taps reach at most (K - 1) / S <= 4 entries further.
-            let mut a = [_mm512_setzero_si512(); 5];
-            for (i, a) in a.iter_mut().enumerate().take(V + 1) {
-                *a = _mm512_load_si512(base.add(16 * i) as *const _);
-            }
-            let mut kx = ph;
-            while kx < K {
-                let wv = _mm512_set1_epi32(r.wp[jp][kx]);
-                for v in 0..V {
-                    let x = shifted(a[v], a[v + 1], kx / S);
-                    acc[v] = _mm512_dpwssd_epi32(acc[v], x, wv);
-                }
-                kx += S;
-            }
-        }
-    }
-    let mut spill = Spill([_mm512_setzero_si512(); 4]);
-    for v in 0..V {
-        _mm512_store_si512(spill.0.as_mut_ptr().add(v), acc[v]);
-    }
-    finish(r, e0, &spill.0[..V]);
-}
-
 /// `V` vectors of 16 outputs from entry `e0` of the segment.
 #[inline(always)]
-unsafe fn block<const V: usize>(r: &Row<'_>, e0: usize) {
-    let mut acc = [_mm512_set1_epi32(r.bias); V];
-    for (jp, &row) in r.rows.iter().enumerate() {
-        for kx in 0..r.k {
-            let wv = _mm512_set1_epi32(r.wp[jp][kx]);
-            let src = row.add((kx % r.s) * PHASE + kx / r.s + e0);
+unsafe fn block<const V: usize, const G: usize, const OFF: i32>(r: &Row<'_>, e0: usize, kr: usize) {
+    let mut acc = [_mm512_set1_epi32(r.init); V];
+    for ky in 0..kr {
+        let base = r.rows[ky].add(e0);
+        // V (+ 1 for taps 4..7) aligned vectors.
+        let mut a = [_mm512_setzero_si512(); 5];
+        for i in 0..V + G - 1 {
+            a[i] = _mm512_load_si512(base.add(16 * i) as *const _);
+        }
+        let w0 = _mm512_set1_epi32(r.wq[ky][0]);
+        for v in 0..V {
+            acc[v] = _mm512_dpbusd_epi32(acc[v], a[v], w0);
+        }
+        if G == 2 {
+            let w1 = _mm512_set1_epi32(r.wq[ky][1]);
             for v in 0..V {
-                let x = _mm512_loadu_si512(src.add(16 * v) as *const _);
-                acc[v] = _mm512_dpwssd_epi32(acc[v], x, wv);
+                let x = _mm512_alignr_epi32::<OFF>(a[v + 1], a[v]);
+                acc[v] = _mm512_dpbusd_epi32(acc[v], x, w1);
             }
         }
     }
-    // Explicit stores (constant indices) keep `acc` in registers during the accumulation.
-    let mut spill = Spill([_mm512_setzero_si512(); 4]);
-    for v in 0..V {
-        _mm512_store_si512(spill.0.as_mut_ptr().add(v), acc[v]);
+    let n = r.n - e0;
+    match r.dst {
+        Dst::U8(p) if r.st.high => {
+            // All vectors in one 64-byte store (unused slots repeat vector 0).
+            let mut q = [requant16_high(r.vs, acc[0]); 4];
+            for v in 1..V {
+                q[v] = requant16_high(r.vs, acc[v]);
+            }
+            let b = pack64(r.vs, q);
+            _mm512_mask_storeu_epi8(p.wrapping_add(r.at + e0) as *mut _, mask64(n), b);
+        }
+        _ => {
+            for v in 0..V {
+                let left = n.saturating_sub(16 * v);
+                store16(r.st, r.vs, r.dst, r.at + e0 + 16 * v, acc[v], mask16(left));
+            }
+        }
     }
-    finish(r, e0, &spill.0[..V]);
 }
 
-/// Stores the vectors of a block.
-#[inline(never)]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn finish(r: &Row<'_>, e0: usize, acc: &[__m512i]) {
-    let n = r.n - e0;
-    let vs = v16(r.st);
-    if let (Dst::U8(p), true, 4) = (r.dst, r.st.high, acc.len()) {
-        let b = requant64_high(&vs, [acc[0], acc[1], acc[2], acc[3]]);
-        _mm512_mask_storeu_epi8(p.wrapping_add(r.at + e0) as *mut _, mask64(n), b);
-        return;
-    }
-    for (v, &a) in acc.iter().enumerate() {
-        let left = n.saturating_sub(16 * v);
-        store16(r.st, &vs, r.dst, r.at + e0 + 16 * v, a, mask16(left));
+/// A segment, dispatched on the kernel side and stride.
+#[inline(always)]
+unsafe fn row(r: &Row<'_>, s: usize) {
+    match (r.k, s) {
+        (3, _) => segment::<1, 4>(r, 3),
+        (5, 1) => segment::<2, 4>(r, 5),
+        (5, _) => segment::<2, 2>(r, 5),
+        (k, _) if k <= 4 => segment::<1, 4>(r, k),
+        (k, 1) => segment::<2, 4>(r, k),
+        (k, _) => segment::<2, 2>(r, k),
     }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    drive::<Vnni>(s, p, input, out)
+unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput<'_>) {
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
+    let (h, w, k, st) = (s.in_h, s.in_w, s.k_h, s.stride_h);
+    let groups = k.div_ceil(4);
+    let pr = probe(&out);
+    let dst = Dst::of(&mut out);
+    let zp = p.in_zero_point;
+    let mut cache = Cache([0; SLOTS * QLEN]);
+    for c in 0..s.in_c {
+        let stage = Stage::new(p, &pr, c);
+        let vs = v16(&stage);
+        let wc = &p.weight[c * k * k..][..k * k];
+        let mut wq = [[0i32; 2]; MAX_K];
+        let mut sum = 0i32;
+        for ky in 0..k {
+            for kx in 0..k {
+                let wv = wc[ky * k + kx];
+                sum += wv as i32;
+                wq[ky][kx / 4] |= ((wv as u8 as u32) << (8 * (kx % 4))) as i32;
+            }
+        }
+        let init = p.bias_of(c).wrapping_sub(zp.wrapping_mul(sum));
+        let plane = &input[c * h * w..][..h * w];
+        let mut x0 = 0;
+        while x0 < ow {
+            let n = (ow - x0).min(STRIP);
+            let c0 = (x0 * st) as isize - s.pad[1] as isize;
+            let nvec = n.div_ceil(16) + groups - 1;
+            let strip = Strip {
+                plane,
+                h,
+                zp,
+                s: st,
+                c0,
+                nvec,
+                masks: Strip::masks(c0, st, w, nvec),
+                w,
+            };
+            let mut tags = [isize::MIN; SLOTS];
+            let mut rows = [core::ptr::null::<i32>(); MAX_K];
+            for oy in 0..oh {
+                let r0 = (oy * st) as isize - s.pad[0] as isize;
+                for ky in 0..k {
+                    let y = r0 + ky as isize;
+                    let slot = y.rem_euclid(SLOTS as isize) as usize;
+                    let ptr = cache.0.as_mut_ptr().add(slot * QLEN);
+                    if tags[slot] != y {
+                        build(&strip, y, ptr);
+                        tags[slot] = y;
+                    }
+                    rows[ky] = ptr;
+                }
+                let r = Row {
+                    rows: &rows,
+                    wq: &wq,
+                    k,
+                    init,
+                    st: &stage,
+                    vs: &vs,
+                    dst,
+                    at: (c * oh + oy) * ow + x0,
+                    n,
+                };
+                row(&r, st);
+            }
+            x0 += n;
+        }
+    }
 }
 
 /// Quantized depthwise convolution (`qdepthwise`), AVX-512 VNNI kernel for the shapes of
@@ -232,10 +284,11 @@ pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
     check(s, p, input, &out);
-    // SAFETY: buffer sizes checked above; pair rows are built as for the AVX2 kernel (reads
-    // bounds-checked or inside the row), a segment reads entries below
-    // `n.next_multiple_of(16) + (k - 1) / s <= PHASE`, all built; stores are masked to the
-    // segment's outputs; avx512f/bw/vnni are present (checked above).
+    // SAFETY: buffer sizes checked above; input bytes are read with masked loads limited to
+    // the row (masked-off bytes are not accessed); a segment of `n` outputs reads quad entries
+    // below `16 * (ceil(n / 16) + groups - 1) <= QLEN`, all built for the strip (`nvec`), and
+    // each of its `k <= SLOTS` rows sits in its own slot; stores are masked to the segment's
+    // outputs; avx512f/bw/vnni are present (checked above).
     #[allow(unsafe_code)]
     unsafe {
         run(s, p, input, out)

@@ -4,11 +4,17 @@
 //!
 //! `u8` requantization is `zp + ((acc * m + 2^(s-1)) >> s)` clamped to `lo..=255`. The zero
 //! point is folded into the rounding constant (`+ zp << s`, exact because it is a multiple of
-//! `2^s`); with `0 <= zp <= 255` and `s <= 53` the 64-bit sum `y` stays below `2^63`. For the
-//! usual multipliers (below 1/2, so `s >= 32`) the high dword of `y` is `floor(y / 2^32)`,
-//! which is then shifted right by `s - 32` in 32-bit lanes; larger multipliers shift the 64-bit
-//! lanes. Other channels (never produced by [`crate::quant::Requant::for_conv`] for sane scales)
-//! take the scalar [`OutStage::u8`] per element.
+//! `2^s`); with `0 <= zp <= 255` and `s <= 53` the 64-bit sum `y` stays below `2^63`.
+//!
+//! For the usual multipliers (below 1/4, so `s >= 33`; the "high" stages) only the high dword
+//! `hi = floor(p / 2^32)` of the product `p = acc * m` is needed: with `k = s - 32 >= 1`, `p =
+//! hi 2^32 + lo` (`0 <= lo < 2^32`) and the integer `X = hi + 2^(k-1) + zp 2^k`, the result is
+//! `floor((X + lo / 2^32) / 2^k) = floor(X / 2^k)`, because `X + lo / 2^32 < X + 1` and no
+//! multiple of `2^k` lies in `(X, X + 1)`. So the rounding constant is added to `hi` in 32-bit
+//! lanes (`|hi| < 2^30` and the constant is below `2^29`: no overflow) and shifted by `k`.
+//! Larger multipliers shift the 64-bit lanes. Other channels (never produced by
+//! [`crate::quant::Requant::for_conv`] for sane scales) take the scalar [`OutStage::u8`] per
+//! element.
 
 #![allow(clippy::too_many_arguments)]
 
@@ -44,10 +50,13 @@ pub(crate) struct Stage {
     pub(crate) st: OutStage,
     /// The vector `u8` path applies (`0 <= zp <= 255`, `shift <= 53`).
     pub(crate) fast: bool,
-    /// ... and `shift >= 32` (32-bit tail).
+    /// ... and `shift >= 33` (32-bit tail).
     pub(crate) high: bool,
     /// `2^(shift-1) + zp * 2^shift`.
     pub(crate) round: i64,
+    /// High stages: `2^(shift-33) + zp * 2^(shift-32)`, the rounding constant of the high
+    /// dword.
+    pub(crate) round32: i32,
 }
 
 impl Stage {
@@ -62,11 +71,18 @@ impl Stage {
         } else {
             0
         };
+        let high = fast && s >= 33;
+        let round32 = if high {
+            (1i32 << (s - 33)) + (st.zero_point << (s - 32))
+        } else {
+            0
+        };
         Stage {
             st,
             fast,
-            high: fast && s >= 32,
+            high,
             round,
+            round32,
         }
     }
 }
@@ -112,6 +128,7 @@ pub(crate) unsafe fn finish_scalar(st: &OutStage, dst: Dst, at: usize, acc: &[i3
 pub(crate) struct V16 {
     m: __m512i,
     round: __m512i,
+    round32: __m512i,
     shift: __m128i,
     shift32: __m128i,
     lo: __m512i,
@@ -127,6 +144,7 @@ pub(crate) unsafe fn v16(s: &Stage) -> V16 {
     V16 {
         m: _mm512_set1_epi64(s.st.requant.multiplier as i64),
         round: _mm512_set1_epi64(s.round),
+        round32: _mm512_set1_epi32(s.round32),
         shift: _mm_cvtsi64_si128(s.st.requant.shift as i64),
         shift32: _mm_cvtsi64_si128(s.st.requant.shift.saturating_sub(32) as i64),
         lo: _mm512_set1_epi64(s.st.lo as i64),
@@ -153,12 +171,12 @@ pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
 /// `zp + r` of 16 accumulators for a stage with `s.high`, as `i32` lanes, not clamped.
 #[inline(always)]
 pub(crate) unsafe fn requant16_high(v: &V16, acc: __m512i) -> __m512i {
-    let even = _mm512_add_epi64(_mm512_mul_epi32(acc, v.m), v.round);
-    let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), v.m), v.round);
-    // High dwords: floor(y / 2^32) (y < 2^63 fits), even lanes moved down from even's odd
-    // dwords, odd lanes already in place in odd; then >> (s - 32).
+    let even = _mm512_mul_epi32(acc, v.m);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), v.m);
+    // High dwords floor(p / 2^32): even lanes moved down from even's odd dwords, odd lanes
+    // already in place in odd; then + round32 and >> (s - 32) (see the module doc).
     let hi = _mm512_mask_shuffle_epi32::<0b11_11_01_01>(odd, 0x5555, even);
-    _mm512_sra_epi32(hi, v.shift32)
+    _mm512_sra_epi32(_mm512_add_epi32(hi, v.round32), v.shift32)
 }
 
 /// The `u8` codes of 64 accumulators (4 vectors of one channel, in order) for a stage with
@@ -171,6 +189,13 @@ pub(crate) unsafe fn requant64_high(v: &V16, acc: [__m512i; 4]) -> __m512i {
         requant16_high(v, acc[2]),
         requant16_high(v, acc[3]),
     ];
+    pack64(v, r)
+}
+
+/// Clamps 4 vectors of [`requant16_high`] results to `lo..=255` and packs them, in order, into
+/// 64 bytes.
+#[inline(always)]
+pub(crate) unsafe fn pack64(v: &V16, r: [__m512i; 4]) -> __m512i {
     // Saturating packs (to i16, then to u8: negative -> 0, large -> 255), then max with lo:
     // clamp(x, lo, 255).
     let ab = _mm512_packs_epi32(r[0], r[1]);
