@@ -1,24 +1,282 @@
 //! `cargo bench -p rawnr-kernels`: GMAC/s of each dispatched kernel against the scalar
-//! reference on PMRID-like shapes (one thread). Plain timing, median of several runs.
+//! reference on PMRID-like shapes (one thread). Plain timing, fastest of several runs.
+//!
+//! `cargo bench -p rawnr-kernels -- pmrid` instead times every layer of PMRID on one 384x384
+//! tile (a 256 tile with a 64 halo) with the dispatched kernels and prints the time per op
+//! class; `-- dwloop C H K S` runs one depthwise layer (C channels, H x H, K x K, stride S) in a
+//! loop, for a profiler.
 
 use std::time::Instant;
 
-use rawnr_kernels::{Act, Conv1x1, ConvShape, Kernels};
+use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels};
 
-fn median_secs(mut f: impl FnMut(), runs: usize) -> f64 {
+/// Fastest of `runs` timed calls after a warm-up (the machine is shared: the minimum is the
+/// least disturbed run).
+fn min_secs(mut f: impl FnMut(), runs: usize) -> f64 {
     f();
-    let mut t: Vec<f64> = (0..runs)
+    (0..runs)
         .map(|_| {
             let t0 = Instant::now();
             f();
             t0.elapsed().as_secs_f64()
         })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+        .fold(f64::MAX, f64::min)
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let only = |w: &str| args.iter().any(|a| a == w);
+    if only("pmrid") {
+        return pmrid_profile(384);
+    }
+    if only("dwloop") {
+        // One depthwise layer in a loop (for a profiler): c, h, k, stride from the arguments.
+        let n: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        let (c, h, kk, st) = (n[0], n[1], n[2], n[3]);
+        let k = Kernels::best();
+        let s = ConvShape {
+            in_c: c,
+            in_h: h,
+            in_w: h,
+            out_c: c,
+            k_h: kk,
+            k_w: kk,
+            stride_h: st,
+            stride_w: st,
+            pad: [kk / 2; 4],
+            groups: c,
+        };
+        let (oh, ow) = s.conv_out().unwrap();
+        let x = vec![0.5f32; c * h * h];
+        let wt = vec![0.01f32; c * kk * kk];
+        let mut y = vec![0f32; c * oh * ow];
+        let t = min_secs(
+            || {
+                for _ in 0..20 {
+                    (k.depthwise)(&s, &x, &wt, &[], Act::None, &mut y)
+                }
+            },
+            20,
+        );
+        println!(
+            "{:.1} GMAC/s",
+            (c * oh * ow * kk * kk * 20) as f64 / t / 1e9
+        );
+        return;
+    }
+    kernel_table();
+}
+
+/// One layer of PMRID (see `trainer/import/src/pmrid.rs`).
+#[derive(Clone, Copy)]
+enum Layer {
+    /// Dense k x k "same" convolution, stride 1: in, out, size, k.
+    Dense(usize, usize, usize, usize),
+    /// Depthwise k x k "same": channels, input size, k, stride.
+    Dw(usize, usize, usize, usize),
+    /// Pointwise: in, out, size.
+    Pw(usize, usize, usize),
+    /// 2x2 stride-2 transposed convolution: in, out, input size.
+    ConvT(usize, usize, usize),
+    /// Element-wise add: channels, size.
+    Add(usize, usize),
+}
+
+/// PMRID's layers in execution order for an `h` x `h` packed tile.
+fn pmrid_layers(h: usize) -> Vec<Layer> {
+    use Layer::*;
+    let mut l = vec![Dense(4, 16, h, 3)];
+    let sep = |l: &mut Vec<Layer>, ci: usize, co: usize, h: usize, k: usize, s: usize| {
+        l.push(Dw(ci, h, k, s));
+        l.push(Pw(ci, co, h / s));
+    };
+    let mut h = h;
+    for (cin, cout, blocks) in [(16, 64, 2), (64, 128, 2), (128, 256, 4), (256, 512, 4)] {
+        for i in 0..blocks {
+            let (ci, s) = if i == 0 { (cin, 2) } else { (cout, 1) };
+            if i == 0 {
+                sep(&mut l, ci, cout, h, 3, 2);
+            }
+            sep(&mut l, ci, cout / 4, h, 5, s);
+            h /= s;
+            sep(&mut l, cout / 4, cout, h, 5, 1);
+            l.push(Add(cout, h));
+        }
+    }
+    sep(&mut l, 512, 64, h, 3, 1);
+    for (cin, skip_c, cout) in [(64, 256, 64), (64, 128, 32), (32, 64, 32), (32, 16, 16)] {
+        sep(&mut l, cin, cin, h, 3, 1);
+        sep(&mut l, cin, cin, h, 3, 1);
+        l.push(Add(cin, h));
+        l.push(ConvT(cin, cout, h));
+        h *= 2;
+        sep(&mut l, skip_c, cout, h, 3, 1);
+        l.push(Add(cout, h));
+    }
+    sep(&mut l, 16, 16, h, 3, 1);
+    sep(&mut l, 16, 16, h, 3, 1);
+    l.push(Add(16, h));
+    l.push(Dense(16, 4, h, 3));
+    l.push(Add(4, h));
+    l
+}
+
+/// Times each PMRID layer on an `h` x `h` tile and prints a per-class summary.
+fn pmrid_profile(h: usize) {
+    use rand::{Rng, SeedableRng};
+    let k = Kernels::best();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rv = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+        (0..n).map(|_| rng.random_range(lo..hi)).collect()
+    };
+    let mut classes: Vec<(String, f64, f64, usize)> = Vec::new();
+    let mut add_to = |name: String, t: f64, macs: f64| {
+        if let Some(c) = classes.iter_mut().find(|c| c.0 == name) {
+            c.1 += t;
+            c.2 += macs;
+            c.3 += 1;
+        } else {
+            classes.push((name, t, macs, 1));
+        }
+    };
+    println!("PMRID {h}x{h} tile, {}:", k.name);
+    println!("| layer | ms | GMAC/s |");
+    println!("|---|---|---|");
+    for layer in pmrid_layers(h) {
+        let (name, class, t, macs) = match layer {
+            Layer::Dense(ci, co, h, kk) => {
+                let (t, macs) = time_conv(&k, &mut rv, ci, co, h, kk, 1, 1);
+                (
+                    format!("conv{kk} {ci}->{co} {h}"),
+                    format!("dense {kk}x{kk}"),
+                    t,
+                    macs,
+                )
+            }
+            Layer::Dw(c, h, kk, st) => {
+                let (t, macs) = time_conv(&k, &mut rv, c, c, h, kk, st, c);
+                (
+                    format!("dw{kk} s{st} c{c} {h}"),
+                    format!("depthwise {kk}x{kk} s{st}"),
+                    t,
+                    macs,
+                )
+            }
+            Layer::Pw(ci, co, h) => {
+                let (t, macs) = time_conv(&k, &mut rv, ci, co, h, 1, 1, 1);
+                (
+                    format!("pw {ci}->{co} {h}"),
+                    "pointwise 1x1".to_string(),
+                    t,
+                    macs,
+                )
+            }
+            Layer::ConvT(ci, co, h) => {
+                let s = ConvShape {
+                    in_c: ci,
+                    in_h: h,
+                    in_w: h,
+                    out_c: co,
+                    k_h: 2,
+                    k_w: 2,
+                    stride_h: 2,
+                    stride_w: 2,
+                    pad: [0; 4],
+                    groups: 1,
+                };
+                let x = rv(ci * h * h, 0.0, 1.0);
+                let w = rv(ci * co * 4, -0.1, 0.1);
+                let b = rv(co, -0.1, 0.1);
+                let mut y = vec![0f32; co * 4 * h * h];
+                let t = min_secs(|| (k.conv_transpose)(&s, &x, &w, &b, Act::None, &mut y), 5);
+                let macs = (ci * co * 4 * h * h) as f64;
+                (
+                    format!("convT {ci}->{co} {h}"),
+                    "transposed 2x2".to_string(),
+                    t,
+                    macs,
+                )
+            }
+            Layer::Add(c, h) => {
+                let a = rv(c * h * h, -1.0, 1.0);
+                let b = rv(c * h * h, -1.0, 1.0);
+                let mut y = vec![0f32; c * h * h];
+                let t = min_secs(|| generic::add(&a, &b, Act::Relu, &mut y), 5);
+                (format!("add c{c} {h}"), "add".to_string(), t, 0.0)
+            }
+        };
+        println!("| {name} | {:.3} | {:.2} |", t * 1e3, macs / t / 1e9);
+        add_to(class, t, macs);
+    }
+    let total: f64 = classes.iter().map(|c| c.1).sum();
+    let total_macs: f64 = classes.iter().map(|c| c.2).sum();
+    println!();
+    println!("| op class | layers | ms/tile | share | GMAC | GMAC/s |");
+    println!("|---|---|---|---|---|---|");
+    for (name, t, macs, n) in &classes {
+        println!(
+            "| {name} | {n} | {:.2} | {:.1}% | {:.3} | {:.2} |",
+            t * 1e3,
+            100.0 * t / total,
+            macs / 1e9,
+            macs / t / 1e9
+        );
+    }
+    println!(
+        "| total | | {:.2} | 100% | {:.3} | {:.2} |",
+        total * 1e3,
+        total_macs / 1e9,
+        total_macs / total / 1e9
+    );
+}
+
+/// Times one "same" convolution layer with the kernel the engine would dispatch to; returns
+/// (seconds, MACs).
+#[allow(clippy::too_many_arguments)]
+fn time_conv(
+    k: &Kernels,
+    rv: &mut impl FnMut(usize, f32, f32) -> Vec<f32>,
+    ci: usize,
+    co: usize,
+    h: usize,
+    kk: usize,
+    stride: usize,
+    groups: usize,
+) -> (f64, f64) {
+    let s = ConvShape {
+        in_c: ci,
+        in_h: h,
+        in_w: h,
+        out_c: co,
+        k_h: kk,
+        k_w: kk,
+        stride_h: stride,
+        stride_w: stride,
+        pad: [kk / 2; 4],
+        groups,
+    };
+    let (oh, ow) = s.conv_out().unwrap();
+    let x = rv(ci * h * h, 0.0, 1.0);
+    let w = rv(co * ci / groups * kk * kk, -0.1, 0.1);
+    let b = rv(co, -0.1, 0.1);
+    let mut y = vec![0f32; co * oh * ow];
+    let macs = (co * ci / groups * kk * kk * oh * ow) as f64;
+    let t = if kk == 1 {
+        let p = Conv1x1 {
+            in_c: ci,
+            out_c: co,
+            pixels: h * h,
+        };
+        min_secs(|| (k.conv1x1)(&p, &x, &w, &b, Act::Relu, &mut y), 5)
+    } else if groups > 1 {
+        min_secs(|| (k.depthwise)(&s, &x, &w, &[], Act::None, &mut y), 5)
+    } else {
+        min_secs(|| (k.conv)(&s, &x, &w, &b, Act::Relu, &mut y), 5)
+    };
+    (t, macs)
+}
+
+fn kernel_table() {
     let best = Kernels::best();
     let reference = Kernels::reference();
     println!(
@@ -43,8 +301,8 @@ fn main() {
         let b = vec![0.1f32; co];
         let mut y = vec![0f32; co * hw];
         let macs = (ci * co * hw) as f64;
-        let tr = median_secs(|| (reference.conv1x1)(&s, &x, &w, &b, Act::Relu, &mut y), 5);
-        let tb = median_secs(|| (best.conv1x1)(&s, &x, &w, &b, Act::Relu, &mut y), 5);
+        let tr = min_secs(|| (reference.conv1x1)(&s, &x, &w, &b, Act::Relu, &mut y), 5);
+        let tb = min_secs(|| (best.conv1x1)(&s, &x, &w, &b, Act::Relu, &mut y), 5);
         println!(
             "| conv1x1 | {ci}->{co} x {hw} | {:.2} | {:.2} | {:.1}x |",
             macs / tr / 1e9,
@@ -79,8 +337,8 @@ fn main() {
         let mut y = vec![0f32; c * oh * ow];
         let macs = (c * oh * ow * k * k) as f64;
         let f = best.depthwise;
-        let tr = median_secs(|| (reference.conv)(&s, &x, &w, &[], Act::None, &mut y), 5);
-        let tb = median_secs(|| f(&s, &x, &w, &[], Act::None, &mut y), 5);
+        let tr = min_secs(|| (reference.conv)(&s, &x, &w, &[], Act::None, &mut y), 5);
+        let tb = min_secs(|| f(&s, &x, &w, &[], Act::None, &mut y), 5);
         println!(
             "| depthwise s{stride} | c{c} {h}x{h} k{k} | {:.2} | {:.2} | {:.1}x |",
             macs / tr / 1e9,
@@ -105,10 +363,43 @@ fn main() {
         let w = vec![0.01f32; co * ci * 9];
         let mut y = vec![0f32; co * h * h];
         let macs = (co * ci * 9 * h * h) as f64;
-        let tr = median_secs(|| (reference.conv)(&s, &x, &w, &[], Act::None, &mut y), 3);
-        let tb = median_secs(|| (best.conv)(&s, &x, &w, &[], Act::None, &mut y), 3);
+        let tr = min_secs(|| (reference.conv)(&s, &x, &w, &[], Act::None, &mut y), 3);
+        let tb = min_secs(|| (best.conv)(&s, &x, &w, &[], Act::None, &mut y), 3);
         println!(
             "| dense 3x3 | {ci}->{co} {h}x{h} | {:.2} | {:.2} | {:.1}x |",
+            macs / tr / 1e9,
+            macs / tb / 1e9,
+            tr / tb
+        );
+    }
+    for &(ci, co, h) in &[(64, 64, 24), (64, 32, 48), (32, 16, 192)] {
+        let s = ConvShape {
+            in_c: ci,
+            in_h: h,
+            in_w: h,
+            out_c: co,
+            k_h: 2,
+            k_w: 2,
+            stride_h: 2,
+            stride_w: 2,
+            pad: [0; 4],
+            groups: 1,
+        };
+        let x = vec![0.5f32; ci * h * h];
+        let w = vec![0.01f32; ci * co * 4];
+        let b = vec![0.1f32; co];
+        let mut y = vec![0f32; co * 4 * h * h];
+        let macs = (ci * co * 4 * h * h) as f64;
+        let tr = min_secs(
+            || (reference.conv_transpose)(&s, &x, &w, &b, Act::None, &mut y),
+            3,
+        );
+        let tb = min_secs(
+            || (best.conv_transpose)(&s, &x, &w, &b, Act::None, &mut y),
+            3,
+        );
+        println!(
+            "| transposed 2x2 | {ci}->{co} {h}x{h} | {:.2} | {:.2} | {:.1}x |",
             macs / tr / 1e9,
             macs / tb / 1e9,
             tr / tb

@@ -178,12 +178,14 @@ impl Kernels {
                 k.conv1x1 = x86_64::avx2_conv1x1_f32::conv1x1;
                 k.depthwise = x86_64::avx2_dw_f32::depthwise;
                 k.conv_transpose = x86_64::avx2_convt2x2_f32::conv_transpose2x2;
+                k.conv = x86_64::avx2_conv_f32::conv;
             }
             if has_avx512f() {
-                // A 16-lane depthwise kernel measured no faster than the 8-lane one here (its
-                // rows are L1-bound); only the pointwise kernel uses AVX-512.
-                k.name = "avx512f (1x1), avx2/fma (depthwise, transposed)";
+                k.name = "avx512f";
                 k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
+                k.depthwise = x86_64::avx512_dw_f32::depthwise;
+                k.conv_transpose = x86_64::avx512_convt2x2_f32::conv_transpose2x2;
+                k.conv = x86_64::avx512_conv_f32::conv;
             }
         }
         // int8 kernels (x86): exact (equal to generic_i8), installed per feature.

@@ -374,3 +374,345 @@ fn avx512_and_avx2_pointwise_agree_bit_for_bit() {
         }
     }
 }
+
+/// A "dense" case: (in_c, out_c, h, w, k_h, k_w, pad).
+type DenseCase = (usize, usize, usize, usize, usize, usize, [usize; 4]);
+
+/// Named and random dense cases.
+fn dense_cases(rng: &mut impl Rng) -> Vec<DenseCase> {
+    let mut cases = vec![
+        (4, 16, 40, 40, 3, 3, [1; 4]),
+        (16, 4, 33, 37, 3, 3, [1; 4]),
+        (1, 1, 1, 1, 3, 3, [1; 4]),
+        (3, 5, 2, 2, 5, 5, [2; 4]),
+        (2, 9, 7, 100, 1, 1, [0; 4]),
+        (5, 13, 9, 17, 3, 5, [1, 2, 1, 2]),
+        (7, 3, 6, 23, 7, 7, [3; 4]),
+        (4, 17, 5, 49, 3, 3, [0, 2, 1, 0]),
+    ];
+    for _ in 0..150 {
+        let (k_h, k_w) = (
+            [1, 2, 3, 5, 7][rng.random_range(0..5)],
+            [1, 2, 3, 5, 7][rng.random_range(0..5)],
+        );
+        cases.push((
+            rng.random_range(1..12),
+            rng.random_range(1..20),
+            rng.random_range(1..14),
+            rng.random_range(1..70),
+            k_h,
+            k_w,
+            [
+                rng.random_range(0..k_h),
+                rng.random_range(0..k_w),
+                rng.random_range(0..k_h),
+                rng.random_range(0..k_w),
+            ],
+        ));
+    }
+    cases
+}
+
+#[test]
+fn dense_conv_matches_reference_on_random_shapes() {
+    // Stride 1, one group, any kernel and padding (incl. planes smaller than the kernel); the
+    // AVX2 and AVX-512 kernels must also agree bit for bit (same arithmetic).
+    let k = Kernels::best();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(40);
+    for (i, (in_c, out_c, h, w, k_h, k_w, pad)) in dense_cases(&mut rng).into_iter().enumerate() {
+        let s = ConvShape {
+            in_c,
+            in_h: h,
+            in_w: w,
+            out_c,
+            k_h,
+            k_w,
+            stride_h: 1,
+            stride_w: 1,
+            pad,
+            groups: 1,
+        };
+        let Some((oh, ow)) = s.conv_out() else {
+            continue;
+        };
+        let x = rand_vec(&mut rng, in_c * h * w);
+        let wt = rand_vec(&mut rng, out_c * in_c * k_h * k_w);
+        let b = if i % 2 == 0 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, out_c)
+        };
+        let act = ACTS[i % 3];
+        let mut want = vec![0f32; out_c * oh * ow];
+        generic::conv2d(&s, &x, &wt, &b, act, &mut want);
+        let mut got = vec![f32::NAN; out_c * oh * ow];
+        (k.conv)(&s, &x, &wt, &b, act, &mut got);
+        let what = format!(
+            "{} conv {in_c}->{out_c} {h}x{w} k{k_h}x{k_w} pad {pad:?}",
+            k.name
+        );
+        close(&got, &want, &what);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use rawnr_kernels::x86_64::{avx2_conv_f32, avx512_conv_f32};
+            let mut a = vec![f32::NAN; out_c * oh * ow];
+            let mut c = vec![f32::NAN; out_c * oh * ow];
+            avx2_conv_f32::conv(&s, &x, &wt, &b, act, &mut a);
+            avx512_conv_f32::conv(&s, &x, &wt, &b, act, &mut c);
+            close(&a, &want, &what);
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+            {
+                assert_eq!(a, c, "{what}: AVX2 and AVX-512 differ");
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_conv_falls_back_for_other_shapes() {
+    // Strided and grouped convolutions go to the reference, bit for bit.
+    let k = Kernels::best();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    for (stride, groups) in [(2, 1), (1, 2), (3, 2)] {
+        let s = ConvShape {
+            in_c: 4,
+            in_h: 11,
+            in_w: 19,
+            out_c: 6,
+            k_h: 3,
+            k_w: 3,
+            stride_h: stride,
+            stride_w: stride,
+            pad: [1; 4],
+            groups,
+        };
+        let (oh, ow) = s.conv_out().unwrap();
+        let x = rand_vec(&mut rng, 4 * 11 * 19);
+        let wt = rand_vec(&mut rng, 6 * 4 / groups * 9);
+        let b = rand_vec(&mut rng, 6);
+        let mut want = vec![0f32; 6 * oh * ow];
+        generic::conv2d(&s, &x, &wt, &b, Act::Relu, &mut want);
+        let mut got = vec![f32::NAN; 6 * oh * ow];
+        (k.conv)(&s, &x, &wt, &b, Act::Relu, &mut got);
+        assert_eq!(got, want, "stride {stride} groups {groups}");
+    }
+}
+
+#[test]
+fn dense_conv_value_does_not_depend_on_position() {
+    // Column and row crops of the input (with enough margin) give bit-identical interior
+    // outputs, for both kernel widths of PMRID's first and last layers.
+    let k = Kernels::best();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    for (in_c, out_c) in [(4, 16), (16, 4), (3, 7)] {
+        let (h, w, kk) = (21, 75, 3);
+        let p = kk / 2;
+        let x = rand_vec(&mut rng, in_c * h * w);
+        let wt = rand_vec(&mut rng, out_c * in_c * kk * kk);
+        let b = rand_vec(&mut rng, out_c);
+        let s = ConvShape {
+            in_c,
+            in_h: h,
+            in_w: w,
+            out_c,
+            k_h: kk,
+            k_w: kk,
+            stride_h: 1,
+            stride_w: 1,
+            pad: [p; 4],
+            groups: 1,
+        };
+        let mut full = vec![0f32; out_c * h * w];
+        (k.conv)(&s, &x, &wt, &b, Act::Relu, &mut full);
+        for (y0, ch, x0, cw) in [
+            (0, 21, 3, 11),
+            (2, 9, 7, 40),
+            (5, 16, 10, 65),
+            (0, 5, 0, 17),
+            (4, 17, 33, 42),
+        ] {
+            let mut crop = Vec::new();
+            for c in 0..in_c {
+                for r in y0..y0 + ch {
+                    crop.extend_from_slice(&x[(c * h + r) * w + x0..(c * h + r) * w + x0 + cw]);
+                }
+            }
+            let sc = ConvShape {
+                in_h: ch,
+                in_w: cw,
+                ..s
+            };
+            let mut out = vec![0f32; out_c * ch * cw];
+            (k.conv)(&sc, &crop, &wt, &b, Act::Relu, &mut out);
+            // Pixels at least `p` away from the crop's own borders (or on the frame's border)
+            // see the same inputs.
+            let (ylo, xlo) = (if y0 == 0 { 0 } else { p }, if x0 == 0 { 0 } else { p });
+            let yhi = if y0 + ch == h { ch } else { ch - p };
+            let xhi = if x0 + cw == w { cw } else { cw - p };
+            for oc in 0..out_c {
+                for r in ylo..yhi {
+                    for col in xlo..xhi {
+                        assert_eq!(
+                            out[(oc * ch + r) * cw + col].to_bits(),
+                            full[(oc * h + y0 + r) * w + x0 + col].to_bits(),
+                            "{in_c}->{out_c} crop ({y0}+{ch}, {x0}+{cw}) at ({r}, {col})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_and_avx2_depthwise_and_transposed_agree_bit_for_bit() {
+    // Same arithmetic (bias, one FMA per tap in order, zero columns outside the row, rows
+    // outside skipped): the results are identical, so tiling stays exact whichever a machine
+    // selects. Widths up to 2100 reach the AVX2 kernel's unpadded path.
+    use rawnr_kernels::x86_64::{
+        avx2_convt2x2_f32, avx2_dw_f32, avx512_convt2x2_f32, avx512_dw_f32,
+    };
+    let both = std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(43);
+    for n in 0..150 {
+        let kk = [1, 3, 5, 7][rng.random_range(0..4)];
+        let st = rng.random_range(1..3);
+        let p = rng.random_range(0..=kk / 2 + 1);
+        let c = rng.random_range(1..6);
+        let h = rng.random_range(1..25);
+        let w = if n % 25 == 0 {
+            rng.random_range(2040..2100)
+        } else {
+            rng.random_range(1..120)
+        };
+        let s = ConvShape {
+            in_c: c,
+            in_h: h,
+            in_w: w,
+            out_c: c,
+            k_h: kk,
+            k_w: kk,
+            stride_h: st,
+            stride_w: st,
+            pad: [p; 4],
+            groups: c,
+        };
+        let Some((oh, ow)) = s.conv_out() else {
+            continue;
+        };
+        let x = rand_vec(&mut rng, c * h * w);
+        let wt = rand_vec(&mut rng, c * kk * kk);
+        let b = if n % 2 == 0 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, c)
+        };
+        let act = ACTS[n % 3];
+        let (mut a, mut d) = (vec![0f32; c * oh * ow], vec![1f32; c * oh * ow]);
+        avx2_dw_f32::depthwise(&s, &x, &wt, &b, act, &mut a);
+        avx512_dw_f32::depthwise(&s, &x, &wt, &b, act, &mut d);
+        let mut want = vec![0f32; c * oh * ow];
+        generic::conv2d(&s, &x, &wt, &b, act, &mut want);
+        close(
+            &d,
+            &want,
+            &format!("avx512 depthwise c{c} {h}x{w} k{kk} p{p} s{st}"),
+        );
+        if both {
+            assert_eq!(a, d, "depthwise c{c} {h}x{w} k{kk} p{p} s{st}");
+        }
+
+        let (ci, co) = (rng.random_range(1..20), rng.random_range(1..20));
+        let (h, w) = (rng.random_range(1..6), rng.random_range(1..90));
+        let s = ConvShape {
+            in_c: ci,
+            in_h: h,
+            in_w: w,
+            out_c: co,
+            k_h: 2,
+            k_w: 2,
+            stride_h: 2,
+            stride_w: 2,
+            pad: [0; 4],
+            groups: 1,
+        };
+        let x = rand_vec(&mut rng, ci * h * w);
+        let wt = rand_vec(&mut rng, ci * co * 4);
+        let b = if n % 2 == 1 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, co)
+        };
+        let (mut a, mut d) = (vec![0f32; co * 4 * h * w], vec![1f32; co * 4 * h * w]);
+        avx2_convt2x2_f32::conv_transpose2x2(&s, &x, &wt, &b, act, &mut a);
+        avx512_convt2x2_f32::conv_transpose2x2(&s, &x, &wt, &b, act, &mut d);
+        let mut want = vec![0f32; co * 4 * h * w];
+        generic::conv_transpose2d(&s, &x, &wt, &b, act, &mut want);
+        close(
+            &d,
+            &want,
+            &format!("avx512 conv_transpose {ci}->{co} {h}x{w}"),
+        );
+        if both {
+            assert_eq!(a, d, "conv_transpose {ci}->{co} {h}x{w}");
+        }
+    }
+}
+
+#[test]
+fn depthwise_stride2_value_does_not_depend_on_position() {
+    // Even-aligned crops of the input give bit-identical interior outputs with stride 2.
+    let k = Kernels::best();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(44);
+    for kk in [3, 5] {
+        let (c, h, w) = (3, 22, 90);
+        let p = kk / 2;
+        let x = rand_vec(&mut rng, c * h * w);
+        let wt = rand_vec(&mut rng, c * kk * kk);
+        let s = ConvShape {
+            in_c: c,
+            in_h: h,
+            in_w: w,
+            out_c: c,
+            k_h: kk,
+            k_w: kk,
+            stride_h: 2,
+            stride_w: 2,
+            pad: [p; 4],
+            groups: c,
+        };
+        let (oh, ow) = s.conv_out().unwrap();
+        let mut full = vec![0f32; c * oh * ow];
+        (k.depthwise)(&s, &x, &wt, &[], Act::None, &mut full);
+        for (x0, cw) in [(0, 34), (4, 40), (10, 80), (36, 54)] {
+            let crop: Vec<f32> = (0..c * h)
+                .flat_map(|r| x[r * w + x0..r * w + x0 + cw].to_vec())
+                .collect();
+            let sc = ConvShape { in_w: cw, ..s };
+            let (_, cow) = sc.conv_out().unwrap();
+            let mut out = vec![0f32; c * oh * cow];
+            (k.depthwise)(&sc, &crop, &wt, &[], Act::None, &mut out);
+            // Output column j of the crop is column x0 / 2 + j of the whole; it sees the same
+            // inputs when its taps stay inside the crop or both are at the frame's edge.
+            for r in 0..c * oh {
+                for j in 0..cow {
+                    let lo = 2 * j as isize - p as isize;
+                    let hi = 2 * j + kk - 1 - p;
+                    let inside = (lo >= 0 || x0 == 0) && (hi < cw || x0 + cw == w);
+                    if inside {
+                        assert_eq!(
+                            out[r * cow + j].to_bits(),
+                            full[r * ow + x0 / 2 + j].to_bits(),
+                            "k{kk} crop {x0}+{cw} row {r} col {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
