@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Benchmark on this DNG's active area instead of a synthetic frame.
     #[arg(long)]
     input: Option<std::path::PathBuf>,
+    /// Also time every node on one tile region (one thread, native backend) and print the
+    /// time per op class.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -211,6 +215,97 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             "{:.0}",
             r - frame_bytes / (1 << 20) as f64
         )),
+    );
+    if args.profile {
+        let region = fp.grid.tile + 2 * fp.grid.halo;
+        profile_nodes(d.engine(), region, args.runs.max(1)).map_err(rt)?;
+    }
+    Ok(())
+}
+
+/// The op class of node `i` for the profile: op, weight type and convolution kind.
+fn node_class(m: &Model<'_>, i: usize, in_c: usize) -> String {
+    use rawnr_core::format::OpKind;
+    let n = m.node(i);
+    let conv = |kind: &str| {
+        let ty = match m.tensor(n.weight as usize).dtype {
+            DType::I8 => "int8",
+            DType::F16 => "f16w",
+            _ => "f32",
+        };
+        let (k, st) = (n.kernel[0], n.stride[0]);
+        format!("{kind} {ty} {k}x{k}/{st}")
+    };
+    match n.op {
+        OpKind::ConvTranspose2d => conv("transposed"),
+        OpKind::Conv2d if n.kernel == [1, 1] && n.groups == 1 => conv("pointwise"),
+        OpKind::Conv2d if n.groups as usize == in_c && in_c > 1 => conv("depthwise"),
+        OpKind::Conv2d => conv("dense"),
+        op => {
+            let u8 = matches!(m.value_type(i + 1), rawnr_core::format::ValueType::U8(_));
+            format!("{op:?}{}", if u8 { " u8" } else { "" })
+        }
+    }
+}
+
+/// Times every node of `engine` on a `region x region` tile (fastest of `runs` per node) and
+/// prints milliseconds, share and GMAC/s per op class.
+fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), rawnr_core::Error> {
+    let m = engine.model();
+    let plan = engine.plan(region, region)?;
+    let mut scratch = vec![0f32; plan.scratch_len];
+    let n = m.n_nodes();
+    let mut best = vec![f64::MAX; n];
+    for _ in 0..=runs {
+        let mut t = Instant::now();
+        let mut times = vec![0f64; n];
+        engine.run_with_hook(&plan, &plan.shapes, &mut scratch, &mut |i| {
+            let now = Instant::now();
+            times[i] = (now - t).as_secs_f64();
+            t = now;
+        })?;
+        for (b, t) in best.iter_mut().zip(&times) {
+            *b = b.min(*t);
+        }
+    }
+    let mut classes: Vec<(String, f64, u64)> = Vec::new();
+    for i in 0..n {
+        let node = m.node(i);
+        let in_c = plan.shapes[node.inputs[0] as usize].c;
+        let macs = engine.node_macs(i, &plan.shapes);
+        let class = node_class(&m, i, in_c);
+        match classes.iter_mut().find(|c| c.0 == class) {
+            Some(c) => {
+                c.1 += best[i];
+                c.2 += macs;
+            }
+            None => classes.push((class, best[i], macs)),
+        }
+    }
+    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = best.iter().sum();
+    println!();
+    println!("Per-node profile, one {region}x{region} tile region, one thread, fastest of {runs}:");
+    println!("| op class | ms | share | GMAC | GMAC/s |");
+    println!("|---|---|---|---|---|");
+    for (class, t, macs) in &classes {
+        println!(
+            "| {class} | {:.2} | {:.1}% | {:.3} | {} |",
+            t * 1e3,
+            100.0 * t / total,
+            *macs as f64 / 1e9,
+            if *macs > 0 {
+                format!("{:.1}", *macs as f64 / 1e9 / t)
+            } else {
+                "-".into()
+            }
+        );
+    }
+    println!(
+        "| total | {:.2} | 100% | {:.3} | {:.1} |",
+        total * 1e3,
+        engine.macs(&plan.shapes) as f64 / 1e9,
+        engine.macs(&plan.shapes) as f64 / 1e9 / total
     );
     Ok(())
 }

@@ -353,25 +353,23 @@ impl<'m> Engine<'m> {
 
     /// Multiply-accumulates of one run with value shapes `shapes` (convolutions only).
     pub fn macs(&self, shapes: &[Shape]) -> u64 {
-        let m = &self.model;
-        (0..m.n_nodes())
-            .map(|i| {
-                let n = m.node(i);
-                match n.op {
-                    OpKind::Conv2d => {
-                        let cin = shapes[n.inputs[0] as usize].c / n.groups.max(1) as usize;
-                        (shapes[i + 1].len() * cin * n.kernel[0] as usize * n.kernel[1] as usize)
-                            as u64
-                    }
-                    OpKind::ConvTranspose2d => {
-                        let x = shapes[n.inputs[0] as usize];
-                        let cout = n.out_channels as usize / n.groups.max(1) as usize;
-                        (x.len() * cout * n.kernel[0] as usize * n.kernel[1] as usize) as u64
-                    }
-                    _ => 0,
-                }
-            })
+        (0..self.model.n_nodes())
+            .map(|i| self.node_macs(i, shapes))
             .sum()
+    }
+
+    /// Multiply-accumulates of node `i` with value shapes `shapes` (0 unless a convolution).
+    pub fn node_macs(&self, i: usize, shapes: &[Shape]) -> u64 {
+        let n = self.model.node(i);
+        let k = n.kernel[0] as usize * n.kernel[1] as usize;
+        let x = shapes[n.inputs[0] as usize];
+        match n.op {
+            OpKind::Conv2d => (shapes[i + 1].len() * (x.c / n.groups.max(1) as usize) * k) as u64,
+            OpKind::ConvTranspose2d => {
+                (x.len() * (n.out_channels as usize / n.groups.max(1) as usize) * k) as u64
+            }
+            _ => 0,
+        }
     }
 
     /// Scratch elements (f32) needed to run inputs up to `h x w`.
@@ -398,7 +396,7 @@ impl<'m> Engine<'m> {
         shapes: &[Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        self.run_impl(plan.as_plan(), shapes, scratch, None)
+        self.run_impl(plan.as_plan(), shapes, scratch, None, None)
     }
 
     /// [`Engine::run`] that shows every f32 value to `observe(value, data)` as soon as it is
@@ -411,7 +409,19 @@ impl<'m> Engine<'m> {
         scratch: &mut [f32],
         observe: &mut Observer<'_>,
     ) -> Result<(), Error> {
-        self.run_impl(plan.as_plan(), shapes, scratch, Some(observe))
+        self.run_impl(plan.as_plan(), shapes, scratch, Some(observe), None)
+    }
+
+    /// [`Engine::run`] that calls `after_node(node)` as each node finishes (profilers time
+    /// nodes with it).
+    pub fn run_with_hook<P: AsPlan + ?Sized>(
+        &self,
+        plan: &P,
+        shapes: &[Shape],
+        scratch: &mut [f32],
+        after_node: &mut dyn FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run_impl(plan.as_plan(), shapes, scratch, None, Some(after_node))
     }
 
     fn run_impl(
@@ -420,6 +430,7 @@ impl<'m> Engine<'m> {
         shapes: &[Shape],
         scratch: &mut [f32],
         mut observe: Option<&mut Observer<'_>>,
+        mut after_node: Option<&mut dyn FnMut(usize)>,
     ) -> Result<(), Error> {
         let m = &self.model;
         if scratch.len() < plan.scratch_len {
@@ -647,6 +658,9 @@ impl<'m> Engine<'m> {
                 if ty(out_v) == ValueType::F32 {
                     obs(out_v, &arena[range(out_v)]);
                 }
+            }
+            if let Some(hook) = after_node.as_mut() {
+                hook(i);
             }
         }
         Ok(())
