@@ -80,7 +80,7 @@ fn synthetic(width: usize, height: usize) -> Vec<u16> {
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let store = model::load(args.engine.model.as_deref())?;
     let m = store.model();
-    let d = Denoiser::new(Engine::new(m));
+    let d = Denoiser::new(Engine::new(m).with_fusion(!args.engine.no_fusion));
     let (input, layout, levels) = match &args.input {
         Some(p) => {
             let f = rawnr_io::dng::read(p)?;
@@ -269,18 +269,29 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
         }
     }
     let mut classes: Vec<(String, f64, u64)> = Vec::new();
-    for i in 0..n {
+    let mut i = 0;
+    while i < n {
         let node = m.node(i);
         let in_c = plan.shapes[node.inputs[0] as usize].c;
-        let macs = engine.node_macs(i, &plan.shapes);
-        let class = node_class(&m, i, in_c);
+        // A fused chain is timed as a whole (depthwise + pointwise [+ add]).
+        let len = engine.fused_nodes(&plan, i);
+        let macs: u64 = (i..i + len)
+            .map(|j| engine.node_macs(j, &plan.shapes))
+            .sum();
+        let time: f64 = best[i..i + len].iter().sum();
+        let class = match len {
+            1 => node_class(m, i, in_c),
+            2 => format!("fused {} + pointwise", node_class(m, i, in_c)),
+            _ => format!("fused {} + pointwise + add", node_class(m, i, in_c)),
+        };
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
-                c.1 += best[i];
+                c.1 += time;
                 c.2 += macs;
             }
-            None => classes.push((class, best[i], macs)),
+            None => classes.push((class, time, macs)),
         }
+        i += len;
     }
     classes.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total: f64 = best.iter().sum();

@@ -179,6 +179,9 @@ pub struct EngineArgs {
     /// model's size multiple, down to 64) until threads x scratch fits; 0 = no limit.
     #[arg(long, default_value_t = 48)]
     pub scratch_mib: usize,
+    /// Run every node over the whole tile (no depthwise + pointwise + add fusion).
+    #[arg(long)]
+    pub no_fusion: bool,
 }
 
 impl EngineArgs {
@@ -456,7 +459,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
 
     let model_store = model::load(args.engine.model.as_deref())?;
     let model = model_store.model();
-    let denoiser = Denoiser::new(Engine::new(model));
+    let denoiser = Denoiser::new(Engine::new(model).with_fusion(!args.engine.no_fusion));
     let (noise, noise_source) = args.engine.noise(&denoiser, frame.iso, frame.tag_noise)?;
     let threads = args.engine.threads();
     let start = Instant::now();

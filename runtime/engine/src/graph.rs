@@ -37,14 +37,14 @@ impl Shape {
 
 /// Arena slots (f32 elements) a value of type `ty` and shape `s` occupies: u8 values are
 /// packed four to a slot.
-fn slot_len(ty: ValueType, s: &Shape) -> usize {
+pub(crate) fn slot_len(ty: ValueType, s: &Shape) -> usize {
     match ty {
         ValueType::F32 => s.len(),
         ValueType::U8(_) => s.len().div_ceil(4),
     }
 }
 
-fn qparams(q: ValueQuant) -> QParams {
+pub(crate) fn qparams(q: ValueQuant) -> QParams {
     QParams {
         scale: q.scale,
         zero_point: q.zero_point,
@@ -52,12 +52,12 @@ fn qparams(q: ValueQuant) -> QParams {
 }
 
 /// The first `n` bytes of an arena slot holding a u8 value.
-fn bytes(x: &[f32], n: usize) -> &[u8] {
+pub(crate) fn bytes(x: &[f32], n: usize) -> &[u8] {
     &bytemuck::cast_slice::<f32, u8>(x)[..n]
 }
 
 /// The first `n` bytes of an arena slot holding a u8 value, writable.
-fn bytes_mut(x: &mut [f32], n: usize) -> &mut [u8] {
+pub(crate) fn bytes_mut(x: &mut [f32], n: usize) -> &mut [u8] {
     &mut bytemuck::cast_slice_mut::<f32, u8>(x)[..n]
 }
 
@@ -71,8 +71,12 @@ pub struct Plan {
     pub shapes: Vec<Shape>,
     /// Offset of every value in the arena, in f32 elements.
     pub offsets: Vec<usize>,
-    /// Scratch length in f32 elements: the arena, then the f16 weight-widening buffer.
+    /// Scratch length in f32 elements: the arena, the fused bands, then the f16
+    /// weight-widening buffer.
     pub scratch_len: usize,
+    /// Scratch elements for the bands of fused layers (0: nothing fused; see
+    /// [`Engine::with_fusion`]).
+    pub band_len: usize,
 }
 
 #[cfg(feature = "alloc")]
@@ -93,8 +97,12 @@ pub struct PlanRef<'a> {
     pub shapes: &'a [Shape],
     /// Offset of every value in the arena, in f32 elements.
     pub offsets: &'a [usize],
-    /// Scratch length in f32 elements: the arena, then the f16 weight-widening buffer.
+    /// Scratch length in f32 elements: the arena, the fused bands, then the f16
+    /// weight-widening buffer.
     pub scratch_len: usize,
+    /// Scratch elements for the bands of fused layers (0: nothing fused; see
+    /// [`Engine::with_fusion`]).
+    pub band_len: usize,
 }
 
 impl PlanRef<'_> {
@@ -124,6 +132,7 @@ impl AsPlan for Plan {
             shapes: &self.shapes,
             offsets: &self.offsets,
             scratch_len: self.scratch_len,
+            band_len: self.band_len,
         }
     }
 }
@@ -134,13 +143,15 @@ pub type Observer<'a> = dyn FnMut(usize, &[f32]) + 'a;
 /// Runs one validated model.
 #[derive(Debug, Clone)]
 pub struct Engine<'m> {
-    model: Model<'m>,
-    kernels: Kernels,
+    pub(crate) model: Model<'m>,
+    pub(crate) kernels: Kernels,
     /// Elements of the largest f16 weight tensor (its f32 widening buffer ends the scratch).
     f16_buffer: usize,
+    /// Whether plans fuse separable blocks (see [`Engine::with_fusion`]).
+    pub(crate) fusion: bool,
 }
 
-fn act(a: Activation) -> Act {
+pub(crate) fn act(a: Activation) -> Act {
     match a {
         Activation::None => Act::None,
         Activation::Relu => Act::Relu,
@@ -148,7 +159,7 @@ fn act(a: Activation) -> Act {
     }
 }
 
-fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape {
+pub(crate) fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape {
     let n = model.node(node_index);
     ConvShape {
         in_c: input.c,
@@ -176,7 +187,28 @@ impl<'m> Engine<'m> {
             f16_buffer: model.max_f16_weight_len(),
             model,
             kernels,
+            fusion: true,
         }
+    }
+
+    /// Turns layer fusion on (the default) or off for the plans made from now on. Fused, a
+    /// depthwise convolution, the pointwise one that alone reads it and the residual add that
+    /// alone reads that run together band by band of rows, with bit-identical results: the
+    /// intermediate tensors stay in cache and take no arena space. [`Engine::run_observed`]
+    /// needs a plan without fusion (it shows every value).
+    pub fn with_fusion(mut self, on: bool) -> Self {
+        self.fusion = on;
+        self
+    }
+
+    /// Nodes that run as one fused chain from node `i` under `plan` (1 when node `i` runs
+    /// alone).
+    pub fn fused_nodes<P: AsPlan + ?Sized>(&self, plan: &P, i: usize) -> usize {
+        let p = plan.as_plan();
+        if p.band_len == 0 {
+            return 1;
+        }
+        self.chain_at(i, p.shapes).map_or(1, |c| c.len())
     }
 
     /// The kernels in use.
@@ -283,14 +315,14 @@ impl<'m> Engine<'m> {
         let mut shapes = vec![Shape::default(); n];
         let mut offsets = vec![0usize; n];
         let mut work = vec![0usize; n];
-        let scratch_len = self
-            .plan_in(h, w, &mut shapes, &mut offsets, &mut work)?
-            .scratch_len;
+        let p = self.plan_in(h, w, &mut shapes, &mut offsets, &mut work)?;
+        let (scratch_len, band_len) = (p.scratch_len, p.band_len);
         Ok(Plan {
             input: (h, w),
             shapes,
             offsets,
             scratch_len,
+            band_len,
         })
     }
 
@@ -321,15 +353,34 @@ impl<'m> Engine<'m> {
         }
         last_use[self.model.info().output_value as usize] = usize::MAX;
         self.infer_shapes(h, w, shapes)?;
+        // Fused chains: their intermediate values take no arena space (offset usize::MAX) and
+        // the depthwise input stays alive until the chain's last node has run.
         offsets.fill(0);
+        let mut band_len = 0usize;
+        let mut i = 0;
+        while i < self.model.n_nodes() {
+            match self.chain_at(i, shapes) {
+                Some(c) => {
+                    offsets[c.dw + 1..c.out_value()].fill(usize::MAX);
+                    let x = self.model.node(i).inputs[0] as usize;
+                    last_use[x] = last_use[x].max(c.dw + c.len() - 1);
+                    band_len = band_len.max(self.band_slots(&c, shapes));
+                    i += c.len();
+                }
+                None => i += 1,
+            }
+        }
         let m = &self.model;
         let slots = |u: usize, s: &[Shape]| slot_len(m.value_type(u), &s[u]);
         let mut end = shapes[0].len();
         for v in 1..n {
+            if offsets[v] == usize::MAX {
+                continue;
+            }
             let node = v - 1;
             let size = slots(v, shapes);
             // Values alive while node `node` runs: defined before it and read by it or later.
-            let live = |u: usize| u < v && last_use[u] >= node;
+            let live = |u: usize| u < v && offsets[u] != usize::MAX && last_use[u] >= node;
             let mut cand = 0usize;
             loop {
                 let clash = (0..v).find(|&u| {
@@ -347,7 +398,11 @@ impl<'m> Engine<'m> {
             input: (h, w),
             shapes,
             offsets,
-            scratch_len: end.checked_add(self.f16_buffer).ok_or(Error::Overflow)?,
+            scratch_len: end
+                .checked_add(band_len)
+                .and_then(|e| e.checked_add(self.f16_buffer))
+                .ok_or(Error::Overflow)?,
+            band_len,
         })
     }
 
@@ -453,14 +508,21 @@ impl<'m> Engine<'m> {
                 });
             }
         }
-        let arena_len =
-            plan.scratch_len
-                .checked_sub(self.f16_buffer)
-                .ok_or(Error::BufferTooSmall {
-                    needed: self.f16_buffer,
-                    got: plan.scratch_len,
-                })?;
-        let (arena, widen) = scratch[..plan.scratch_len].split_at_mut(arena_len);
+        if observe.is_some() && plan.band_len > 0 {
+            return Err(Error::BadInfo(
+                "observed runs need a plan without fusion (Engine::with_fusion(false))",
+            ));
+        }
+        let tail = self.f16_buffer.saturating_add(plan.band_len);
+        let arena_len = plan
+            .scratch_len
+            .checked_sub(tail)
+            .ok_or(Error::BufferTooSmall {
+                needed: tail,
+                got: plan.scratch_len,
+            })?;
+        let (arena, rest) = scratch[..plan.scratch_len].split_at_mut(arena_len);
+        let (band, widen) = rest.split_at_mut(plan.band_len);
         let ty = |v: usize| m.value_type(v);
         let range = |v: usize| {
             let start = plan.offsets[v];
@@ -469,7 +531,20 @@ impl<'m> Engine<'m> {
         if let Some(obs) = observe.as_mut() {
             obs(0, &arena[range(0)]);
         }
-        for i in 0..m.n_nodes() {
+        let mut i = 0;
+        while i < m.n_nodes() {
+            if plan.band_len > 0 {
+                if let Some(c) = self.chain_at(i, plan.shapes) {
+                    self.run_chain(&c, shapes, arena, &range, band)?;
+                    if let Some(hook) = after_node.as_mut() {
+                        for j in i..i + c.len() {
+                            hook(j);
+                        }
+                    }
+                    i += c.len();
+                    continue;
+                }
+            }
             let n = m.node(i);
             let out_v = i + 1;
             let out_r = range(out_v);
@@ -662,6 +737,7 @@ impl<'m> Engine<'m> {
             if let Some(hook) = after_node.as_mut() {
                 hook(i);
             }
+            i += 1;
         }
         Ok(())
     }
@@ -669,7 +745,7 @@ impl<'m> Engine<'m> {
 
 /// Splits the arena into the output slice and the input slices (which the planner keeps
 /// disjoint from the output).
-fn split_io<'a>(
+pub(crate) fn split_io<'a>(
     scratch: &'a mut [f32],
     out: Range<usize>,
     ins: &[Range<usize>],

@@ -24,6 +24,7 @@ extern crate std;
 
 #[cfg(feature = "std")]
 pub mod file;
+mod fuse;
 pub mod graph;
 pub mod tiling;
 

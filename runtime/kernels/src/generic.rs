@@ -102,10 +102,34 @@ pub fn conv1x1(
     act: Act,
     output: &mut [f32],
 ) {
-    s.check(input, weight, bias, output);
+    conv1x1_into(
+        s,
+        input,
+        weight,
+        bias,
+        act,
+        output,
+        &crate::PwEpilogue::dense(s.pixels),
+    )
+}
+
+/// [`conv1x1`] through a [`crate::PwEpilogue`]: planes at `e.stride`, then `e.act(y +
+/// residual)` when there is a residual (as [`add`] computes it).
+pub fn conv1x1_into(
+    s: &crate::Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    e: &crate::PwEpilogue<'_>,
+) {
+    s.check_operands(input, weight, bias);
+    e.check(s, output);
     let n = s.pixels;
     for oc in 0..s.out_c {
-        let row = &mut output[oc * n..(oc + 1) * n];
+        let at = oc * e.stride;
+        let row = &mut output[at..at + n];
         row.fill(if bias.is_empty() { 0.0 } else { bias[oc] });
         for ic in 0..s.in_c {
             let wv = weight[oc * s.in_c + ic];
@@ -116,6 +140,11 @@ pub fn conv1x1(
         if act != Act::None {
             for o in row.iter_mut() {
                 *o = act.apply(*o);
+            }
+        }
+        if let Some(r) = e.residual {
+            for (o, &x) in row.iter_mut().zip(&r[at..at + n]) {
+                *o = e.act.apply(*o + x);
             }
         }
     }

@@ -69,6 +69,15 @@ pub struct Conv1x1 {
 impl Conv1x1 {
     /// Panics unless the buffers fit the shape (a caller bug, not bad input).
     pub fn check(&self, input: &[f32], weight: &[f32], bias: &[f32], output: &[f32]) {
+        self.check_operands(input, weight, bias);
+        assert!(
+            output.len() >= self.out_c * self.pixels,
+            "conv1x1: output too short"
+        );
+    }
+
+    /// [`Conv1x1::check`] without the output (see [`PwEpilogue::check`]).
+    pub fn check_operands(&self, input: &[f32], weight: &[f32], bias: &[f32]) {
         assert!(
             input.len() >= self.in_c * self.pixels,
             "conv1x1: input too short"
@@ -81,10 +90,47 @@ impl Conv1x1 {
             bias.is_empty() || bias.len() >= self.out_c,
             "conv1x1: bias too short"
         );
+    }
+}
+
+/// Where a pointwise convolution writes, for fused layers: output channel `oc`, pixel `p` goes
+/// to `output[oc * stride + p]` (a band of rows of larger planes), and with a residual it is
+/// `act(y + residual[oc * stride + p])` with `y` the convolution's value (after its own
+/// activation), the same arithmetic as a separate [`AddFn`] on `y` and the residual.
+#[derive(Debug, Clone, Copy)]
+pub struct PwEpilogue<'a> {
+    /// Distance between output (and residual) planes, at least `pixels`.
+    pub stride: usize,
+    /// Added to the output, with `act` after the addition.
+    pub residual: Option<&'a [f32]>,
+    /// Activation after the residual add (ignored without a residual).
+    pub act: Act,
+}
+
+impl PwEpilogue<'_> {
+    /// The plain form: planes of `pixels` one after the other, no residual.
+    pub fn dense(pixels: usize) -> Self {
+        PwEpilogue {
+            stride: pixels,
+            residual: None,
+            act: Act::None,
+        }
+    }
+
+    /// Panics unless the output (and the residual) hold `s`'s planes at this stride.
+    pub fn check(&self, s: &Conv1x1, output: &[f32]) {
         assert!(
-            output.len() >= self.out_c * self.pixels,
-            "conv1x1: output too short"
+            self.stride >= s.pixels,
+            "conv1x1: stride below the plane size"
         );
+        let need = match s.out_c {
+            0 => 0,
+            c => (c - 1) * self.stride + s.pixels,
+        };
+        assert!(output.len() >= need, "conv1x1: output too short");
+        if let Some(r) = self.residual {
+            assert!(r.len() >= need, "conv1x1: residual too short");
+        }
     }
 }
 
@@ -92,6 +138,9 @@ impl Conv1x1 {
 pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A pointwise convolution kernel.
 pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
+/// A pointwise convolution kernel writing through a [`PwEpilogue`] (strided planes, fused
+/// residual add).
+pub type Conv1x1IntoFn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32], &PwEpilogue<'_>);
 /// A quantized (W8A8) convolution kernel: shape, int8 operands, `u8` input, output stage.
 pub type QConvFn = fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>);
 /// A conversion of IEEE binary16 values (as bits) to `f32`.
@@ -113,6 +162,9 @@ pub struct Kernels {
     pub name: &'static str,
     /// Pointwise convolution.
     pub conv1x1: Conv1x1Fn,
+    /// Pointwise convolution with a [`PwEpilogue`], where this CPU has one as fast as
+    /// `conv1x1` (else the engine runs `conv1x1` into a buffer and copies).
+    pub conv1x1_into: Option<Conv1x1IntoFn>,
     /// Depthwise convolution, stride 1 or 2.
     pub depthwise: ConvFn,
     /// Any other convolution.
@@ -151,6 +203,7 @@ impl Kernels {
         Kernels {
             name: "generic",
             conv1x1: generic::conv1x1,
+            conv1x1_into: Some(generic::conv1x1_into),
             depthwise: generic::conv2d,
             conv: generic::conv2d,
             conv_transpose: generic::conv_transpose2d,
@@ -176,6 +229,7 @@ impl Kernels {
             if has_avx2_fma() {
                 k.name = "avx2/fma";
                 k.conv1x1 = x86_64::avx2_conv1x1_f32::conv1x1;
+                k.conv1x1_into = Some(x86_64::avx2_conv1x1_f32::conv1x1_into);
                 k.depthwise = x86_64::avx2_dw_f32::depthwise;
                 k.conv_transpose = x86_64::avx2_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx2_conv_f32::conv;
@@ -183,6 +237,7 @@ impl Kernels {
             if has_avx512f() {
                 k.name = "avx512f";
                 k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
+                k.conv1x1_into = Some(x86_64::avx512_conv1x1_f32::conv1x1_into);
                 k.depthwise = x86_64::avx512_dw_f32::depthwise;
                 k.conv_transpose = x86_64::avx512_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx512_conv_f32::conv;
@@ -218,6 +273,7 @@ impl Kernels {
         if aarch64::has_neon() {
             k.name = "neon";
             k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
+            k.conv1x1_into = None;
             k.depthwise = aarch64::neon_dw_f32::depthwise;
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
             k.qconv1x1 = aarch64::neon_conv1x1_i8::qconv1x1;

@@ -716,3 +716,90 @@ fn depthwise_stride2_value_does_not_depend_on_position() {
         }
     }
 }
+
+/// Every `conv1x1_into` (generic, and per ISA where present) writes planes at the given stride,
+/// leaves the gaps between them alone, and with a residual equals the same ISA's `conv1x1`
+/// followed by the add the engine would run on that CPU, bit for bit.
+#[test]
+fn pointwise_epilogue_equals_pointwise_then_add() {
+    use rawnr_kernels::{AddFn, Conv1x1Fn, Conv1x1IntoFn, PwEpilogue};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(61);
+    let best = Kernels::best();
+    let mut sets: Vec<(&str, Conv1x1Fn, Conv1x1IntoFn, AddFn)> = vec![(
+        "generic",
+        generic::conv1x1,
+        generic::conv1x1_into,
+        generic::add,
+    )];
+    if let Some(into) = best.conv1x1_into {
+        sets.push((best.name, best.conv1x1, into, best.add));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        use rawnr_kernels::x86_64::avx2_conv1x1_f32;
+        sets.push((
+            "avx2",
+            avx2_conv1x1_f32::conv1x1,
+            avx2_conv1x1_f32::conv1x1_into,
+            generic::add,
+        ));
+    }
+    for (name, conv, into, add) in sets {
+        for n in 0..60 {
+            let in_c = rng.random_range(1..40);
+            let out_c = rng.random_range(1..21);
+            let pixels = if n < 6 {
+                n + 1
+            } else {
+                rng.random_range(1..300)
+            };
+            let stride = pixels + rng.random_range(0..40);
+            let s = Conv1x1 {
+                in_c,
+                out_c,
+                pixels,
+            };
+            let x = rand_vec(&mut rng, in_c * pixels);
+            let w = rand_vec(&mut rng, in_c * out_c);
+            let b = if n % 4 == 0 {
+                vec![]
+            } else {
+                rand_vec(&mut rng, out_c)
+            };
+            let (act, act2) = (ACTS[n % 3], ACTS[(n / 3) % 3]);
+            let len = (out_c - 1) * stride + pixels;
+            let residual = rand_vec(&mut rng, len);
+            let mut dense = vec![0f32; out_c * pixels];
+            conv(&s, &x, &w, &b, act, &mut dense);
+            for with_residual in [false, true] {
+                let mut got = vec![f32::NAN; len];
+                let e = PwEpilogue {
+                    stride,
+                    residual: with_residual.then_some(&residual[..]),
+                    act: act2,
+                };
+                into(&s, &x, &w, &b, act, &mut got, &e);
+                for oc in 0..out_c {
+                    let at = oc * stride;
+                    let plane = &dense[oc * pixels..(oc + 1) * pixels];
+                    let mut want = plane.to_vec();
+                    if with_residual {
+                        add(plane, &residual[at..at + pixels], act2, &mut want);
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got[at..at + pixels]),
+                        bits(&want),
+                        "{name}: {in_c}->{out_c} x {pixels} stride {stride} residual {with_residual}"
+                    );
+                    if oc + 1 < out_c {
+                        assert!(
+                            got[at + pixels..at + stride].iter().all(|v| v.is_nan()),
+                            "{name}: wrote between planes"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -296,7 +296,7 @@ pub fn calibrate_frame(
             got: cal.min.len(),
         });
     }
-    let engine = Engine::new(model);
+    let engine = Engine::new(model).with_fusion(false);
     let d = Denoiser::new(engine.clone());
     let fp = d.prepare(layout, levels, noise, opts)?;
     let plan = engine.plan(fp.grid.max_region_h, fp.grid.max_region_w)?;

@@ -6,7 +6,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::{Act, Conv1x1};
+use crate::{Act, Conv1x1, PwEpilogue};
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block<const OC: usize>(
@@ -16,6 +16,7 @@ unsafe fn block<const OC: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
     oc0: usize,
     p0: usize,
 ) {
@@ -41,7 +42,7 @@ unsafe fn block<const OC: usize>(
     }
     let op = output.as_mut_ptr();
     for j in 0..OC {
-        let dst = op.add((oc0 + j) * n + p0);
+        let dst = op.add((oc0 + j) * stride + p0);
         _mm256_storeu_ps(dst, super::act256(acc0[j], act));
         _mm256_storeu_ps(dst.add(8), super::act256(acc1[j], act));
     }
@@ -55,6 +56,7 @@ unsafe fn tail(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
     p0: usize,
 ) {
     let n = s.pixels;
@@ -64,7 +66,7 @@ unsafe fn tail(
             for ic in 0..s.in_c {
                 acc = super::fma1(weight[oc * s.in_c + ic], input[ic * n + p], acc);
             }
-            output[oc * n + p] = act.apply(acc);
+            output[oc * stride + p] = act.apply(acc);
         }
     }
 }
@@ -77,6 +79,7 @@ unsafe fn run(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
 ) {
     let full = s.pixels / 16 * 16;
     let mut p0 = 0;
@@ -84,18 +87,18 @@ unsafe fn run(
         let mut oc0 = 0;
         while oc0 < s.out_c {
             match s.out_c - oc0 {
-                1 => block::<1>(s, input, weight, bias, act, output, oc0, p0),
-                2 => block::<2>(s, input, weight, bias, act, output, oc0, p0),
-                3 => block::<3>(s, input, weight, bias, act, output, oc0, p0),
-                4 => block::<4>(s, input, weight, bias, act, output, oc0, p0),
-                5 => block::<5>(s, input, weight, bias, act, output, oc0, p0),
-                _ => block::<6>(s, input, weight, bias, act, output, oc0, p0),
+                1 => block::<1>(s, input, weight, bias, act, output, stride, oc0, p0),
+                2 => block::<2>(s, input, weight, bias, act, output, stride, oc0, p0),
+                3 => block::<3>(s, input, weight, bias, act, output, stride, oc0, p0),
+                4 => block::<4>(s, input, weight, bias, act, output, stride, oc0, p0),
+                5 => block::<5>(s, input, weight, bias, act, output, stride, oc0, p0),
+                _ => block::<6>(s, input, weight, bias, act, output, stride, oc0, p0),
             }
             oc0 += 6;
         }
         p0 += 16;
     }
-    tail(s, input, weight, bias, act, output, full);
+    tail(s, input, weight, bias, act, output, stride, full);
 }
 
 /// Safe entry: checks buffer sizes, then runs the AVX2 kernel. Installed only on CPUs with
@@ -108,13 +111,47 @@ pub fn conv1x1(
     act: Act,
     output: &mut [f32],
 ) {
-    s.check(input, weight, bias, output);
+    conv1x1_into(
+        s,
+        input,
+        weight,
+        bias,
+        act,
+        output,
+        &PwEpilogue::dense(s.pixels),
+    )
+}
+
+/// [`conv1x1`] through a [`PwEpilogue`] (strided planes; the residual add in a scalar pass
+/// over the just-written rows, exactly [`crate::generic::add`], the add an AVX2 CPU runs).
+pub fn conv1x1_into(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    e: &PwEpilogue<'_>,
+) {
+    s.check_operands(input, weight, bias);
+    e.check(s, output);
     if !crate::has_avx2_fma() {
-        return crate::generic::conv1x1(s, input, weight, bias, act, output);
+        return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
     // SAFETY: sizes checked above; avx2 and fma are present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output)
+        run(s, input, weight, bias, act, output, e.stride)
+    }
+    if let Some(r) = e.residual {
+        for oc in 0..s.out_c {
+            let at = oc * e.stride;
+            for (o, &x) in output[at..at + s.pixels]
+                .iter_mut()
+                .zip(&r[at..at + s.pixels])
+            {
+                *o = e.act.apply(*o + x);
+            }
+        }
     }
 }

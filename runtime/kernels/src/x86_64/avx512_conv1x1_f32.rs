@@ -8,7 +8,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::{Act, Conv1x1};
+use crate::{Act, Conv1x1, PwEpilogue};
 
 #[inline(always)]
 unsafe fn act_v(v: __m512, act: Act) -> __m512 {
@@ -39,6 +39,7 @@ unsafe fn block<const OC: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    e: &PwEpilogue<'_>,
     oc0: usize,
     p0: usize,
 ) {
@@ -79,9 +80,23 @@ unsafe fn block<const OC: usize>(
     }
     let op = output.as_mut_ptr();
     for j in 0..OC {
-        let dst = op.wrapping_add((oc0 + j) * n + p0);
-        _mm512_mask_storeu_ps(dst, m0, act_v(acc0[j], act));
-        _mm512_mask_storeu_ps(dst.wrapping_add(16), m1, act_v(acc1[j], act));
+        let at = (oc0 + j) * e.stride + p0;
+        let dst = op.wrapping_add(at);
+        let (mut y0, mut y1) = (act_v(acc0[j], act), act_v(acc1[j], act));
+        if let Some(r) = e.residual {
+            // The residual add with the element-wise add kernel's exact activation.
+            let rp = r.as_ptr().wrapping_add(at);
+            y0 = super::avx512_eltwise_i8::act16(
+                _mm512_add_ps(y0, _mm512_maskz_loadu_ps(m0, rp)),
+                e.act,
+            );
+            y1 = super::avx512_eltwise_i8::act16(
+                _mm512_add_ps(y1, _mm512_maskz_loadu_ps(m1, rp.wrapping_add(16))),
+                e.act,
+            );
+        }
+        _mm512_mask_storeu_ps(dst, m0, y0);
+        _mm512_mask_storeu_ps(dst.wrapping_add(16), m1, y1);
     }
 }
 
@@ -93,6 +108,7 @@ unsafe fn run(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    e: &PwEpilogue<'_>,
 ) {
     let mut c0 = 0;
     while c0 < s.pixels {
@@ -102,14 +118,14 @@ unsafe fn run(
             let mut p0 = c0;
             while p0 < c1 {
                 match s.out_c - oc0 {
-                    1 => block::<1>(s, input, weight, bias, act, output, oc0, p0),
-                    2 => block::<2>(s, input, weight, bias, act, output, oc0, p0),
-                    3 => block::<3>(s, input, weight, bias, act, output, oc0, p0),
-                    4 => block::<4>(s, input, weight, bias, act, output, oc0, p0),
-                    5 => block::<5>(s, input, weight, bias, act, output, oc0, p0),
-                    6 => block::<6>(s, input, weight, bias, act, output, oc0, p0),
-                    7 => block::<7>(s, input, weight, bias, act, output, oc0, p0),
-                    _ => block::<8>(s, input, weight, bias, act, output, oc0, p0),
+                    1 => block::<1>(s, input, weight, bias, act, output, e, oc0, p0),
+                    2 => block::<2>(s, input, weight, bias, act, output, e, oc0, p0),
+                    3 => block::<3>(s, input, weight, bias, act, output, e, oc0, p0),
+                    4 => block::<4>(s, input, weight, bias, act, output, e, oc0, p0),
+                    5 => block::<5>(s, input, weight, bias, act, output, e, oc0, p0),
+                    6 => block::<6>(s, input, weight, bias, act, output, e, oc0, p0),
+                    7 => block::<7>(s, input, weight, bias, act, output, e, oc0, p0),
+                    _ => block::<8>(s, input, weight, bias, act, output, e, oc0, p0),
                 }
                 p0 += 32;
             }
@@ -129,13 +145,37 @@ pub fn conv1x1(
     act: Act,
     output: &mut [f32],
 ) {
-    s.check(input, weight, bias, output);
+    conv1x1_into(
+        s,
+        input,
+        weight,
+        bias,
+        act,
+        output,
+        &PwEpilogue::dense(s.pixels),
+    )
+}
+
+/// [`conv1x1`] through a [`PwEpilogue`] (strided planes, fused residual add): the same values
+/// as `conv1x1` followed by [`super::avx512_eltwise_i8::add`].
+pub fn conv1x1_into(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    e: &PwEpilogue<'_>,
+) {
+    s.check_operands(input, weight, bias);
+    e.check(s, output);
     if !crate::has_avx512f() {
-        return crate::generic::conv1x1(s, input, weight, bias, act, output);
+        return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
-    // SAFETY: sizes checked above; avx512f is present (checked just above).
+    // SAFETY: sizes checked above (masked lanes past a plane are never touched); avx512f is
+    // present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output)
+        run(s, input, weight, bias, act, output, e)
     }
 }

@@ -51,11 +51,16 @@ unsafe fn block_k<
     let mut acc = [[_mm512_set1_ps(b); V]; R];
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let top = (oy0 * S) as isize - s.pad[0] as isize;
+    // The taps broadcast once per tile.
+    let mut taps = [_mm512_setzero_ps(); 25];
+    for t in 0..K * K {
+        taps[t] = _mm512_set1_ps(*w.add(t));
+    }
     // Output row $r takes kernel row $d - $r S of tile input row $d.
     macro_rules! rows {
         ($d:literal, $kx:ident, $x:ident; $($r:literal)*) => {$(
             if $r < R && $d >= $r * S && $d - $r * S < K {
-                let wv = _mm512_set1_ps(*w.add(($d - $r * S) * K + $kx));
+                let wv = taps[($d - $r * S) * K + $kx];
                 for v in 0..V {
                     acc[$r][v] = _mm512_fmadd_ps(wv, $x[v], acc[$r][v]);
                 }

@@ -254,7 +254,7 @@ pub fn add(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
 
 /// An activation on 16 lanes, exactly [`Act::apply`] (NaN and -0 included).
 #[inline(always)]
-unsafe fn act16(v: __m512, act: Act) -> __m512 {
+pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
     match act {
         Act::None => v,
         Act::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),

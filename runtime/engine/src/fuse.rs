@@ -1,0 +1,493 @@
+//! Layer fusion: a depthwise convolution, the pointwise convolution that alone reads its
+//! output, and optionally the residual add that alone reads the pointwise output (PMRID's
+//! separable blocks) run band by band of output rows. Each band's depthwise and pointwise
+//! results live in two small buffers that stay in the core's L2 cache; only the chain's last
+//! output reaches the arena, so the two intermediate tensors are never written to memory nor
+//! planned in the arena (which also shrinks the scratch a tile needs).
+//!
+//! The kernels are the same as for unfused nodes, called on row windows: the depthwise kernel
+//! one channel at a time on the input rows the band needs (rows outside the input enter as
+//! padding exactly as in a whole-plane call), the pointwise kernel on the band, the add kernel
+//! per channel. Every output element therefore gets the same arithmetic as unfused, and the
+//! results are bit-identical.
+
+use core::ops::Range;
+
+use rawnr_core::format::{DType, Model, OpKind, ValueType, NO_TENSOR};
+use rawnr_core::Error;
+use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
+
+use crate::graph::{act, conv_shape, qparams, slot_len, Engine, Shape};
+
+/// Bytes of one band's two buffers (depthwise and pointwise output) the band height aims at:
+/// a quarter of a 1 MiB L2, leaving room for the input rows and the weights.
+const BAND_BYTES: usize = 1024 << 10;
+
+/// Narrowest plane fused.
+const MIN_WIDTH: usize = 64;
+
+/// Smallest intermediate data (depthwise and pointwise outputs) fused.
+const MIN_FUSED_BYTES: usize = 1 << 20;
+
+/// Bands are a multiple of this many rows (the depthwise kernels' register tile height).
+const BAND_ROW_MULTIPLE: usize = 8;
+
+/// A fusable chain starting at a depthwise node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chain {
+    /// The depthwise node.
+    pub dw: usize,
+    /// Whether the add after the pointwise node is part of the chain.
+    pub add: bool,
+    /// Output rows per band.
+    pub rows: usize,
+}
+
+impl Chain {
+    /// Nodes the chain covers.
+    pub fn len(&self) -> usize {
+        if self.add {
+            3
+        } else {
+            2
+        }
+    }
+    /// The value the chain writes to the arena.
+    pub fn out_value(&self) -> usize {
+        self.dw + self.len()
+    }
+}
+
+fn readers(m: &Model<'_>, v: usize) -> usize {
+    (0..m.n_nodes())
+        .map(|i| {
+            let n = m.node(i);
+            n.inputs[..n.n_inputs as usize]
+                .iter()
+                .filter(|&&x| x as usize == v)
+                .count()
+        })
+        .sum()
+}
+
+fn elem_bytes(ty: ValueType) -> usize {
+    match ty {
+        ValueType::F32 => 4,
+        ValueType::U8(_) => 1,
+    }
+}
+
+impl Engine<'_> {
+    /// The chain starting at node `i`, if it fuses with the plan's value shapes `shapes`:
+    /// node `i` a depthwise convolution (padding smaller than the kernel), node `i + 1` a
+    /// pointwise one reading only its output, neither with f16 weights, the depthwise output
+    /// read by nothing else, and bands smaller than the plane. The add after joins when it
+    /// alone reads the pointwise output.
+    pub(crate) fn chain_at(&self, i: usize, shapes: &[Shape]) -> Option<Chain> {
+        let m = &self.model;
+        if !self.fusion || i + 1 >= m.n_nodes() {
+            return None;
+        }
+        let (n0, n1) = (m.node(i), m.node(i + 1));
+        let output = m.info().output_value as usize;
+        if n0.op != OpKind::Conv2d || n1.op != OpKind::Conv2d {
+            return None;
+        }
+        let x = shapes[n0.inputs[0] as usize];
+        let s0 = conv_shape(m, i, &x);
+        let depthwise = s0.groups == s0.in_c
+            && s0.out_c == s0.in_c
+            && s0.stride_h == s0.stride_w
+            && s0.stride_h <= 2
+            && s0.pad[0] < s0.k_h
+            && s0.pad[2] < s0.k_h;
+        let s1 = conv_shape(m, i + 1, &shapes[i + 1]);
+        let pointwise = s1.k_h == 1
+            && s1.k_w == 1
+            && s1.stride_h == 1
+            && s1.stride_w == 1
+            && s1.groups == 1
+            && s1.pad == [0; 4]
+            && n1.n_inputs == 1
+            && n1.inputs[0] as usize == i + 1;
+        let no_f16 = |n: &rawnr_core::format::Node| m.tensor(n.weight as usize).dtype != DType::F16;
+        if !depthwise
+            || !pointwise
+            || !no_f16(&n0)
+            || !no_f16(&n1)
+            || i + 1 == output
+            || readers(m, i + 1) != 1
+        {
+            return None;
+        }
+        let add = i + 2 < m.n_nodes() && {
+            let n2 = m.node(i + 2);
+            let ins = &n2.inputs[..n2.n_inputs as usize];
+            n2.op == OpKind::Add
+                && ins.len() == 2
+                && ins.iter().filter(|&&v| v as usize == i + 2).count() == 1
+                && shapes[ins[0] as usize] == shapes[ins[1] as usize]
+                && i + 2 != output
+                && readers(m, i + 2) == 1
+        };
+        let (d, p) = (shapes[i + 1], shapes[i + 2]);
+        let row_bytes = d.c * d.w * elem_bytes(m.value_type(i + 1))
+            + p.c * p.w * elem_bytes(m.value_type(i + 2));
+        let rows = (BAND_BYTES / row_bytes.max(1)) / BAND_ROW_MULTIPLE * BAND_ROW_MULTIPLE;
+        let rows = rows.max(BAND_ROW_MULTIPLE);
+        // Small planes stay in cache unfused, and their bands would be a few pixels per
+        // channel (per-call overheads).
+        let whole =
+            d.len() * elem_bytes(m.value_type(i + 1)) + p.len() * elem_bytes(m.value_type(i + 2));
+        (rows < d.h && d.w >= MIN_WIDTH && whole > MIN_FUSED_BYTES).then_some(Chain {
+            dw: i,
+            add,
+            rows,
+        })
+    }
+
+    /// Arena slots of the two band buffers of chain `c` with value shapes `shapes`.
+    pub(crate) fn band_slots(&self, c: &Chain, shapes: &[Shape]) -> usize {
+        let m = &self.model;
+        let (d, p) = (shapes[c.dw + 1], shapes[c.dw + 2]);
+        let band = |ty, ch: usize, w: usize| {
+            slot_len(
+                ty,
+                &Shape {
+                    c: ch,
+                    h: c.rows,
+                    w,
+                },
+            )
+        };
+        let pw_band = if self.pw_direct(c) {
+            0
+        } else {
+            band(m.value_type(c.dw + 2), p.c, p.w)
+        };
+        band(m.value_type(c.dw + 1), d.c, d.w) + pw_band
+    }
+
+    /// Whether chain `c`'s pointwise convolution writes straight into the output rows (f32,
+    /// with a [`rawnr_kernels::Kernels::conv1x1_into`] kernel) instead of a band buffer.
+    fn pw_direct(&self, c: &Chain) -> bool {
+        let m = &self.model;
+        self.kernels.conv1x1_into.is_some()
+            && m.tensor(m.node(c.dw + 1).weight as usize).dtype == DType::F32
+            && m.value_type(c.dw + 2) == ValueType::F32
+            && m.value_type(c.out_value()) == ValueType::F32
+    }
+
+    /// Runs chain `c` with the run's value shapes `shapes`: reads the depthwise input (and the
+    /// add's other input) from `arena`, writes the chain's output value there, and uses `band`
+    /// (at least [`Engine::band_slots`] for the plan's shapes) for the bands.
+    pub(crate) fn run_chain(
+        &self,
+        c: &Chain,
+        shapes: &[Shape],
+        arena: &mut [f32],
+        ranges: &dyn Fn(usize) -> Range<usize>,
+        band: &mut [f32],
+    ) -> Result<(), Error> {
+        let m = &self.model;
+        let k = &self.kernels;
+        let (n0, n1) = (m.node(c.dw), m.node(c.dw + 1));
+        let bad = |reason| Error::BadNode {
+            node: c.dw as u32,
+            reason,
+        };
+        let xv = n0.inputs[0] as usize;
+        let x = shapes[xv];
+        let s0 = conv_shape(m, c.dw, &x);
+        let (d, p) = (shapes[c.dw + 1], shapes[c.dw + 2]);
+        let out_v = c.out_value();
+        let (ty_x, ty_d, ty_p, ty_o) = (
+            m.value_type(xv),
+            m.value_type(c.dw + 1),
+            m.value_type(c.dw + 2),
+            m.value_type(out_v),
+        );
+        // The add's other input and whether the pointwise output is its first operand.
+        let (skip_v, pw_first) = if c.add {
+            let n2 = m.node(c.dw + 2);
+            if n2.inputs[0] as usize == c.dw + 2 {
+                (n2.inputs[1] as usize, true)
+            } else {
+                (n2.inputs[0] as usize, false)
+            }
+        } else {
+            (xv, true)
+        };
+        let out_r = ranges(out_v);
+        let mut in_r = [ranges(xv), ranges(skip_v), 0..0];
+        if !c.add {
+            in_r[1] = 0..0;
+        }
+        let (out, ins) = crate::graph::split_io(arena, out_r, &in_r[..2], c.dw)?;
+        let (dw_len, pw_len) = (
+            slot_len(ty_d, &Shape { h: c.rows, ..d }),
+            if self.pw_direct(c) {
+                0
+            } else {
+                slot_len(ty_p, &Shape { h: c.rows, ..p })
+            },
+        );
+        if band.len() < dw_len + pw_len {
+            return Err(Error::BufferTooSmall {
+                needed: dw_len + pw_len,
+                got: band.len(),
+            });
+        }
+        let (dw_band, rest) = band.split_at_mut(dw_len);
+        let pw_band = &mut rest[..pw_len];
+        let kk = s0.k_h * s0.k_w;
+        let plane = x.h * x.w;
+        let (stride, pad_top) = (s0.stride_h, s0.pad[0]);
+        let add_params = match (c.add, ty_o) {
+            (true, ValueType::U8(qy)) => {
+                let n2 = m.node(c.dw + 2);
+                let qa = m
+                    .value_quant(n2.inputs[0] as usize)
+                    .ok_or(bad("u8 input"))?;
+                let qb = m
+                    .value_quant(n2.inputs[1] as usize)
+                    .ok_or(bad("u8 input"))?;
+                Some(
+                    QAddParams::new(
+                        qparams(qa),
+                        qparams(qb),
+                        qparams(qy),
+                        act(n2.activation) == Act::Relu,
+                    )
+                    .ok_or(bad("add scale ratio"))?,
+                )
+            }
+            _ => None,
+        };
+        // Input rows `[a, b)` the band from output row `r0` reads, clipped to the plane, and
+        // the unclipped `[lo, hi)`.
+        let window_rows = |r0: usize| {
+            let rows = c.rows.min(d.h - r0);
+            let lo = (r0 * stride) as isize - pad_top as isize;
+            let hi = lo + ((rows - 1) * stride + s0.k_h) as isize;
+            (
+                lo,
+                hi,
+                lo.max(0) as usize,
+                hi.min(x.h as isize).max(0) as usize,
+            )
+        };
+        let o = shapes[out_v];
+        let direct = self.pw_direct(c);
+        let mut r0 = 0;
+        while r0 < d.h {
+            let rows = c.rows.min(d.h - r0);
+            // Input rows the band reads, clipped to the plane; the clipped ones become padding.
+            let (lo, hi, a, b) = window_rows(r0);
+            if a >= b {
+                return Err(bad("band outside the input"));
+            }
+            let s1 = ConvShape {
+                in_c: 1,
+                in_h: b - a,
+                out_c: 1,
+                groups: 1,
+                pad: [
+                    (a as isize - lo) as usize,
+                    s0.pad[1],
+                    (hi - b as isize) as usize,
+                    s0.pad[3],
+                ],
+                ..s0
+            };
+            if s1.conv_out() != Some((rows, d.w)) {
+                return Err(bad("band shape"));
+            }
+            let window = |ch: usize| ch * plane + a * x.w..ch * plane + b * x.w;
+            let band_of = |ch: usize| ch * rows * d.w..(ch + 1) * rows * d.w;
+            // Depthwise, one channel at a time.
+            let w0 = m.tensor(n0.weight as usize);
+            if w0.dtype == DType::I8 {
+                let qx = m.value_quant(xv).ok_or(bad("u8 input"))?;
+                let (wt, ws) = (
+                    m.tensor_i8(n0.weight as usize),
+                    m.tensor_f32(n0.weight_scale as usize),
+                );
+                let bias = if n0.bias == NO_TENSOR {
+                    &[][..]
+                } else {
+                    m.tensor_i32(n0.bias as usize)
+                };
+                let input = crate::graph::bytes(ins[0], x.len());
+                for ch in 0..d.c {
+                    let p = QConvParams {
+                        in_zero_point: qx.zero_point,
+                        in_scale: qx.scale,
+                        weight: &wt[ch * kk..(ch + 1) * kk],
+                        weight_scale: if ws.len() == 1 { ws } else { &ws[ch..ch + 1] },
+                        bias: if bias.is_empty() {
+                            bias
+                        } else {
+                            &bias[ch..ch + 1]
+                        },
+                    };
+                    let dst = match ty_d {
+                        ValueType::U8(q) => QOutput::U8 {
+                            q: qparams(q),
+                            relu: act(n0.activation) == Act::Relu,
+                            dst: &mut crate::graph::bytes_mut(dw_band, d.c * rows * d.w)
+                                [band_of(ch)],
+                        },
+                        ValueType::F32 => QOutput::F32 {
+                            act: act(n0.activation),
+                            dst: &mut dw_band[band_of(ch)],
+                        },
+                    };
+                    (k.qdepthwise)(&s1, &p, &input[window(ch)], dst);
+                }
+            } else {
+                if ty_x != ValueType::F32 || ty_d != ValueType::F32 {
+                    return Err(bad("f32 depthwise on u8 values"));
+                }
+                let wt = m.tensor_f32(n0.weight as usize);
+                let bias = if n0.bias == NO_TENSOR {
+                    &[][..]
+                } else {
+                    m.tensor_f32(n0.bias as usize)
+                };
+                for ch in 0..d.c {
+                    (k.depthwise)(
+                        &s1,
+                        &ins[0][window(ch)],
+                        &wt[ch * kk..(ch + 1) * kk],
+                        if bias.is_empty() {
+                            bias
+                        } else {
+                            &bias[ch..ch + 1]
+                        },
+                        act(n0.activation),
+                        &mut dw_band[band_of(ch)],
+                    );
+                }
+            }
+            // Pointwise on the band.
+            let pw = Conv1x1 {
+                in_c: d.c,
+                out_c: p.c,
+                pixels: rows * d.w,
+            };
+            let band_px = rows * d.w;
+            if m.tensor(n1.weight as usize).dtype == DType::I8 {
+                let qd = m.value_quant(c.dw + 1).ok_or(bad("u8 input"))?;
+                let qp = QConvParams {
+                    in_zero_point: qd.zero_point,
+                    in_scale: qd.scale,
+                    weight: m.tensor_i8(n1.weight as usize),
+                    weight_scale: m.tensor_f32(n1.weight_scale as usize),
+                    bias: if n1.bias == NO_TENSOR {
+                        &[]
+                    } else {
+                        m.tensor_i32(n1.bias as usize)
+                    },
+                };
+                let s = ConvShape {
+                    in_c: d.c,
+                    in_h: rows,
+                    in_w: d.w,
+                    out_c: p.c,
+                    k_h: 1,
+                    k_w: 1,
+                    stride_h: 1,
+                    stride_w: 1,
+                    pad: [0; 4],
+                    groups: 1,
+                };
+                let dst = match ty_p {
+                    ValueType::U8(q) => QOutput::U8 {
+                        q: qparams(q),
+                        relu: act(n1.activation) == Act::Relu,
+                        dst: crate::graph::bytes_mut(pw_band, p.c * band_px),
+                    },
+                    ValueType::F32 => QOutput::F32 {
+                        act: act(n1.activation),
+                        dst: &mut pw_band[..p.c * band_px],
+                    },
+                };
+                (k.qconv1x1)(&s, &qp, crate::graph::bytes(dw_band, d.c * band_px), dst);
+            } else {
+                if ty_p != ValueType::F32 {
+                    return Err(bad("f32 pointwise to a u8 value"));
+                }
+                let b = if n1.bias == NO_TENSOR {
+                    &[][..]
+                } else {
+                    m.tensor_f32(n1.bias as usize)
+                };
+                if let (Some(into), true) = (k.conv1x1_into, direct) {
+                    // Straight into the output rows, the residual added in the epilogue.
+                    let at = r0 * o.w;
+                    let e = PwEpilogue {
+                        stride: o.h * o.w,
+                        residual: if c.add { Some(&ins[1][at..]) } else { None },
+                        act: if c.add {
+                            act(m.node(c.dw + 2).activation)
+                        } else {
+                            Act::None
+                        },
+                    };
+                    into(
+                        &pw,
+                        &dw_band[..d.c * band_px],
+                        m.tensor_f32(n1.weight as usize),
+                        b,
+                        act(n1.activation),
+                        &mut out[at..],
+                        &e,
+                    );
+                    r0 += rows;
+                    continue;
+                }
+                (k.conv1x1)(
+                    &pw,
+                    &dw_band[..d.c * band_px],
+                    m.tensor_f32(n1.weight as usize),
+                    b,
+                    act(n1.activation),
+                    &mut pw_band[..p.c * band_px],
+                );
+            }
+            // The band's rows of the chain's output: the pointwise result, or it plus the
+            // add's other input.
+            for ch in 0..p.c {
+                let src = ch * band_px..(ch + 1) * band_px;
+                let dst = ch * o.h * o.w + r0 * o.w..ch * o.h * o.w + (r0 + rows) * o.w;
+                match (ty_o, c.add) {
+                    (ValueType::F32, false) => out[dst].copy_from_slice(&pw_band[src]),
+                    (ValueType::U8(_), false) => crate::graph::bytes_mut(out, o.len())[dst]
+                        .copy_from_slice(&crate::graph::bytes(pw_band, p.c * band_px)[src]),
+                    (ValueType::F32, true) => {
+                        let a = act(m.node(c.dw + 2).activation);
+                        let (pa, sk) = (&pw_band[src], &ins[1][dst.clone()]);
+                        let (l, r) = if pw_first { (pa, sk) } else { (sk, pa) };
+                        (k.add)(l, r, a, &mut out[dst]);
+                    }
+                    (ValueType::U8(_), true) => {
+                        let params = add_params.as_ref().ok_or(bad("add parameters"))?;
+                        let pa = &crate::graph::bytes(pw_band, p.c * band_px)[src];
+                        let sk = &crate::graph::bytes(ins[1], o.len())[dst.clone()];
+                        let (l, r) = if pw_first { (pa, sk) } else { (sk, pa) };
+                        (k.qadd)(
+                            l,
+                            r,
+                            params,
+                            &mut crate::graph::bytes_mut(out, o.len())[dst],
+                        );
+                    }
+                }
+            }
+            r0 += rows;
+        }
+        Ok(())
+    }
+}
