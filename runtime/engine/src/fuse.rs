@@ -18,7 +18,7 @@ use rawnr_core::Error;
 use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
 use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
 
-use crate::graph::{act, conv_shape, qparams, slot_len, Engine, Shape};
+use crate::graph::{act, conv_shape, qparams, slot_len, Engine, PlanRef, Shape};
 
 /// Bytes of one band's two buffers (depthwise and pointwise output) the band height aims at:
 /// a quarter of a 1 MiB L2, leaving room for the input rows and the weights.
@@ -132,10 +132,7 @@ impl Engine<'_> {
                 && readers(m, i + 2) == 1
         };
         let (d, p) = (shapes[i + 1], shapes[i + 2]);
-        let row_bytes = d.c * d.w * elem_bytes(m.value_type(i + 1))
-            + p.c * p.w * elem_bytes(m.value_type(i + 2));
-        let rows = (BAND_BYTES / row_bytes.max(1)) / BAND_ROW_MULTIPLE * BAND_ROW_MULTIPLE;
-        let rows = rows.max(BAND_ROW_MULTIPLE);
+        let rows = self.band_rows(i, shapes);
         // Small planes stay in cache unfused, and their bands would be a few pixels per
         // channel (per-call overheads).
         let whole =
@@ -144,6 +141,30 @@ impl Engine<'_> {
             dw: i,
             add,
             rows,
+        })
+    }
+
+    /// Output rows per band of a chain from depthwise node `i` (value shapes of the plan).
+    fn band_rows(&self, i: usize, shapes: &[Shape]) -> usize {
+        let m = &self.model;
+        let (d, p) = (shapes[i + 1], shapes[i + 2]);
+        let row_bytes = d.c * d.w * elem_bytes(m.value_type(i + 1))
+            + p.c * p.w * elem_bytes(m.value_type(i + 2));
+        let rows = (BAND_BYTES / row_bytes.max(1)) / BAND_ROW_MULTIPLE * BAND_ROW_MULTIPLE;
+        rows.max(BAND_ROW_MULTIPLE)
+    }
+
+    /// The chain the plan fused at node `i` (read back from the plan's offsets, where
+    /// [`Engine::plan_in`] marked the fused-away values; no model scan per run).
+    pub(crate) fn planned_chain(&self, i: usize, plan: &PlanRef<'_>) -> Option<Chain> {
+        let away = |v: usize| plan.offsets.get(v) == Some(&usize::MAX);
+        if plan.band_len == 0 || !away(i + 1) {
+            return None;
+        }
+        Some(Chain {
+            dw: i,
+            add: away(i + 2),
+            rows: self.band_rows(i, plan.shapes),
         })
     }
 

@@ -204,11 +204,8 @@ impl<'m> Engine<'m> {
     /// Nodes that run as one fused chain from node `i` under `plan` (1 when node `i` runs
     /// alone).
     pub fn fused_nodes<P: AsPlan + ?Sized>(&self, plan: &P, i: usize) -> usize {
-        let p = plan.as_plan();
-        if p.band_len == 0 {
-            return 1;
-        }
-        self.chain_at(i, p.shapes).map_or(1, |c| c.len())
+        self.planned_chain(i, &plan.as_plan())
+            .map_or(1, |c| c.len())
     }
 
     /// The kernels in use.
@@ -534,7 +531,7 @@ impl<'m> Engine<'m> {
         let mut i = 0;
         while i < m.n_nodes() {
             if plan.band_len > 0 {
-                if let Some(c) = self.chain_at(i, plan.shapes) {
+                if let Some(c) = self.planned_chain(i, &plan) {
                     self.run_chain(&c, shapes, arena, &range, band)?;
                     if let Some(hook) = after_node.as_mut() {
                         for j in i..i + c.len() {
