@@ -11,6 +11,9 @@ use std::time::Instant;
 use rawnr_kernels::quant::{QConvParams, QOutput, QParams};
 use rawnr_kernels::{Act, Conv1x1, ConvShape, Kernels, QConvFn};
 
+mod common;
+use common::{pmrid_layers, Layer};
+
 /// Seconds this thread has run on a CPU (Linux: `/proc/thread-self/schedstat`), else wall
 /// time. The bench machine is shared: CPU time is what a kernel costs, wall time is not.
 fn now() -> f64 {
@@ -139,53 +142,6 @@ fn time_q(f: QConvFn, s: &ConvShape, ops: &QOps, out_len: usize, runs: usize) ->
     )
 }
 
-/// One convolution of PMRID (see `trainer/import/src/pmrid.rs`).
-#[derive(Clone, Copy)]
-enum Layer {
-    /// Dense k x k "same", stride 1: in, out, side, k.
-    Dense(usize, usize, usize, usize),
-    /// Depthwise k x k "same": channels, input side, k, stride.
-    Dw(usize, usize, usize, usize),
-    /// Pointwise: in, out, side.
-    Pw(usize, usize, usize),
-    /// 2x2 stride-2 transposed: in, out, input side.
-    ConvT(usize, usize, usize),
-}
-
-/// PMRID's convolutions in execution order for an `h` x `h` packed tile.
-fn pmrid_layers(h: usize) -> Vec<Layer> {
-    use Layer::*;
-    let mut l = vec![Dense(4, 16, h, 3)];
-    let sep = |l: &mut Vec<Layer>, ci: usize, co: usize, h: usize, k: usize, s: usize| {
-        l.push(Dw(ci, h, k, s));
-        l.push(Pw(ci, co, h / s));
-    };
-    let mut h = h;
-    for (cin, cout, blocks) in [(16, 64, 2), (64, 128, 2), (128, 256, 4), (256, 512, 4)] {
-        for i in 0..blocks {
-            let (ci, s) = if i == 0 { (cin, 2) } else { (cout, 1) };
-            if i == 0 {
-                sep(&mut l, ci, cout, h, 3, 2);
-            }
-            sep(&mut l, ci, cout / 4, h, 5, s);
-            h /= s;
-            sep(&mut l, cout / 4, cout, h, 5, 1);
-        }
-    }
-    sep(&mut l, 512, 64, h, 3, 1);
-    for (cin, skip_c, cout) in [(64, 256, 64), (64, 128, 32), (32, 64, 32), (32, 16, 16)] {
-        sep(&mut l, cin, cin, h, 3, 1);
-        sep(&mut l, cin, cin, h, 3, 1);
-        l.push(ConvT(cin, cout, h));
-        h *= 2;
-        sep(&mut l, skip_c, cout, h, 3, 1);
-    }
-    sep(&mut l, 16, 16, h, 3, 1);
-    sep(&mut l, 16, 16, h, 3, 1);
-    l.push(Dense(16, 4, h, 3));
-    l
-}
-
 /// Times PMRID's convolutions with the f32 and the int8 kernels, per op class.
 fn pmrid_profile(k: &Kernels, h: usize, runs: usize) {
     // (class, f32 s, int8 s, MACs)
@@ -195,6 +151,8 @@ fn pmrid_profile(k: &Kernels, h: usize, runs: usize) {
             Layer::Dense(ci, co, h, kk) => ("dense 3x3", conv_shape(ci, co, h, kk, 1, 1), false),
             Layer::Dw(c, h, kk, st) => ("depthwise", conv_shape(c, c, h, kk, st, c), false),
             Layer::Pw(ci, co, h) => ("pointwise", conv_shape(ci, co, h, 1, 1, 1), false),
+            // Element-wise adds are timed by `denoise-raw bench --profile` (the real graph).
+            Layer::Add(..) => continue,
             Layer::ConvT(ci, co, h) => {
                 let mut s = conv_shape(ci, co, h, 2, 2, 1);
                 s.pad = [0; 4];
@@ -222,6 +180,7 @@ fn pmrid_profile(k: &Kernels, h: usize, runs: usize) {
             Layer::Dw(..) => (k.depthwise, k.qdepthwise),
             Layer::Pw(..) => (k.conv, k.qconv1x1),
             Layer::ConvT(..) => (k.conv_transpose, k.qconv_transpose),
+            Layer::Add(..) => continue,
         };
         let f32_s = if let Layer::Pw(..) = layer {
             let s1 = Conv1x1 {

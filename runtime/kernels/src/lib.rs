@@ -158,7 +158,7 @@ pub type AddFn = fn(&[f32], &[f32], Act, &mut [f32]);
 /// what the CPU supports (tract's `linalg` pattern).
 #[derive(Clone, Copy)]
 pub struct Kernels {
-    /// Short description of the selection (e.g. "avx512f+avx2/fma").
+    /// Short description of the selection, f32 then int8 (e.g. "avx512f, int8 avx512vnni").
     pub name: &'static str,
     /// Pointwise convolution.
     pub conv1x1: Conv1x1Fn,
@@ -267,6 +267,18 @@ impl Kernels {
                 k.qadd = x86_64::avx512_eltwise_i8::qadd;
                 k.add = x86_64::avx512_eltwise_i8::add;
             }
+        }
+        // The name says both selections (f32, then int8).
+        #[cfg(target_arch = "x86_64")]
+        {
+            k.name = match (has_avx512f(), has_avx2_fma(), has_avx512vnni(), has_avx2()) {
+                (true, _, true, _) => "avx512f, int8 avx512vnni",
+                (true, _, false, true) => "avx512f, int8 avx2",
+                (false, true, true, _) => "avx2/fma, int8 avx512vnni",
+                (false, true, false, true) => "avx2/fma, int8 avx2",
+                (false, false, _, true) => "generic f32, int8 avx2",
+                _ => k.name,
+            };
         }
         // end int8 kernels
         #[cfg(target_arch = "aarch64")]
