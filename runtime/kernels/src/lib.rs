@@ -285,7 +285,7 @@ impl Kernels {
         if aarch64::has_neon() {
             k.name = "neon";
             k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
-            k.conv1x1_into = None;
+            k.conv1x1_into = Some(aarch64::neon_conv1x1_f32::conv1x1_into);
             k.depthwise = aarch64::neon_dw_f32::depthwise;
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
             k.qconv1x1 = aarch64::neon_conv1x1_i8::qconv1x1;

@@ -744,6 +744,16 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
             generic::add,
         ));
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        use rawnr_kernels::aarch64::neon_conv1x1_f32;
+        sets.push((
+            "neon",
+            neon_conv1x1_f32::conv1x1,
+            neon_conv1x1_f32::conv1x1_into,
+            generic::add,
+        ));
+    }
     for (name, conv, into, add) in sets {
         for n in 0..60 {
             let in_c = rng.random_range(1..40);

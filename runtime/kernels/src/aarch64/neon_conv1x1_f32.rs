@@ -7,7 +7,7 @@
 
 use core::arch::aarch64::*;
 
-use crate::{Act, Conv1x1};
+use crate::{Act, Conv1x1, PwEpilogue};
 
 /// Output channels `oc0..oc0 + OC` at pixels `p0..p0 + 4V`: `bias`, then one FMA per input
 /// channel in order.
@@ -19,6 +19,7 @@ unsafe fn block<const OC: usize, const V: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
     oc0: usize,
     p0: usize,
 ) {
@@ -45,7 +46,7 @@ unsafe fn block<const OC: usize, const V: usize>(
     }
     let op = output.as_mut_ptr();
     for j in 0..OC {
-        let dst = op.add((oc0 + j) * n + p0);
+        let dst = op.add((oc0 + j) * stride + p0);
         for v in 0..V {
             vst1q_f32(dst.add(4 * v), super::act4(acc[j][v], act));
         }
@@ -61,17 +62,18 @@ unsafe fn column<const V: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
     p0: usize,
 ) {
     let mut oc0 = 0;
     while oc0 < s.out_c {
         match s.out_c - oc0 {
-            1 => block::<1, V>(s, input, weight, bias, act, output, oc0, p0),
-            2 => block::<2, V>(s, input, weight, bias, act, output, oc0, p0),
-            3 => block::<3, V>(s, input, weight, bias, act, output, oc0, p0),
-            4 => block::<4, V>(s, input, weight, bias, act, output, oc0, p0),
-            5 => block::<5, V>(s, input, weight, bias, act, output, oc0, p0),
-            _ => block::<6, V>(s, input, weight, bias, act, output, oc0, p0),
+            1 => block::<1, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            2 => block::<2, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            3 => block::<3, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            4 => block::<4, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            5 => block::<5, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            _ => block::<6, V>(s, input, weight, bias, act, output, stride, oc0, p0),
         }
         oc0 += 6;
     }
@@ -85,16 +87,17 @@ unsafe fn run(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    stride: usize,
 ) {
     let n = s.pixels;
     let (full16, full4) = (n / 16 * 16, n / 4 * 4);
     let mut p0 = 0;
     while p0 < full16 {
-        column::<4>(s, input, weight, bias, act, output, p0);
+        column::<4>(s, input, weight, bias, act, output, stride, p0);
         p0 += 16;
     }
     while p0 < full4 {
-        column::<1>(s, input, weight, bias, act, output, p0);
+        column::<1>(s, input, weight, bias, act, output, stride, p0);
         p0 += 4;
     }
     for oc in 0..s.out_c {
@@ -103,7 +106,7 @@ unsafe fn run(
             for ic in 0..s.in_c {
                 acc = super::fma1(weight[oc * s.in_c + ic], input[ic * n + p], acc);
             }
-            output[oc * n + p] = act.apply(acc);
+            output[oc * stride + p] = act.apply(acc);
         }
     }
 }
@@ -118,14 +121,49 @@ pub fn conv1x1(
     act: Act,
     output: &mut [f32],
 ) {
-    s.check(input, weight, bias, output);
+    conv1x1_into(
+        s,
+        input,
+        weight,
+        bias,
+        act,
+        output,
+        &PwEpilogue::dense(s.pixels),
+    )
+}
+
+/// [`conv1x1`] through a [`PwEpilogue`] (strided planes; the residual add in a scalar pass
+/// over the just-written rows, exactly [`crate::generic::add`], the add an AArch64 CPU runs).
+pub fn conv1x1_into(
+    s: &Conv1x1,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    e: &PwEpilogue<'_>,
+) {
+    s.check_operands(input, weight, bias);
+    e.check(s, output);
     if !super::has_neon() {
-        return crate::generic::conv1x1(s, input, weight, bias, act, output);
+        return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
     // SAFETY: sizes checked above (every vector load and store lies inside a plane: tiles cover
-    // pixels below `pixels / 4 * 4` only); NEON is present (checked just above).
+    // pixels below `pixels / 4 * 4` only, planes `stride` apart); NEON is present (checked just
+    // above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output)
+        run(s, input, weight, bias, act, output, e.stride)
+    }
+    if let Some(r) = e.residual {
+        for oc in 0..s.out_c {
+            let at = oc * e.stride;
+            for (o, &x) in output[at..at + s.pixels]
+                .iter_mut()
+                .zip(&r[at..at + s.pixels])
+            {
+                *o = e.act.apply(*o + x);
+            }
+        }
     }
 }
