@@ -279,11 +279,17 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
             .map(|j| engine.node_macs(j, &plan.shapes))
             .sum();
         let time: f64 = best[i..i + len].iter().sum();
-        let class = match len {
-            1 => node_class(m, i, in_c),
-            2 => format!("fused {} + pointwise", node_class(m, i, in_c)),
-            _ => format!("fused {} + pointwise + add", node_class(m, i, in_c)),
-        };
+        let mut class = node_class(m, i, in_c);
+        if len > 1 {
+            class = format!("fused {class}");
+            for j in i + 1..i + len {
+                class.push_str(match m.node(j).op {
+                    rawnr_core::format::OpKind::Quantize => " + quantize",
+                    rawnr_core::format::OpKind::Add => " + add",
+                    _ => " + pointwise",
+                });
+            }
+        }
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
                 c.1 += time;

@@ -1,9 +1,10 @@
 //! Layer fusion: a depthwise convolution, the pointwise convolution that alone reads its
-//! output, and optionally the residual add that alone reads the pointwise output (PMRID's
-//! separable blocks) run band by band of output rows. Each band's depthwise and pointwise
-//! results live in two small buffers that stay in the core's L2 cache; only the chain's last
-//! output reaches the arena, so the two intermediate tensors are never written to memory nor
-//! planned in the arena (which also shrinks the scratch a tile needs).
+//! output (or a quantization of it: an f32 depthwise feeding an int8 pointwise), and optionally
+//! the residual add that alone reads the pointwise output (PMRID's separable blocks) run band
+//! by band of output rows. Each band's intermediate results live in small buffers that stay in
+//! the core's L2 cache; only the chain's last output reaches the arena, so the intermediate
+//! tensors are never written to memory nor planned in the arena (which shrinks the scratch a
+//! tile needs, so a memory budget affords larger tiles with less halo overlap).
 //!
 //! The kernels are the same as for unfused nodes, called on row windows: the depthwise kernel
 //! one channel at a time on the input rows the band needs (rows outside the input enter as
@@ -22,7 +23,7 @@ use crate::graph::{act, conv_shape, qparams, slot_len, Engine, PlanRef, Shape};
 
 /// Bytes of one band's two buffers (depthwise and pointwise output) the band height aims at:
 /// a quarter of a 1 MiB L2, leaving room for the input rows and the weights.
-const BAND_BYTES: usize = 1024 << 10;
+const BAND_BYTES: usize = 256 << 10;
 
 /// Narrowest plane fused.
 const MIN_WIDTH: usize = 64;
@@ -33,11 +34,13 @@ const MIN_FUSED_BYTES: usize = 1 << 20;
 /// Bands are a multiple of this many rows (the depthwise kernels' register tile height).
 const BAND_ROW_MULTIPLE: usize = 8;
 
-/// A fusable chain starting at a depthwise node.
+/// A fusable chain starting at a depthwise node: depthwise, [quantize,] pointwise, [add].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Chain {
     /// The depthwise node.
     pub dw: usize,
+    /// Whether a Quantize node sits between the depthwise and the pointwise node.
+    pub quant: bool,
     /// Whether the add after the pointwise node is part of the chain.
     pub add: bool,
     /// Output rows per band.
@@ -47,11 +50,11 @@ pub(crate) struct Chain {
 impl Chain {
     /// Nodes the chain covers.
     pub fn len(&self) -> usize {
-        if self.add {
-            3
-        } else {
-            2
-        }
+        2 + usize::from(self.quant) + usize::from(self.add)
+    }
+    /// The pointwise node (its input is value `pw()`, its output value `pw() + 1`).
+    pub fn pw(&self) -> usize {
+        self.dw + 1 + usize::from(self.quant)
     }
     /// The value the chain writes to the arena.
     pub fn out_value(&self) -> usize {
@@ -80,29 +83,36 @@ fn elem_bytes(ty: ValueType) -> usize {
 
 impl Engine<'_> {
     /// The chain starting at node `i`, if it fuses with the plan's value shapes `shapes`:
-    /// node `i` a depthwise convolution (padding smaller than the kernel), node `i + 1` a
-    /// pointwise one reading only its output, neither with f16 weights, the depthwise output
-    /// read by nothing else, and bands smaller than the plane. The add after joins when it
-    /// alone reads the pointwise output.
+    /// node `i` a depthwise convolution (padding smaller than the kernel, f32 input and output
+    /// unless int8), optionally a Quantize of its output, then a pointwise convolution reading
+    /// only that, no f16 weights, each intermediate value read by nothing else, and bands
+    /// smaller than the plane. The add after joins when it alone reads the pointwise output.
     pub(crate) fn chain_at(&self, i: usize, shapes: &[Shape]) -> Option<Chain> {
         let m = &self.model;
         if !self.fusion || i + 1 >= m.n_nodes() {
             return None;
         }
-        let (n0, n1) = (m.node(i), m.node(i + 1));
+        let n0 = m.node(i);
         let output = m.info().output_value as usize;
-        if n0.op != OpKind::Conv2d || n1.op != OpKind::Conv2d {
+        let quant = m.node(i + 1).op == OpKind::Quantize;
+        let pw = i + 1 + usize::from(quant);
+        if n0.op != OpKind::Conv2d || pw >= m.n_nodes() {
+            return None;
+        }
+        let n1 = m.node(pw);
+        if n1.op != OpKind::Conv2d {
             return None;
         }
         let x = shapes[n0.inputs[0] as usize];
         let s0 = conv_shape(m, i, &x);
         let depthwise = s0.groups == s0.in_c
             && s0.out_c == s0.in_c
+            && s0.k_h * s0.k_w > 1
             && s0.stride_h == s0.stride_w
             && s0.stride_h <= 2
             && s0.pad[0] < s0.k_h
             && s0.pad[2] < s0.k_h;
-        let s1 = conv_shape(m, i + 1, &shapes[i + 1]);
+        let s1 = conv_shape(m, pw, &shapes[pw]);
         let pointwise = s1.k_h == 1
             && s1.k_w == 1
             && s1.stride_h == 1
@@ -110,46 +120,51 @@ impl Engine<'_> {
             && s1.groups == 1
             && s1.pad == [0; 4]
             && n1.n_inputs == 1
-            && n1.inputs[0] as usize == i + 1;
+            && n1.inputs[0] as usize == pw;
         let no_f16 = |n: &rawnr_core::format::Node| m.tensor(n.weight as usize).dtype != DType::F16;
-        if !depthwise
-            || !pointwise
-            || !no_f16(&n0)
-            || !no_f16(&n1)
-            || i + 1 == output
-            || readers(m, i + 1) != 1
-        {
+        // Every intermediate value (depthwise output, quantized copy) read once, by the next.
+        let private = (i + 1..=pw).all(|v| v != output && readers(m, v) == 1);
+        let quant_ok = !quant || {
+            let q = m.node(i + 1);
+            q.n_inputs == 1
+                && q.inputs[0] as usize == i + 1
+                && m.value_type(i + 1) == ValueType::F32
+                && matches!(m.value_type(i + 2), ValueType::U8(_))
+        };
+        if !depthwise || !pointwise || !no_f16(&n0) || !no_f16(&n1) || !private || !quant_ok {
             return None;
         }
-        let add = i + 2 < m.n_nodes() && {
-            let n2 = m.node(i + 2);
+        let add = pw + 1 < m.n_nodes() && {
+            let n2 = m.node(pw + 1);
             let ins = &n2.inputs[..n2.n_inputs as usize];
             n2.op == OpKind::Add
                 && ins.len() == 2
-                && ins.iter().filter(|&&v| v as usize == i + 2).count() == 1
+                && ins.iter().filter(|&&v| v as usize == pw + 1).count() == 1
                 && shapes[ins[0] as usize] == shapes[ins[1] as usize]
-                && i + 2 != output
-                && readers(m, i + 2) == 1
+                && pw + 1 != output
+                && readers(m, pw + 1) == 1
         };
-        let (d, p) = (shapes[i + 1], shapes[i + 2]);
-        let rows = self.band_rows(i, shapes);
+        let c = Chain {
+            dw: i,
+            quant,
+            add,
+            rows: self.band_rows(i, quant, shapes),
+        };
         // Small planes stay in cache unfused, and their bands would be a few pixels per
         // channel (per-call overheads).
-        let whole =
-            d.len() * elem_bytes(m.value_type(i + 1)) + p.len() * elem_bytes(m.value_type(i + 2));
-        (rows < d.h && d.w >= MIN_WIDTH && whole > MIN_FUSED_BYTES).then_some(Chain {
-            dw: i,
-            add,
-            rows,
-        })
+        let d = shapes[i + 1];
+        let whole: usize = (i + 1..=pw + 1)
+            .map(|v| shapes[v].len() * elem_bytes(m.value_type(v)))
+            .sum();
+        (c.rows < d.h && d.w >= MIN_WIDTH && whole > MIN_FUSED_BYTES).then_some(c)
     }
 
     /// Output rows per band of a chain from depthwise node `i` (value shapes of the plan).
-    fn band_rows(&self, i: usize, shapes: &[Shape]) -> usize {
+    fn band_rows(&self, i: usize, quant: bool, shapes: &[Shape]) -> usize {
         let m = &self.model;
-        let (d, p) = (shapes[i + 1], shapes[i + 2]);
-        let row_bytes = d.c * d.w * elem_bytes(m.value_type(i + 1))
-            + p.c * p.w * elem_bytes(m.value_type(i + 2));
+        let row_bytes: usize = (i + 1..=i + 2 + usize::from(quant))
+            .map(|v| shapes[v].c * shapes[v].w * elem_bytes(m.value_type(v)))
+            .sum();
         let rows = (BAND_BYTES / row_bytes.max(1)) / BAND_ROW_MULTIPLE * BAND_ROW_MULTIPLE;
         rows.max(BAND_ROW_MULTIPLE)
     }
@@ -161,33 +176,43 @@ impl Engine<'_> {
         if plan.band_len == 0 || !away(i + 1) {
             return None;
         }
+        let quant = self.model.node(i + 1).op == OpKind::Quantize;
+        let pw = i + 1 + usize::from(quant);
         Some(Chain {
             dw: i,
-            add: away(i + 2),
-            rows: self.band_rows(i, plan.shapes),
+            quant,
+            add: away(pw + 1),
+            rows: self.band_rows(i, quant, plan.shapes),
         })
     }
 
-    /// Arena slots of the two band buffers of chain `c` with value shapes `shapes`.
+    /// Arena slots of chain `c`'s band buffers (depthwise output, its quantized copy, the
+    /// pointwise output unless written straight to the arena) with value shapes `shapes`.
     pub(crate) fn band_slots(&self, c: &Chain, shapes: &[Shape]) -> usize {
+        let (dw, q, pw) = self.band_lens(c, shapes);
+        dw + q + pw
+    }
+
+    fn band_lens(&self, c: &Chain, shapes: &[Shape]) -> (usize, usize, usize) {
         let m = &self.model;
-        let (d, p) = (shapes[c.dw + 1], shapes[c.dw + 2]);
-        let band = |ty, ch: usize, w: usize| {
+        let band = |v: usize| {
             slot_len(
-                ty,
+                m.value_type(v),
                 &Shape {
-                    c: ch,
                     h: c.rows,
-                    w,
+                    ..shapes[v]
                 },
             )
         };
-        let pw_band = if self.pw_direct(c) {
-            0
-        } else {
-            band(m.value_type(c.dw + 2), p.c, p.w)
-        };
-        band(m.value_type(c.dw + 1), d.c, d.w) + pw_band
+        (
+            band(c.dw + 1),
+            if c.quant { band(c.dw + 2) } else { 0 },
+            if self.pw_direct(c) {
+                0
+            } else {
+                band(c.pw() + 1)
+            },
+        )
     }
 
     /// Whether chain `c`'s pointwise convolution writes straight into the output rows (f32,
@@ -195,8 +220,8 @@ impl Engine<'_> {
     fn pw_direct(&self, c: &Chain) -> bool {
         let m = &self.model;
         self.kernels.conv1x1_into.is_some()
-            && m.tensor(m.node(c.dw + 1).weight as usize).dtype == DType::F32
-            && m.value_type(c.dw + 2) == ValueType::F32
+            && m.tensor(m.node(c.pw()).weight as usize).dtype == DType::F32
+            && m.value_type(c.pw() + 1) == ValueType::F32
             && m.value_type(c.out_value()) == ValueType::F32
     }
 
@@ -213,7 +238,7 @@ impl Engine<'_> {
     ) -> Result<(), Error> {
         let m = &self.model;
         let k = &self.kernels;
-        let (n0, n1) = (m.node(c.dw), m.node(c.dw + 1));
+        let (n0, n1) = (m.node(c.dw), m.node(c.pw()));
         let bad = |reason| Error::BadNode {
             node: c.dw as u32,
             reason,
@@ -221,18 +246,18 @@ impl Engine<'_> {
         let xv = n0.inputs[0] as usize;
         let x = shapes[xv];
         let s0 = conv_shape(m, c.dw, &x);
-        let (d, p) = (shapes[c.dw + 1], shapes[c.dw + 2]);
+        let (d, p) = (shapes[c.dw + 1], shapes[c.pw() + 1]);
         let out_v = c.out_value();
         let (ty_x, ty_d, ty_p, ty_o) = (
             m.value_type(xv),
             m.value_type(c.dw + 1),
-            m.value_type(c.dw + 2),
+            m.value_type(c.pw() + 1),
             m.value_type(out_v),
         );
         // The add's other input and whether the pointwise output is its first operand.
         let (skip_v, pw_first) = if c.add {
-            let n2 = m.node(c.dw + 2);
-            if n2.inputs[0] as usize == c.dw + 2 {
+            let n2 = m.node(c.pw() + 1);
+            if n2.inputs[0] as usize == c.pw() + 1 {
                 (n2.inputs[1] as usize, true)
             } else {
                 (n2.inputs[0] as usize, false)
@@ -246,28 +271,22 @@ impl Engine<'_> {
             in_r[1] = 0..0;
         }
         let (out, ins) = crate::graph::split_io(arena, out_r, &in_r[..2], c.dw)?;
-        let (dw_len, pw_len) = (
-            slot_len(ty_d, &Shape { h: c.rows, ..d }),
-            if self.pw_direct(c) {
-                0
-            } else {
-                slot_len(ty_p, &Shape { h: c.rows, ..p })
-            },
-        );
-        if band.len() < dw_len + pw_len {
+        let (dw_len, q_len, pw_len) = self.band_lens(c, shapes);
+        if band.len() < dw_len + q_len + pw_len {
             return Err(Error::BufferTooSmall {
-                needed: dw_len + pw_len,
+                needed: dw_len + q_len + pw_len,
                 got: band.len(),
             });
         }
         let (dw_band, rest) = band.split_at_mut(dw_len);
+        let (q_band, rest) = rest.split_at_mut(q_len);
         let pw_band = &mut rest[..pw_len];
         let kk = s0.k_h * s0.k_w;
         let plane = x.h * x.w;
         let (stride, pad_top) = (s0.stride_h, s0.pad[0]);
         let add_params = match (c.add, ty_o) {
             (true, ValueType::U8(qy)) => {
-                let n2 = m.node(c.dw + 2);
+                let n2 = m.node(c.pw() + 1);
                 let qa = m
                     .value_quant(n2.inputs[0] as usize)
                     .ok_or(bad("u8 input"))?;
@@ -392,6 +411,16 @@ impl Engine<'_> {
                     );
                 }
             }
+            // The depthwise band quantized for an int8 pointwise.
+            if c.quant {
+                let q = m.value_quant(c.dw + 2).ok_or(bad("u8 quantize output"))?;
+                let n = d.c * rows * d.w;
+                (k.quantize)(
+                    &dw_band[..n],
+                    qparams(q),
+                    crate::graph::bytes_mut(q_band, n),
+                );
+            }
             // Pointwise on the band.
             let pw = Conv1x1 {
                 in_c: d.c,
@@ -400,7 +429,7 @@ impl Engine<'_> {
             };
             let band_px = rows * d.w;
             if m.tensor(n1.weight as usize).dtype == DType::I8 {
-                let qd = m.value_quant(c.dw + 1).ok_or(bad("u8 input"))?;
+                let qd = m.value_quant(c.pw()).ok_or(bad("u8 input"))?;
                 let qp = QConvParams {
                     in_zero_point: qd.zero_point,
                     in_scale: qd.scale,
@@ -435,7 +464,8 @@ impl Engine<'_> {
                         dst: &mut pw_band[..p.c * band_px],
                     },
                 };
-                (k.qconv1x1)(&s, &qp, crate::graph::bytes(dw_band, d.c * band_px), dst);
+                let pw_in = if c.quant { &*q_band } else { &*dw_band };
+                (k.qconv1x1)(&s, &qp, crate::graph::bytes(pw_in, d.c * band_px), dst);
             } else {
                 if ty_p != ValueType::F32 {
                     return Err(bad("f32 pointwise to a u8 value"));
@@ -452,7 +482,7 @@ impl Engine<'_> {
                         stride: o.h * o.w,
                         residual: if c.add { Some(&ins[1][at..]) } else { None },
                         act: if c.add {
-                            act(m.node(c.dw + 2).activation)
+                            act(m.node(c.pw() + 1).activation)
                         } else {
                             Act::None
                         },
@@ -488,7 +518,7 @@ impl Engine<'_> {
                     (ValueType::U8(_), false) => crate::graph::bytes_mut(out, o.len())[dst]
                         .copy_from_slice(&crate::graph::bytes(pw_band, p.c * band_px)[src]),
                     (ValueType::F32, true) => {
-                        let a = act(m.node(c.dw + 2).activation);
+                        let a = act(m.node(c.pw() + 1).activation);
                         let (pa, sk) = (&pw_band[src], &ins[1][dst.clone()]);
                         let (l, r) = if pw_first { (pa, sk) } else { (sk, pa) };
                         (k.add)(l, r, a, &mut out[dst]);

@@ -369,25 +369,53 @@ impl<'m> Engine<'m> {
         }
         let m = &self.model;
         let slots = |u: usize, s: &[Shape]| slot_len(m.value_type(u), &s[u]);
-        let mut end = shapes[0].len();
-        for v in 1..n {
-            if offsets[v] == usize::MAX {
-                continue;
+        // Greedy by size (the largest value first, each at the lowest offset clear of the
+        // values already placed whose lifetimes overlap its own): closer to the peak of live
+        // memory than placing in execution order, which fragments the arena.
+        // Value `v` lives from node `v - 1` (the input from node 0) to its last reader.
+        let born = |v: usize| v.saturating_sub(1);
+        let dies = |v: usize, last: &[usize]| last[v].max(born(v));
+        const UNPLACED: usize = usize::MAX - 1;
+        for o in offsets.iter_mut() {
+            if *o != usize::MAX {
+                *o = UNPLACED;
             }
-            let node = v - 1;
-            let size = slots(v, shapes);
-            // Values alive while node `node` runs: defined before it and read by it or later.
-            let live = |u: usize| u < v && offsets[u] != usize::MAX && last_use[u] >= node;
-            let mut cand = 0usize;
-            loop {
-                let clash = (0..v).find(|&u| {
-                    live(u) && offsets[u] < cand + size && cand < offsets[u] + slots(u, shapes)
-                });
-                match clash {
-                    Some(u) => cand = offsets[u] + slots(u, shapes),
-                    None => break,
+        }
+        let mut end = 0usize;
+        loop {
+            // The largest value not placed yet (lowest index among equals).
+            let mut pick: Option<usize> = None;
+            for (v, &o) in offsets.iter().enumerate() {
+                if o == UNPLACED && pick.is_none_or(|p| slots(v, shapes) > slots(p, shapes)) {
+                    pick = Some(v);
                 }
             }
+            let Some(v) = pick else { break };
+            let size = slots(v, shapes);
+            let overlaps = |u: usize| {
+                offsets[u] < UNPLACED
+                    && born(u) <= dies(v, last_use)
+                    && born(v) <= dies(u, last_use)
+            };
+            // Lowest candidate (0 or the end of an overlapping value) where `v` fits.
+            let fits = |cand: usize| {
+                (0..n).all(|u| {
+                    !overlaps(u)
+                        || cand >= offsets[u] + slots(u, shapes)
+                        || offsets[u] >= cand + size
+                })
+            };
+            let mut best = if fits(0) { Some(0) } else { None };
+            for (u, &o) in offsets.iter().enumerate() {
+                if o < UNPLACED && overlaps(u) {
+                    let cand = offsets[u] + slots(u, shapes);
+                    if best.is_none_or(|b| cand < b) && fits(cand) {
+                        best = Some(cand);
+                    }
+                }
+            }
+            // Past every overlapping value always fits.
+            let cand = best.unwrap_or(0);
             offsets[v] = cand;
             end = end.max(cand.checked_add(size).ok_or(Error::Overflow)?);
         }
