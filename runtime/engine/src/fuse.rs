@@ -429,18 +429,7 @@ impl Engine<'_> {
             };
             let band_px = rows * d.w;
             if m.tensor(n1.weight as usize).dtype == DType::I8 {
-                let qd = m.value_quant(c.pw()).ok_or(bad("u8 input"))?;
-                let qp = QConvParams {
-                    in_zero_point: qd.zero_point,
-                    in_scale: qd.scale,
-                    weight: m.tensor_i8(n1.weight as usize),
-                    weight_scale: m.tensor_f32(n1.weight_scale as usize),
-                    bias: if n1.bias == NO_TENSOR {
-                        &[]
-                    } else {
-                        m.tensor_i32(n1.bias as usize)
-                    },
-                };
+                let qp = self.qconv_params(c.pw()).ok_or(bad("u8 input"))?;
                 let s = ConvShape {
                     in_c: d.c,
                     in_h: rows,

@@ -201,6 +201,25 @@ impl<'m> Engine<'m> {
         self
     }
 
+    /// The int8 operands of convolution node `i` (weights, per-channel scales, i32 bias) with
+    /// its input's quantization; `None` when the input is not a u8 value.
+    pub(crate) fn qconv_params(&self, i: usize) -> Option<QConvParams<'m>> {
+        let m = &self.model;
+        let n = m.node(i);
+        let qx = m.value_quant(n.inputs[0] as usize)?;
+        Some(QConvParams {
+            in_zero_point: qx.zero_point,
+            in_scale: qx.scale,
+            weight: m.tensor_i8(n.weight as usize),
+            weight_scale: m.tensor_f32(n.weight_scale as usize),
+            bias: if n.bias == NO_TENSOR {
+                &[]
+            } else {
+                m.tensor_i32(n.bias as usize)
+            },
+        })
+    }
+
     /// Nodes that run as one fused chain from node `i` under `plan` (1 when node `i` runs
     /// alone).
     pub fn fused_nodes<P: AsPlan + ?Sized>(&self, plan: &P, i: usize) -> usize {
@@ -599,18 +618,7 @@ impl<'m> Engine<'m> {
                         && s.stride_h <= 2;
                     let wd = m.tensor(n.weight as usize).dtype;
                     if wd == DType::I8 {
-                        let qx = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                        let p = QConvParams {
-                            in_zero_point: qx.zero_point,
-                            in_scale: qx.scale,
-                            weight: m.tensor_i8(n.weight as usize),
-                            weight_scale: m.tensor_f32(n.weight_scale as usize),
-                            bias: if n.bias == NO_TENSOR {
-                                &[]
-                            } else {
-                                m.tensor_i32(n.bias as usize)
-                            },
-                        };
+                        let p = self.qconv_params(i).ok_or(bad("u8 input"))?;
                         let input = bytes(ins[0], x.len());
                         let dst = match ty(out_v) {
                             ValueType::U8(q) => QOutput::U8 {

@@ -142,12 +142,8 @@ pub fn conv1x1_into(
                 *o = act.apply(*o);
             }
         }
-        if let Some(r) = e.residual {
-            for (o, &x) in row.iter_mut().zip(&r[at..at + n]) {
-                *o = e.act.apply(*o + x);
-            }
-        }
     }
+    e.add_residual(s, output);
 }
 
 /// 2-D transposed convolution (zero insertion + convolution semantics of PyTorch's

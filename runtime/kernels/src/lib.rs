@@ -117,6 +117,20 @@ impl PwEpilogue<'_> {
         }
     }
 
+    /// The residual add alone, on planes already written: `output = act(output + residual)`
+    /// element by element, exactly [`generic::add`] (for kernels whose CPU runs that add).
+    pub fn add_residual(&self, s: &Conv1x1, output: &mut [f32]) {
+        if let Some(r) = self.residual {
+            for oc in 0..s.out_c {
+                let at = oc * self.stride;
+                let plane = &mut output[at..at + s.pixels];
+                for (o, &x) in plane.iter_mut().zip(&r[at..at + s.pixels]) {
+                    *o = self.act.apply(*o + x);
+                }
+            }
+        }
+    }
+
     /// Panics unless the output (and the residual) hold `s`'s planes at this stride.
     pub fn check(&self, s: &Conv1x1, output: &[f32]) {
         assert!(

@@ -155,15 +155,5 @@ pub fn conv1x1_into(
     unsafe {
         run(s, input, weight, bias, act, output, e.stride)
     }
-    if let Some(r) = e.residual {
-        for oc in 0..s.out_c {
-            let at = oc * e.stride;
-            for (o, &x) in output[at..at + s.pixels]
-                .iter_mut()
-                .zip(&r[at..at + s.pixels])
-            {
-                *o = e.act.apply(*o + x);
-            }
-        }
-    }
+    e.add_residual(s, output);
 }
