@@ -349,28 +349,20 @@ impl Engine<'_> {
             // Depthwise, one channel at a time.
             let w0 = m.tensor(n0.weight as usize);
             if w0.dtype == DType::I8 {
-                let qx = m.value_quant(xv).ok_or(bad("u8 input"))?;
-                let (wt, ws) = (
-                    m.tensor_i8(n0.weight as usize),
-                    m.tensor_f32(n0.weight_scale as usize),
-                );
-                let bias = if n0.bias == NO_TENSOR {
-                    &[][..]
-                } else {
-                    m.tensor_i32(n0.bias as usize)
-                };
+                let all = self.qconv_params(c.dw).ok_or(bad("u8 input"))?;
                 let input = crate::graph::bytes(ins[0], x.len());
                 for ch in 0..d.c {
+                    // Channel `ch`'s operands (a per-tensor weight scale serves every channel).
+                    let ws = all.weight_scale;
                     let p = QConvParams {
-                        in_zero_point: qx.zero_point,
-                        in_scale: qx.scale,
-                        weight: &wt[ch * kk..(ch + 1) * kk],
+                        weight: &all.weight[ch * kk..(ch + 1) * kk],
                         weight_scale: if ws.len() == 1 { ws } else { &ws[ch..ch + 1] },
-                        bias: if bias.is_empty() {
-                            bias
+                        bias: if all.bias.is_empty() {
+                            all.bias
                         } else {
-                            &bias[ch..ch + 1]
+                            &all.bias[ch..ch + 1]
                         },
+                        ..all
                     };
                     let dst = match ty_d {
                         ValueType::U8(q) => QOutput::U8 {

@@ -192,10 +192,10 @@ impl<'m> Engine<'m> {
     }
 
     /// Turns layer fusion on (the default) or off for the plans made from now on. Fused, a
-    /// depthwise convolution, the pointwise one that alone reads it and the residual add that
-    /// alone reads that run together band by band of rows, with bit-identical results: the
-    /// intermediate tensors stay in cache and take no arena space. [`Engine::run_observed`]
-    /// needs a plan without fusion (it shows every value).
+    /// depthwise convolution, the pointwise one that alone reads it (directly or through a
+    /// Quantize) and the residual add that alone reads that run together band by band of rows,
+    /// with bit-identical results: the intermediate tensors stay in cache and take no arena
+    /// space. [`Engine::run_observed`] needs a plan without fusion (it shows every value).
     pub fn with_fusion(mut self, on: bool) -> Self {
         self.fusion = on;
         self
