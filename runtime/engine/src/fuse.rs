@@ -14,7 +14,7 @@
 
 use core::ops::Range;
 
-use rawnr_core::format::{DType, Model, OpKind, ValueType, NO_TENSOR};
+use rawnr_core::format::{DType, Model, OpKind, ValueType};
 use rawnr_core::Error;
 use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
 use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
@@ -383,11 +383,7 @@ impl Engine<'_> {
                     return Err(bad("f32 depthwise on u8 values"));
                 }
                 let wt = m.tensor_f32(n0.weight as usize);
-                let bias = if n0.bias == NO_TENSOR {
-                    &[][..]
-                } else {
-                    m.tensor_f32(n0.bias as usize)
-                };
+                let bias = self.bias_f32(c.dw);
                 for ch in 0..d.c {
                     (k.depthwise)(
                         &s1,
@@ -451,11 +447,7 @@ impl Engine<'_> {
                 if ty_p != ValueType::F32 {
                     return Err(bad("f32 pointwise to a u8 value"));
                 }
-                let b = if n1.bias == NO_TENSOR {
-                    &[][..]
-                } else {
-                    m.tensor_f32(n1.bias as usize)
-                };
+                let b = self.bias_f32(c.pw());
                 if let (Some(into), true) = (k.conv1x1_into, direct) {
                     // Straight into the output rows, the residual added in the epilogue.
                     let at = r0 * o.w;

@@ -220,6 +220,16 @@ impl<'m> Engine<'m> {
         })
     }
 
+    /// The f32 bias of convolution node `i` (empty without one).
+    pub(crate) fn bias_f32(&self, i: usize) -> &'m [f32] {
+        let n = self.model.node(i);
+        if n.bias == NO_TENSOR {
+            &[]
+        } else {
+            self.model.tensor_f32(n.bias as usize)
+        }
+    }
+
     /// Nodes that run as one fused chain from node `i` under `plan` (1 when node `i` runs
     /// alone).
     pub fn fused_nodes<P: AsPlan + ?Sized>(&self, plan: &P, i: usize) -> usize {
@@ -369,9 +379,11 @@ impl<'m> Engine<'m> {
         }
         last_use[self.model.info().output_value as usize] = usize::MAX;
         self.infer_shapes(h, w, shapes)?;
-        // Fused chains: their intermediate values take no arena space (offset usize::MAX) and
-        // the depthwise input stays alive until the chain's last node has run.
-        offsets.fill(0);
+        // Every value starts unplaced; fused chains' intermediate values take no arena space
+        // (offset usize::MAX) and the depthwise input stays alive until the chain's last node
+        // has run.
+        const UNPLACED: usize = usize::MAX - 1;
+        offsets.fill(UNPLACED);
         let mut band_len = 0usize;
         let mut i = 0;
         while i < self.model.n_nodes() {
@@ -394,12 +406,6 @@ impl<'m> Engine<'m> {
         // Value `v` lives from node `v - 1` (the input from node 0) to its last reader.
         let born = |v: usize| v.saturating_sub(1);
         let dies = |v: usize, last: &[usize]| last[v].max(born(v));
-        const UNPLACED: usize = usize::MAX - 1;
-        for o in offsets.iter_mut() {
-            if *o != usize::MAX {
-                *o = UNPLACED;
-            }
-        }
         let mut end = 0usize;
         loop {
             // The largest value not placed yet (lowest index among equals).
@@ -577,17 +583,15 @@ impl<'m> Engine<'m> {
         }
         let mut i = 0;
         while i < m.n_nodes() {
-            if plan.band_len > 0 {
-                if let Some(c) = self.planned_chain(i, &plan) {
-                    self.run_chain(&c, shapes, arena, &range, band)?;
-                    if let Some(hook) = after_node.as_mut() {
-                        for j in i..i + c.len() {
-                            hook(j);
-                        }
+            if let Some(c) = self.planned_chain(i, &plan) {
+                self.run_chain(&c, shapes, arena, &range, band)?;
+                if let Some(hook) = after_node.as_mut() {
+                    for j in i..i + c.len() {
+                        hook(j);
                     }
-                    i += c.len();
-                    continue;
                 }
+                i += c.len();
+                continue;
             }
             let n = m.node(i);
             let out_v = i + 1;
@@ -650,11 +654,7 @@ impl<'m> Engine<'m> {
                         } else {
                             m.tensor_f32(n.weight as usize)
                         };
-                        let b = if n.bias == NO_TENSOR {
-                            &[][..]
-                        } else {
-                            m.tensor_f32(n.bias as usize)
-                        };
+                        let b = self.bias_f32(i);
                         if transposed {
                             (k.conv_transpose)(&s, ins[0], wt, b, a, out);
                         } else if pointwise {
