@@ -7,7 +7,7 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
+use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
 use rawnr_tests::*;
 
 #[test]
@@ -68,6 +68,30 @@ fn tiled_equals_whole_frame_on_random_models() {
             .unwrap();
             let diff = whole.iter().zip(&tiled).filter(|(a, b)| a != b).count();
             assert_eq!(diff, 0, "case {case}: {cfa:?} {width}x{height} stride {stride}, tile {tile}, rf {}: {diff} pixels differ", info.receptive_field);
+        }
+        // Row-streamed stripes (the halo covers the receptive field): the same frame.
+        for (width_px, threads, step) in [(m, 1, 1), (2 * m, 2, 5), (usize::MAX / 4, 2, 16)] {
+            let mut streamed = vec![0u16; input.len()];
+            let opts = StripeOptions {
+                width: width_px,
+                halo: None,
+                step,
+                min_rows: 1 + case % 3,
+            };
+            d.denoise_streamed(
+                &input,
+                &layout,
+                &mut streamed,
+                &layout,
+                &levels,
+                noise,
+                &opts,
+                threads,
+                &|_, _| {},
+            )
+            .unwrap();
+            let diff = whole.iter().zip(&streamed).filter(|(a, b)| a != b).count();
+            assert_eq!(diff, 0, "case {case}: {cfa:?} {width}x{height} stride {stride}, stripe {width_px}: {diff} pixels differ");
         }
         // The network changes the frame (the test would be vacuous on an identity).
         assert!(whole.iter().zip(&input).filter(|(a, b)| a != b).count() > input.len() / 2);

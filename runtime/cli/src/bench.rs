@@ -105,16 +105,32 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         source,
     };
     let fp = d.prepare(&layout, &levels, noise, &opts).map_err(rt)?;
-    // Arithmetic of the tiles actually run (halo overlap included).
+    // Row-streamed stripes (native default) or square tiles.
+    let stripes = match args.engine.backend {
+        crate::Backend::Native => args.engine.stripes(&d, &layout, threads),
+        crate::Backend::Ort => None,
+    };
+    let streamed = match &stripes {
+        Some(so) => Some(d.prepare_streamed(&layout, so).map_err(rt)?),
+        None => None,
+    };
+    // Arithmetic of the tiles or stripes actually run (halo overlap included).
     let mut shapes = vec![Shape::default(); m.n_values()];
     let mut macs = 0u64;
-    for r in 0..fp.grid.rows() {
-        for t in fp.grid.band_tiles(r) {
-            d.engine()
-                .infer_shapes(t.region.2, t.region.3, &mut shapes)
-                .map_err(rt)?;
-            macs += d.engine().macs(&shapes);
-        }
+    let regions: Vec<(usize, usize)> = match &streamed {
+        Some((grid, _)) => (0..grid.cols())
+            .map(|c| grid.tile_at(0, c))
+            .filter(|t| t.core.1 < grid.packed_w)
+            .map(|t| (grid.padded_h, t.region.3))
+            .collect(),
+        None => (0..fp.grid.rows())
+            .flat_map(|r| fp.grid.band_tiles(r).collect::<Vec<_>>())
+            .map(|t| (t.region.2, t.region.3))
+            .collect(),
+    };
+    for &(h, w) in &regions {
+        d.engine().infer_shapes(h, w, &mut shapes).map_err(rt)?;
+        macs += d.engine().macs(&shapes);
     }
     let mut times = Vec::new();
     #[cfg(feature = "ort")]
@@ -129,11 +145,26 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     for i in 0..=args.runs.max(1) {
         let t0 = Instant::now();
         match args.engine.backend {
-            crate::Backend::Native => d
-                .denoise(
-                    &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
-                )
-                .map_err(rt)?,
+            crate::Backend::Native => match &stripes {
+                Some(so) => d
+                    .denoise_streamed(
+                        &input,
+                        &layout,
+                        &mut out,
+                        &layout,
+                        &levels,
+                        noise,
+                        so,
+                        threads,
+                        &|_, _| {},
+                    )
+                    .map_err(rt)?,
+                None => d
+                    .denoise(
+                        &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
+                    )
+                    .map_err(rt)?,
+            },
             #[cfg(feature = "ort")]
             crate::Backend::Ort => {
                 let net = ort_net
@@ -171,12 +202,12 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let mp = (layout.width * layout.height) as f64 / 1e6;
     let frame_bytes = (input.len() * 2 * 2) as f64;
     if !args.no_header {
-        println!("| backend | model | frame | threads | tile/halo | median s | MP/s | GMAC/run | GMAC/s | scratch MiB | peak RSS MiB | RSS - frames MiB |");
+        println!("| backend | model | frame | threads | tile/halo (packed px) | median s | MP/s | GMAC/run | GMAC/s | scratch MiB | peak RSS MiB | RSS - frames MiB |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     }
     let rss = peak_rss().map(|b| b as f64 / (1 << 20) as f64);
     println!(
-        "| {} | {} | {}x{} | {} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
+        "| {} | {} | {}x{} | {} | {} | {:.3} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
         match args.engine.backend {
             crate::Backend::Native => format!(
                 "native {} ({})",
@@ -196,8 +227,10 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         layout.width,
         layout.height,
         threads,
-        fp.grid.tile,
-        fp.grid.halo,
+        match &streamed {
+            Some((grid, p)) => format!("stripe {}/{} step {}", grid.tile, grid.halo, p.step),
+            None => format!("{}/{}", fp.grid.tile, fp.grid.halo),
+        },
         median,
         mp / median,
         macs as f64 / 1e9,
@@ -206,7 +239,11 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             // The native runtime's whole working memory: one arena per worker.
             crate::Backend::Native => format!(
                 "{:.1}",
-                (fp.scratch_len() * 4 * threads) as f64 / (1 << 20) as f64
+                match &streamed {
+                    Some((_, p)) => p.scratch_len * 4 * threads.min(regions.len()),
+                    None => fp.scratch_len() * 4 * threads,
+                } as f64
+                    / (1 << 20) as f64
             ),
             crate::Backend::Ort => "n/a".into(),
         },

@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::{ChannelNoise, NoiseParams};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
+use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
 use rawnr_io::{dng, pgm, preview};
 
 /// Errors of the command line tool; each message names the file or option at fault.
@@ -98,19 +98,26 @@ pub fn run_backend(
     };
     let threads = args.threads();
     match args.backend {
-        Backend::Native => denoiser
-            .denoise_observed(
-                input,
-                layout,
-                output,
-                layout,
-                levels,
-                noise,
-                &args.tiles(denoiser, threads),
-                threads,
-                on_band,
-            )
-            .map_err(rt),
+        Backend::Native => match args.stripes(denoiser, layout, threads) {
+            Some(so) => denoiser
+                .denoise_streamed(
+                    input, layout, output, layout, levels, noise, &so, threads, on_band,
+                )
+                .map_err(rt),
+            None => denoiser
+                .denoise_observed(
+                    input,
+                    layout,
+                    output,
+                    layout,
+                    levels,
+                    noise,
+                    &args.tiles(denoiser, threads),
+                    threads,
+                    on_band,
+                )
+                .map_err(rt),
+        },
         #[cfg(feature = "ort")]
         Backend::Ort => {
             let fp = denoiser
@@ -182,6 +189,19 @@ pub struct EngineArgs {
     /// Run every node over the whole tile (no depthwise + pointwise + add fusion).
     #[arg(long)]
     pub no_fusion: bool,
+    /// Native backend: row-streamed stripes instead of square tiles: every network value is
+    /// kept as a ring of rows and each stripe runs top to bottom, so no row is computed twice
+    /// and only the stripes' sides have a halo (results equal one pass over the frame's
+    /// height). Needs more memory per column than tiles: the stripe width comes from
+    /// `--scratch-mib`.
+    #[arg(long)]
+    pub stream: bool,
+    /// Row streaming: input rows per step (the rings hold a few steps).
+    #[arg(long, default_value_t = 8)]
+    pub stream_step: usize,
+    /// Row streaming: fewest rows a node computes per call.
+    #[arg(long, default_value_t = 1)]
+    pub stream_min_rows: usize,
 }
 
 impl EngineArgs {
@@ -236,6 +256,51 @@ impl EngineArgs {
             d.default_noise(iso).map_err(rt)?.into(),
             format!("the model's profile at ISO {iso}"),
         ))
+    }
+
+    /// Stripe options for row streaming (`None` without `--stream`, or for a model that
+    /// does not stream): the widest stripe, at most one per thread across the frame, for which `threads`
+    /// workers' scratch fits `--scratch-mib` (down to 64 packed columns).
+    pub fn stripes(
+        &self,
+        d: &Denoiser<'_>,
+        layout: &FrameLayout,
+        threads: usize,
+    ) -> Option<StripeOptions> {
+        if !self.stream || !d.engine().can_stream() {
+            return None;
+        }
+        let m = d.engine().model().info().size_multiple.max(1) as usize;
+        let budget = self.scratch_mib.saturating_mul(1 << 20);
+        let opts = |width: usize| StripeOptions {
+            width,
+            halo: self.halo,
+            step: self.stream_step.max(1),
+            min_rows: self.stream_min_rows.max(1),
+        };
+        let fits = |width: usize| {
+            budget == 0
+                || d.prepare_streamed(layout, &opts(width))
+                    .is_ok_and(|(_, p)| (p.scratch_len * 4).saturating_mul(threads) <= budget)
+        };
+        // Widest first: one stripe per thread; then the largest multiple of `m` that fits.
+        let widest = layout
+            .packed_width()
+            .div_ceil(threads.max(1))
+            .next_multiple_of(m);
+        let (mut lo, mut hi) = (64usize.div_ceil(m), widest / m);
+        if fits(hi * m) {
+            return Some(opts(hi * m));
+        }
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if fits(mid * m) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(opts(lo * m))
     }
 
     /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`.

@@ -453,6 +453,7 @@ impl Engine<'_> {
                     let at = r0 * o.w;
                     let e = PwEpilogue {
                         stride: o.h * o.w,
+                        in_stride: band_px,
                         residual: if c.add { Some(&ins[1][at..]) } else { None },
                         act: if c.add {
                             act(m.node(c.pw() + 1).activation)
@@ -511,6 +512,231 @@ impl Engine<'_> {
                 }
             }
             r0 += rows;
+        }
+        Ok(())
+    }
+}
+
+/// Rows of one channel in a ring or buffer of f32 slots: f32 values, or the u8 codes of a
+/// quantized value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Plane<'a> {
+    /// f32 values.
+    F32(&'a [f32]),
+    /// u8 codes.
+    U8(&'a [u8]),
+}
+
+impl<'a> Plane<'a> {
+    /// Elements `r` (values, or bytes for a u8 value) of a value of type `ty` held in `slots`.
+    pub fn of(ty: ValueType, slots: &'a [f32], r: Range<usize>) -> Self {
+        match ty {
+            ValueType::F32 => Plane::F32(&slots[r]),
+            ValueType::U8(_) => Plane::U8(&bytemuck::cast_slice::<f32, u8>(slots)[r]),
+        }
+    }
+}
+
+/// A depthwise convolution node's operands, read once per call ([`Engine::dw_operands`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DwOperands<'m> {
+    /// int8 operands (int8 weights), else `None`.
+    q: Option<QConvParams<'m>>,
+    /// f32 weights (empty for int8).
+    weight: &'m [f32],
+    /// f32 bias (empty for int8 or none).
+    bias: &'m [f32],
+    act: Act,
+    /// Taps per channel.
+    kk: usize,
+    node: usize,
+}
+
+/// An element-wise node's operands, read once per call ([`Engine::eltwise_operands`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EltOperands {
+    op: OpKind,
+    act: Act,
+    /// Output type.
+    ty: ValueType,
+    /// Quantized add (u8 add).
+    qadd: Option<QAddParams>,
+    /// Input quantization (dequantize).
+    q_in: Option<rawnr_kernels::quant::QParams>,
+    node: usize,
+}
+
+impl<'m> Engine<'m> {
+    /// The operands of depthwise convolution node `i` (f32 or int8 weights).
+    pub(crate) fn dw_operands(&self, i: usize) -> Result<DwOperands<'m>, Error> {
+        let m = &self.model;
+        let n = m.node(i);
+        let int8 = m.tensor(n.weight as usize).dtype == DType::I8;
+        Ok(DwOperands {
+            q: if int8 {
+                Some(self.qconv_params(i).ok_or(Error::BadNode {
+                    node: i as u32,
+                    reason: "u8 input",
+                })?)
+            } else {
+                None
+            },
+            weight: if int8 {
+                &[]
+            } else {
+                m.tensor_f32(n.weight as usize)
+            },
+            bias: if int8 { &[] } else { self.bias_f32(i) },
+            act: act(n.activation),
+            kk: n.kernel[0] as usize * n.kernel[1] as usize,
+            node: i,
+        })
+    }
+
+    /// Depthwise convolution `d` on channel `ch` alone: `s1` is the node's shape for one
+    /// channel and the rows `src` holds (padding where the window passes an edge); writes
+    /// elements `dst` (bytes for a u8 output) of `out`, whose value has type `ty_out`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn depthwise_channel(
+        &self,
+        d: &DwOperands<'_>,
+        s1: &ConvShape,
+        ch: usize,
+        src: Plane<'_>,
+        out: &mut [f32],
+        ty_out: ValueType,
+        dst: Range<usize>,
+    ) -> Result<(), Error> {
+        let kk = d.kk;
+        let bad = |reason| Error::BadNode {
+            node: d.node as u32,
+            reason,
+        };
+        match (d.q, src) {
+            (Some(all), Plane::U8(input)) => {
+                // Channel `ch`'s operands (a per-tensor weight scale serves every channel).
+                let ws = all.weight_scale;
+                let p = QConvParams {
+                    weight: &all.weight[ch * kk..(ch + 1) * kk],
+                    weight_scale: if ws.len() == 1 { ws } else { &ws[ch..ch + 1] },
+                    bias: if all.bias.is_empty() {
+                        all.bias
+                    } else {
+                        &all.bias[ch..ch + 1]
+                    },
+                    ..all
+                };
+                let dst = match ty_out {
+                    ValueType::U8(q) => QOutput::U8 {
+                        q: qparams(q),
+                        relu: d.act == Act::Relu,
+                        dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
+                    },
+                    ValueType::F32 => QOutput::F32 {
+                        act: d.act,
+                        dst: &mut out[dst],
+                    },
+                };
+                (self.kernels.qdepthwise)(s1, &p, input, dst);
+            }
+            (None, Plane::F32(input)) if ty_out == ValueType::F32 => {
+                (self.kernels.depthwise)(
+                    s1,
+                    input,
+                    &d.weight[ch * kk..(ch + 1) * kk],
+                    if d.bias.is_empty() {
+                        d.bias
+                    } else {
+                        &d.bias[ch..ch + 1]
+                    },
+                    d.act,
+                    &mut out[dst],
+                );
+            }
+            _ => return Err(bad("depthwise operand types")),
+        }
+        Ok(())
+    }
+
+    /// The operands of element-wise node `i` (add, quantize, dequantize, ReLU).
+    pub(crate) fn eltwise_operands(&self, i: usize) -> Result<EltOperands, Error> {
+        let m = &self.model;
+        let n = m.node(i);
+        let bad = |reason| Error::BadNode {
+            node: i as u32,
+            reason,
+        };
+        let quant = |v: u32| m.value_quant(v as usize).ok_or(bad("u8 value"));
+        let ty = m.value_type(i + 1);
+        let a = act(n.activation);
+        let qadd = match (n.op, ty) {
+            (OpKind::Add, ValueType::U8(qy)) => Some(
+                QAddParams::new(
+                    qparams(quant(n.inputs[0])?),
+                    qparams(quant(n.inputs[1])?),
+                    qparams(qy),
+                    a == Act::Relu,
+                )
+                .ok_or(bad("add scale ratio"))?,
+            ),
+            _ => None,
+        };
+        let q_in = match n.op {
+            OpKind::Dequantize => Some(qparams(quant(n.inputs[0])?)),
+            _ => None,
+        };
+        Ok(EltOperands {
+            op: n.op,
+            act: a,
+            ty,
+            qadd,
+            q_in,
+            node: i,
+        })
+    }
+
+    /// Element-wise op `e` on one stretch of rows of one channel: inputs `src`, output
+    /// elements `dst` (bytes for a u8 value) of `out`.
+    pub(crate) fn eltwise_rows(
+        &self,
+        e: &EltOperands,
+        src: &[Plane<'_>],
+        out: &mut [f32],
+        dst: Range<usize>,
+    ) -> Result<(), Error> {
+        let k = &self.kernels;
+        let bad = |reason| Error::BadNode {
+            node: e.node as u32,
+            reason,
+        };
+        let a = e.act;
+        match (e.op, e.ty, src) {
+            (OpKind::Add, ValueType::F32, [Plane::F32(x), Plane::F32(y)]) => {
+                (k.add)(x, y, a, &mut out[dst])
+            }
+            (OpKind::Add, ValueType::U8(_), [Plane::U8(x), Plane::U8(y)]) => {
+                let p = e.qadd.as_ref().ok_or(bad("add parameters"))?;
+                (k.qadd)(x, y, p, &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst]);
+            }
+            (OpKind::Quantize, ValueType::U8(q), [Plane::F32(x)]) => (k.quantize)(
+                x,
+                qparams(q),
+                &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
+            ),
+            (OpKind::Dequantize, ValueType::F32, [Plane::U8(x)]) => {
+                (k.dequantize)(x, e.q_in.ok_or(bad("u8 input"))?, &mut out[dst])
+            }
+            (OpKind::Relu | OpKind::LeakyRelu, ValueType::F32, [Plane::F32(x)]) => {
+                rawnr_kernels::generic::activation(x, a, &mut out[dst])
+            }
+            (OpKind::Relu | OpKind::LeakyRelu, ValueType::U8(q), [Plane::U8(x)]) => {
+                rawnr_kernels::generic_i8::qrelu(
+                    x,
+                    q.zero_point,
+                    &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
+                )
+            }
+            _ => return Err(bad("element-wise operand types")),
         }
         Ok(())
     }

@@ -146,7 +146,7 @@ pub struct Engine<'m> {
     pub(crate) model: Model<'m>,
     pub(crate) kernels: Kernels,
     /// Elements of the largest f16 weight tensor (its f32 widening buffer ends the scratch).
-    f16_buffer: usize,
+    pub(crate) f16_buffer: usize,
     /// Whether plans fuse separable blocks (see [`Engine::with_fusion`]).
     pub(crate) fusion: bool,
 }
@@ -601,167 +601,21 @@ impl<'m> Engine<'m> {
                 *r = range(v as usize);
             }
             let (out, ins) = split_io(arena, out_r, &in_r[..n.n_inputs as usize], i)?;
-            let x = shapes[n.inputs[0] as usize];
-            let y = shapes[out_v];
-            let a = act(n.activation);
-            let bad = |reason| Error::BadNode {
-                node: i as u32,
-                reason,
-            };
-            match n.op {
-                OpKind::Conv2d | OpKind::ConvTranspose2d => {
-                    let s = conv_shape(m, i, &x);
-                    let k = &self.kernels;
-                    let transposed = n.op == OpKind::ConvTranspose2d;
-                    let unit_stride = s.stride_h == 1 && s.stride_w == 1;
-                    let pointwise =
-                        s.k_h == 1 && s.k_w == 1 && unit_stride && s.groups == 1 && s.pad == [0; 4];
-                    let depthwise = s.groups == s.in_c
-                        && s.out_c == s.in_c
-                        && s.stride_h == s.stride_w
-                        && s.stride_h <= 2;
-                    let wd = m.tensor(n.weight as usize).dtype;
-                    if wd == DType::I8 {
-                        let p = self.qconv_params(i).ok_or(bad("u8 input"))?;
-                        let input = bytes(ins[0], x.len());
-                        let dst = match ty(out_v) {
-                            ValueType::U8(q) => QOutput::U8 {
-                                q: qparams(q),
-                                relu: a == Act::Relu,
-                                dst: bytes_mut(out, y.len()),
-                            },
-                            ValueType::F32 => QOutput::F32 {
-                                act: a,
-                                dst: &mut out[..y.len()],
-                            },
-                        };
-                        let f = if transposed {
-                            k.qconv_transpose
-                        } else if pointwise {
-                            k.qconv1x1
-                        } else if depthwise {
-                            k.qdepthwise
-                        } else {
-                            k.qconv
-                        };
-                        f(&s, &p, input, dst);
-                    } else {
-                        let wt = if wd == DType::F16 {
-                            let h = m.tensor_f16(n.weight as usize);
-                            let buf = widen.get_mut(..h.len()).ok_or(bad("f16 buffer"))?;
-                            (k.f16_to_f32)(h, buf);
-                            &buf[..]
-                        } else {
-                            m.tensor_f32(n.weight as usize)
-                        };
-                        let b = self.bias_f32(i);
-                        if transposed {
-                            (k.conv_transpose)(&s, ins[0], wt, b, a, out);
-                        } else if pointwise {
-                            let p = Conv1x1 {
-                                in_c: s.in_c,
-                                out_c: s.out_c,
-                                pixels: x.h * x.w,
-                            };
-                            (k.conv1x1)(&p, ins[0], wt, b, a, out);
-                        } else if depthwise {
-                            (k.depthwise)(&s, ins[0], wt, b, a, out);
-                        } else {
-                            (k.conv)(&s, ins[0], wt, b, a, out);
-                        }
-                    }
-                }
-                OpKind::Relu | OpKind::LeakyRelu => match ty(out_v) {
-                    ValueType::F32 => generic::activation(ins[0], a, out),
-                    ValueType::U8(q) => generic_i8::qrelu(
-                        bytes(ins[0], x.len()),
-                        q.zero_point,
-                        bytes_mut(out, y.len()),
-                    ),
-                },
-                OpKind::Add => match ty(out_v) {
-                    ValueType::F32 => (self.kernels.add)(ins[0], ins[1], a, out),
-                    ValueType::U8(qy) => {
-                        let qa = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                        let qb = m.value_quant(n.inputs[1] as usize).ok_or(bad("u8 input"))?;
-                        let p =
-                            QAddParams::new(qparams(qa), qparams(qb), qparams(qy), a == Act::Relu)
-                                .ok_or(bad("add scale ratio"))?;
-                        (self.kernels.qadd)(
-                            bytes(ins[0], x.len()),
-                            bytes(ins[1], x.len()),
-                            &p,
-                            bytes_mut(out, y.len()),
-                        );
-                    }
-                },
-                OpKind::Concat => match ty(out_v) {
-                    ValueType::F32 => generic::concat(&ins[..n.n_inputs as usize], out),
-                    ValueType::U8(qy) => {
-                        let dst = bytes_mut(out, y.len());
-                        let mut at = 0;
-                        for (k, &v) in n.inputs[..n.n_inputs as usize].iter().enumerate() {
-                            let len = shapes[v as usize].len();
-                            let q = m.value_quant(v as usize).ok_or(bad("u8 input"))?;
-                            let src = bytes(ins[k], len);
-                            if q == qy {
-                                dst[at..at + len].copy_from_slice(src);
-                            } else {
-                                let r = QRescale::new(qparams(q), qparams(qy))
-                                    .ok_or(bad("concat scale ratio"))?;
-                                generic_i8::qrescale(src, &r, &mut dst[at..at + len]);
-                            }
-                            at += len;
-                        }
-                    }
-                },
-                OpKind::PixelShuffle => {
-                    let r = n.factor as usize;
-                    match ty(out_v) {
-                        ValueType::F32 => {
-                            generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
-                        }
-                        ValueType::U8(_) => generic::pixel_shuffle(
-                            bytes(ins[0], x.len()),
-                            x.c / (r * r),
-                            x.h,
-                            x.w,
-                            r,
-                            bytes_mut(out, y.len()),
-                        ),
-                    }
-                }
-                OpKind::PixelUnshuffle => {
-                    let r = n.factor as usize;
-                    match ty(out_v) {
-                        ValueType::F32 => generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, r, out),
-                        ValueType::U8(_) => generic::pixel_unshuffle(
-                            bytes(ins[0], x.len()),
-                            x.c,
-                            x.h,
-                            x.w,
-                            r,
-                            bytes_mut(out, y.len()),
-                        ),
-                    }
-                }
-                OpKind::Quantize => {
-                    let q = m.value_quant(out_v).ok_or(bad("u8 output"))?;
-                    (self.kernels.quantize)(
-                        &ins[0][..x.len()],
-                        qparams(q),
-                        bytes_mut(out, y.len()),
-                    );
-                }
-                OpKind::Dequantize => {
-                    let q = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                    (self.kernels.dequantize)(
-                        bytes(ins[0], x.len()),
-                        qparams(q),
-                        &mut out[..y.len()],
-                    );
-                }
+            let mut in_shapes = [Shape::default(); 3];
+            for (s, &v) in in_shapes.iter_mut().zip(&n.inputs[..n.n_inputs as usize]) {
+                *s = shapes[v as usize];
             }
+            let x = shapes[n.inputs[0] as usize];
+            let s = conv_shape(m, i, &x);
+            self.exec_node(
+                i,
+                &s,
+                &in_shapes[..n.n_inputs as usize],
+                shapes[out_v],
+                &ins[..n.n_inputs as usize],
+                out,
+                widen,
+            )?;
             if let Some(obs) = observe.as_mut() {
                 if ty(out_v) == ValueType::F32 {
                     obs(out_v, &arena[range(out_v)]);
@@ -771,6 +625,178 @@ impl<'m> Engine<'m> {
                 hook(i);
             }
             i += 1;
+        }
+        Ok(())
+    }
+
+    /// Runs node `i` alone: `ins` hold its inputs (shapes `in_shapes`), `out` receives its
+    /// output (shape `y`); `conv` is a convolution node's shape (the node's own, or a row
+    /// window of it with the padding of that window); `widen` holds f16 weights widened.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn exec_node(
+        &self,
+        i: usize,
+        conv: &ConvShape,
+        in_shapes: &[Shape],
+        y: Shape,
+        ins: &[&[f32]],
+        out: &mut [f32],
+        widen: &mut [f32],
+    ) -> Result<(), Error> {
+        let m = &self.model;
+        let n = m.node(i);
+        let out_v = i + 1;
+        let ty = |v: usize| m.value_type(v);
+        let x = in_shapes[0];
+        let a = act(n.activation);
+        let bad = |reason| Error::BadNode {
+            node: i as u32,
+            reason,
+        };
+        match n.op {
+            OpKind::Conv2d | OpKind::ConvTranspose2d => {
+                let s = *conv;
+                let k = &self.kernels;
+                let transposed = n.op == OpKind::ConvTranspose2d;
+                let unit_stride = s.stride_h == 1 && s.stride_w == 1;
+                let pointwise =
+                    s.k_h == 1 && s.k_w == 1 && unit_stride && s.groups == 1 && s.pad == [0; 4];
+                let depthwise = s.groups == s.in_c
+                    && s.out_c == s.in_c
+                    && s.stride_h == s.stride_w
+                    && s.stride_h <= 2;
+                let wd = m.tensor(n.weight as usize).dtype;
+                if wd == DType::I8 {
+                    let p = self.qconv_params(i).ok_or(bad("u8 input"))?;
+                    let input = bytes(ins[0], x.len());
+                    let dst = match ty(out_v) {
+                        ValueType::U8(q) => QOutput::U8 {
+                            q: qparams(q),
+                            relu: a == Act::Relu,
+                            dst: bytes_mut(out, y.len()),
+                        },
+                        ValueType::F32 => QOutput::F32 {
+                            act: a,
+                            dst: &mut out[..y.len()],
+                        },
+                    };
+                    let f = if transposed {
+                        k.qconv_transpose
+                    } else if pointwise {
+                        k.qconv1x1
+                    } else if depthwise {
+                        k.qdepthwise
+                    } else {
+                        k.qconv
+                    };
+                    f(&s, &p, input, dst);
+                } else {
+                    let wt = if wd == DType::F16 {
+                        let h = m.tensor_f16(n.weight as usize);
+                        let buf = widen.get_mut(..h.len()).ok_or(bad("f16 buffer"))?;
+                        (k.f16_to_f32)(h, buf);
+                        &buf[..]
+                    } else {
+                        m.tensor_f32(n.weight as usize)
+                    };
+                    let b = self.bias_f32(i);
+                    if transposed {
+                        (k.conv_transpose)(&s, ins[0], wt, b, a, out);
+                    } else if pointwise {
+                        let p = Conv1x1 {
+                            in_c: s.in_c,
+                            out_c: s.out_c,
+                            pixels: x.h * x.w,
+                        };
+                        (k.conv1x1)(&p, ins[0], wt, b, a, out);
+                    } else if depthwise {
+                        (k.depthwise)(&s, ins[0], wt, b, a, out);
+                    } else {
+                        (k.conv)(&s, ins[0], wt, b, a, out);
+                    }
+                }
+            }
+            OpKind::Relu | OpKind::LeakyRelu => match ty(out_v) {
+                ValueType::F32 => generic::activation(ins[0], a, out),
+                ValueType::U8(q) => generic_i8::qrelu(
+                    bytes(ins[0], x.len()),
+                    q.zero_point,
+                    bytes_mut(out, y.len()),
+                ),
+            },
+            OpKind::Add => match ty(out_v) {
+                ValueType::F32 => (self.kernels.add)(ins[0], ins[1], a, out),
+                ValueType::U8(qy) => {
+                    let qa = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
+                    let qb = m.value_quant(n.inputs[1] as usize).ok_or(bad("u8 input"))?;
+                    let p = QAddParams::new(qparams(qa), qparams(qb), qparams(qy), a == Act::Relu)
+                        .ok_or(bad("add scale ratio"))?;
+                    (self.kernels.qadd)(
+                        bytes(ins[0], x.len()),
+                        bytes(ins[1], x.len()),
+                        &p,
+                        bytes_mut(out, y.len()),
+                    );
+                }
+            },
+            OpKind::Concat => match ty(out_v) {
+                ValueType::F32 => generic::concat(&ins[..n.n_inputs as usize], out),
+                ValueType::U8(qy) => {
+                    let dst = bytes_mut(out, y.len());
+                    let mut at = 0;
+                    for (k, &v) in n.inputs[..n.n_inputs as usize].iter().enumerate() {
+                        let len = in_shapes[k].len();
+                        let q = m.value_quant(v as usize).ok_or(bad("u8 input"))?;
+                        let src = bytes(ins[k], len);
+                        if q == qy {
+                            dst[at..at + len].copy_from_slice(src);
+                        } else {
+                            let r = QRescale::new(qparams(q), qparams(qy))
+                                .ok_or(bad("concat scale ratio"))?;
+                            generic_i8::qrescale(src, &r, &mut dst[at..at + len]);
+                        }
+                        at += len;
+                    }
+                }
+            },
+            OpKind::PixelShuffle => {
+                let r = n.factor as usize;
+                match ty(out_v) {
+                    ValueType::F32 => {
+                        generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
+                    }
+                    ValueType::U8(_) => generic::pixel_shuffle(
+                        bytes(ins[0], x.len()),
+                        x.c / (r * r),
+                        x.h,
+                        x.w,
+                        r,
+                        bytes_mut(out, y.len()),
+                    ),
+                }
+            }
+            OpKind::PixelUnshuffle => {
+                let r = n.factor as usize;
+                match ty(out_v) {
+                    ValueType::F32 => generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, r, out),
+                    ValueType::U8(_) => generic::pixel_unshuffle(
+                        bytes(ins[0], x.len()),
+                        x.c,
+                        x.h,
+                        x.w,
+                        r,
+                        bytes_mut(out, y.len()),
+                    ),
+                }
+            }
+            OpKind::Quantize => {
+                let q = m.value_quant(out_v).ok_or(bad("u8 output"))?;
+                (self.kernels.quantize)(&ins[0][..x.len()], qparams(q), bytes_mut(out, y.len()));
+            }
+            OpKind::Dequantize => {
+                let q = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
+                (self.kernels.dequantize)(bytes(ins[0], x.len()), qparams(q), &mut out[..y.len()]);
+            }
         }
         Ok(())
     }

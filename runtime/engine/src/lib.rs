@@ -26,6 +26,8 @@ extern crate std;
 pub mod file;
 mod fuse;
 pub mod graph;
+#[cfg(feature = "alloc")]
+pub mod stream;
 pub mod tiling;
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use rawnr_core::Error;
 #[cfg(feature = "alloc")]
 use crate::graph::Plan;
 use crate::graph::{AsPlan, Engine, PlanRef, Shape};
+#[cfg(feature = "alloc")]
+use crate::stream::StreamPlan;
 
 /// Errors of [`Denoiser::denoise_via`]: the runtime's own, or the backend's.
 #[derive(Debug)]
@@ -59,6 +61,33 @@ impl Default for TileOptions {
         TileOptions {
             tile: 256,
             halo: None,
+        }
+    }
+}
+
+/// How to cut a frame into stripes for row-streamed denoising
+/// ([`Denoiser::denoise_streamed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StripeOptions {
+    /// Stripe width in packed pixels, without the halo (rounded up to the size multiple).
+    pub width: usize,
+    /// Horizontal halo in packed pixels (rounded up to the size multiple); `None` takes the
+    /// model's.
+    pub halo: Option<usize>,
+    /// Input rows each streaming step adds (the rings hold a few steps' rows).
+    pub step: usize,
+    /// Fewest rows a node computes per call (more rows per call run the kernels faster; the
+    /// rings grow with it).
+    pub min_rows: usize,
+}
+
+impl Default for StripeOptions {
+    fn default() -> Self {
+        StripeOptions {
+            width: 512,
+            halo: None,
+            step: 8,
+            min_rows: 1,
         }
     }
 }
@@ -352,16 +381,161 @@ impl<'m> Denoiser<'m> {
                 reason: "network output size differs from its input",
             });
         }
+        let (forward, inverse) = self.transforms(levels, &noise)?;
+        Ok(FramePlan {
+            grid,
+            forward,
+            inverse,
+            white: levels.white,
+            plan,
+        })
+    }
+
+    /// The pixel transforms before and after the network for `levels` and `noise`.
+    fn transforms(
+        &self,
+        levels: &Levels,
+        noise: &ChannelNoise,
+    ) -> Result<(PixelTransform, PixelTransform), Error> {
+        let info = self.engine.model().info();
         let mut t = [Affine::IDENTITY; 4];
         for (tc, &n) in t.iter_mut().zip(&noise.0) {
             *tc = self.noise_transform(n)?;
         }
-        Ok(FramePlan {
-            grid,
-            forward: PixelTransform::forward_channels(levels, &t, info.input_scale),
-            inverse: PixelTransform::inverse_channels(levels, &t, info.input_scale),
-            white: levels.white,
-            plan,
+        Ok((
+            PixelTransform::forward_channels(levels, &t, info.input_scale),
+            PixelTransform::inverse_channels(levels, &t, info.input_scale),
+        ))
+    }
+
+    /// The stripe grid and stream plan of a row-streamed run over frames of `layout`'s size
+    /// (see [`Denoiser::denoise_streamed`]).
+    #[cfg(feature = "alloc")]
+    pub fn prepare_streamed(
+        &self,
+        layout: &FrameLayout,
+        opts: &StripeOptions,
+    ) -> Result<(TileGrid, StreamPlan), Error> {
+        if layout.width < 2 || layout.height < 2 {
+            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
+        }
+        let info = self.engine.model().info();
+        let grid = TileGrid::new(
+            layout.packed_height(),
+            layout.packed_width(),
+            info.size_multiple as usize,
+            &TileOptions {
+                tile: opts.width,
+                halo: opts.halo,
+            },
+            info.halo as usize,
+        )?;
+        let plan =
+            self.engine
+                .stream_plan(grid.padded_h, grid.max_region_w, opts.step, opts.min_rows)?;
+        let out = plan.shapes[info.output_value as usize];
+        if (out.h, out.w) != plan.input || plan.shapes[0].c != 4 || out.c != 4 {
+            return Err(Error::ShapeMismatch {
+                node: info.output_value,
+                reason: "network output size differs from its input",
+            });
+        }
+        Ok((grid, plan))
+    }
+
+    /// Denoises `input` into `output` row-streamed: the frame is cut into vertical stripes
+    /// (`opts.width` packed columns plus a horizontal halo), and each stripe runs from top to
+    /// bottom with every network value held as a ring of rows ([`crate::stream`]), so no row is
+    /// computed twice and there is no vertical halo: down each stripe the result equals one
+    /// pass over the whole frame's height bit for bit (and the whole frame exactly when one
+    /// stripe covers it or the halo covers the receptive field). Stripes are spread over
+    /// `threads` threads, each with its own scratch ([`StreamPlan::scratch_len`]).
+    /// `on_rows(done, total)` reports progress in packed rows of all stripes.
+    #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoise_streamed(
+        &self,
+        input: &[u16],
+        layout: &FrameLayout,
+        output: &mut [u16],
+        out_layout: &FrameLayout,
+        levels: &Levels,
+        noise: impl Into<ChannelNoise>,
+        opts: &StripeOptions,
+        threads: usize,
+        on_rows: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(), Error> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        levels.validate()?;
+        Self::check_output(layout, input, out_layout, output)?;
+        let (grid, plan) = self.prepare_streamed(layout, opts)?;
+        let (forward, inverse) = self.transforms(levels, &noise.into())?;
+        let stripes: Vec<Tile> = (0..grid.cols())
+            .map(|c| grid.tile_at(0, c))
+            .filter(|t| t.core.1 < grid.packed_w)
+            .collect();
+        let total = stripes.len() * grid.padded_h;
+        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let output = Mutex::new(output);
+        let white = levels.white;
+        let worker = || -> Result<(), Error> {
+            let mut scratch = vec![0f32; plan.scratch_len];
+            loop {
+                let Some(t) = stripes.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return Ok(());
+                };
+                let (_, cx, _, cw) = t.core;
+                let (_, rx, _, rw) = t.region;
+                self.engine.run_streamed(
+                    &plan,
+                    rw,
+                    &mut scratch,
+                    &mut |r0, r1, planes| {
+                        pack_region_rows(input, 0, layout, &forward, r0, rx, r1 - r0, rw, planes)
+                    },
+                    &mut |r0, r1, planes| {
+                        if r0 < grid.packed_h {
+                            let mut out = output
+                                .lock()
+                                .map_err(|_| Error::BadFrame("a worker thread failed"))?;
+                            unpack_region(
+                                planes,
+                                r1 - r0,
+                                rw,
+                                0,
+                                cx - rx,
+                                &inverse,
+                                white,
+                                r0,
+                                cx,
+                                r1.min(grid.packed_h) - r0,
+                                cw,
+                                &mut out,
+                                out_layout,
+                                0,
+                            )?;
+                        }
+                        on_rows(done.fetch_add(r1 - r0, Ordering::Relaxed) + r1 - r0, total);
+                        Ok(())
+                    },
+                )?;
+            }
+        };
+        let workers = threads.clamp(1, stripes.len().max(1));
+        if workers == 1 {
+            return worker();
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers).map(|_| s.spawn(worker)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
+                })
+                .collect::<Result<Vec<()>, Error>>()
+                .map(|_| ())
         })
     }
 

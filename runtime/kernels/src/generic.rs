@@ -124,8 +124,8 @@ pub fn conv1x1_into(
     output: &mut [f32],
     e: &crate::PwEpilogue<'_>,
 ) {
-    s.check_operands(input, weight, bias);
-    e.check(s, output);
+    s.check_operands(weight, bias);
+    e.check(s, input, output);
     let n = s.pixels;
     for oc in 0..s.out_c {
         let at = oc * e.stride;
@@ -133,7 +133,8 @@ pub fn conv1x1_into(
         row.fill(if bias.is_empty() { 0.0 } else { bias[oc] });
         for ic in 0..s.in_c {
             let wv = weight[oc * s.in_c + ic];
-            for (o, &x) in row.iter_mut().zip(&input[ic * n..(ic + 1) * n]) {
+            let src = &input[ic * e.in_stride..ic * e.in_stride + n];
+            for (o, &x) in row.iter_mut().zip(src) {
                 *o += wv * x;
             }
         }

@@ -69,19 +69,20 @@ pub struct Conv1x1 {
 impl Conv1x1 {
     /// Panics unless the buffers fit the shape (a caller bug, not bad input).
     pub fn check(&self, input: &[f32], weight: &[f32], bias: &[f32], output: &[f32]) {
-        self.check_operands(input, weight, bias);
+        self.check_operands(weight, bias);
+        assert!(
+            input.len() >= self.in_c * self.pixels,
+            "conv1x1: input too short"
+        );
         assert!(
             output.len() >= self.out_c * self.pixels,
             "conv1x1: output too short"
         );
     }
 
-    /// [`Conv1x1::check`] without the output (see [`PwEpilogue::check`]).
-    pub fn check_operands(&self, input: &[f32], weight: &[f32], bias: &[f32]) {
-        assert!(
-            input.len() >= self.in_c * self.pixels,
-            "conv1x1: input too short"
-        );
+    /// [`Conv1x1::check`] for the weights and bias (the input and output planes of a strided
+    /// call: [`PwEpilogue::check`]).
+    pub fn check_operands(&self, weight: &[f32], bias: &[f32]) {
         assert!(
             weight.len() >= self.in_c * self.out_c,
             "conv1x1: weight too short"
@@ -93,7 +94,8 @@ impl Conv1x1 {
     }
 }
 
-/// Where a pointwise convolution writes, for fused layers: output channel `oc`, pixel `p` goes
+/// Where a pointwise convolution reads and writes, for fused layers and streamed rows: input
+/// channel `ic`, pixel `p` is `input[ic * in_stride + p]`; output channel `oc`, pixel `p` goes
 /// to `output[oc * stride + p]` (a band of rows of larger planes), and with a residual it is
 /// `act(y + residual[oc * stride + p])` with `y` the convolution's value (after its own
 /// activation), the same arithmetic as a separate [`AddFn`] on `y` and the residual.
@@ -101,6 +103,9 @@ impl Conv1x1 {
 pub struct PwEpilogue<'a> {
     /// Distance between output (and residual) planes, at least `pixels`.
     pub stride: usize,
+    /// Distance between input planes, at least `pixels` (rows of larger planes, e.g. a
+    /// streamed value's ring).
+    pub in_stride: usize,
     /// Added to the output, with `act` after the addition.
     pub residual: Option<&'a [f32]>,
     /// Activation after the residual add (ignored without a residual).
@@ -112,6 +117,7 @@ impl PwEpilogue<'_> {
     pub fn dense(pixels: usize) -> Self {
         PwEpilogue {
             stride: pixels,
+            in_stride: pixels,
             residual: None,
             act: Act::None,
         }
@@ -131,16 +137,22 @@ impl PwEpilogue<'_> {
         }
     }
 
-    /// Panics unless the output (and the residual) hold `s`'s planes at this stride.
-    pub fn check(&self, s: &Conv1x1, output: &[f32]) {
+    /// Panics unless the input holds `s`'s planes at `in_stride` and the output (and the
+    /// residual) at `stride`.
+    pub fn check(&self, s: &Conv1x1, input: &[f32], output: &[f32]) {
         assert!(
-            self.stride >= s.pixels,
+            self.stride >= s.pixels && self.in_stride >= s.pixels,
             "conv1x1: stride below the plane size"
         );
-        let need = match s.out_c {
+        let span = |planes: usize, stride: usize| match planes {
             0 => 0,
-            c => (c - 1) * self.stride + s.pixels,
+            c => (c - 1) * stride + s.pixels,
         };
+        assert!(
+            input.len() >= span(s.in_c, self.in_stride),
+            "conv1x1: input too short"
+        );
+        let need = span(s.out_c, self.stride);
         assert!(output.len() >= need, "conv1x1: output too short");
         if let Some(r) = self.residual {
             assert!(r.len() >= need, "conv1x1: residual too short");

@@ -764,12 +764,24 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
                 rng.random_range(1..300)
             };
             let stride = pixels + rng.random_range(0..40);
+            // Input planes `in_stride` apart (rows of a streamed value's ring).
+            let in_stride = pixels
+                + if n % 2 == 0 {
+                    0
+                } else {
+                    rng.random_range(1..40)
+                };
             let s = Conv1x1 {
                 in_c,
                 out_c,
                 pixels,
             };
             let x = rand_vec(&mut rng, in_c * pixels);
+            let mut x_strided = vec![f32::NAN; (in_c - 1) * in_stride + pixels];
+            for ic in 0..in_c {
+                x_strided[ic * in_stride..ic * in_stride + pixels]
+                    .copy_from_slice(&x[ic * pixels..(ic + 1) * pixels]);
+            }
             let w = rand_vec(&mut rng, in_c * out_c);
             let b = if n % 4 == 0 {
                 vec![]
@@ -785,10 +797,11 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
                 let mut got = vec![f32::NAN; len];
                 let e = PwEpilogue {
                     stride,
+                    in_stride,
                     residual: with_residual.then_some(&residual[..]),
                     act: act2,
                 };
-                into(&s, &x, &w, &b, act, &mut got, &e);
+                into(&s, &x_strided, &w, &b, act, &mut got, &e);
                 for oc in 0..out_c {
                     let at = oc * stride;
                     let plane = &dense[oc * pixels..(oc + 1) * pixels];

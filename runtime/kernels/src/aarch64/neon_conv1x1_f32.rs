@@ -20,10 +20,10 @@ unsafe fn block<const OC: usize, const V: usize>(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
     oc0: usize,
     p0: usize,
 ) {
-    let n = s.pixels;
     let mut acc = [[vdupq_n_f32(0.0); V]; OC];
     for j in 0..OC {
         let b = if bias.is_empty() { 0.0 } else { bias[oc0 + j] };
@@ -32,7 +32,7 @@ unsafe fn block<const OC: usize, const V: usize>(
     let ip = input.as_ptr();
     let wp = weight.as_ptr().add(oc0 * s.in_c);
     for ic in 0..s.in_c {
-        let src = ip.add(ic * n + p0);
+        let src = ip.add(ic * in_stride + p0);
         let mut x = [vdupq_n_f32(0.0); V];
         for v in 0..V {
             x[v] = vld1q_f32(src.add(4 * v));
@@ -63,17 +63,30 @@ unsafe fn column<const V: usize>(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
     p0: usize,
 ) {
     let mut oc0 = 0;
     while oc0 < s.out_c {
         match s.out_c - oc0 {
-            1 => block::<1, V>(s, input, weight, bias, act, output, stride, oc0, p0),
-            2 => block::<2, V>(s, input, weight, bias, act, output, stride, oc0, p0),
-            3 => block::<3, V>(s, input, weight, bias, act, output, stride, oc0, p0),
-            4 => block::<4, V>(s, input, weight, bias, act, output, stride, oc0, p0),
-            5 => block::<5, V>(s, input, weight, bias, act, output, stride, oc0, p0),
-            _ => block::<6, V>(s, input, weight, bias, act, output, stride, oc0, p0),
+            1 => block::<1, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
+            2 => block::<2, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
+            3 => block::<3, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
+            4 => block::<4, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
+            5 => block::<5, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
+            _ => block::<6, V>(
+                s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+            ),
         }
         oc0 += 6;
     }
@@ -88,23 +101,24 @@ unsafe fn run(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
 ) {
     let n = s.pixels;
     let (full16, full4) = (n / 16 * 16, n / 4 * 4);
     let mut p0 = 0;
     while p0 < full16 {
-        column::<4>(s, input, weight, bias, act, output, stride, p0);
+        column::<4>(s, input, weight, bias, act, output, stride, in_stride, p0);
         p0 += 16;
     }
     while p0 < full4 {
-        column::<1>(s, input, weight, bias, act, output, stride, p0);
+        column::<1>(s, input, weight, bias, act, output, stride, in_stride, p0);
         p0 += 4;
     }
     for oc in 0..s.out_c {
         for p in full4..n {
             let mut acc = if bias.is_empty() { 0.0 } else { bias[oc] };
             for ic in 0..s.in_c {
-                acc = super::fma1(weight[oc * s.in_c + ic], input[ic * n + p], acc);
+                acc = super::fma1(weight[oc * s.in_c + ic], input[ic * in_stride + p], acc);
             }
             output[oc * stride + p] = act.apply(acc);
         }
@@ -143,8 +157,8 @@ pub fn conv1x1_into(
     output: &mut [f32],
     e: &PwEpilogue<'_>,
 ) {
-    s.check_operands(input, weight, bias);
-    e.check(s, output);
+    s.check_operands(weight, bias);
+    e.check(s, input, output);
     if !super::has_neon() {
         return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
@@ -153,7 +167,7 @@ pub fn conv1x1_into(
     // above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output, e.stride)
+        run(s, input, weight, bias, act, output, e.stride, e.in_stride)
     }
     e.add_residual(s, output);
 }

@@ -17,10 +17,10 @@ unsafe fn block<const OC: usize>(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
     oc0: usize,
     p0: usize,
 ) {
-    let n = s.pixels;
     let mut acc0 = [_mm256_setzero_ps(); OC];
     let mut acc1 = [_mm256_setzero_ps(); OC];
     for j in 0..OC {
@@ -31,7 +31,7 @@ unsafe fn block<const OC: usize>(
     let ip = input.as_ptr();
     let wp = weight.as_ptr();
     for ic in 0..s.in_c {
-        let src = ip.add(ic * n + p0);
+        let src = ip.add(ic * in_stride + p0);
         let x0 = _mm256_loadu_ps(src);
         let x1 = _mm256_loadu_ps(src.add(8));
         for j in 0..OC {
@@ -57,6 +57,7 @@ unsafe fn tail(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
     p0: usize,
 ) {
     let n = s.pixels;
@@ -64,7 +65,7 @@ unsafe fn tail(
         for p in p0..n {
             let mut acc = if bias.is_empty() { 0.0 } else { bias[oc] };
             for ic in 0..s.in_c {
-                acc = super::fma1(weight[oc * s.in_c + ic], input[ic * n + p], acc);
+                acc = super::fma1(weight[oc * s.in_c + ic], input[ic * in_stride + p], acc);
             }
             output[oc * stride + p] = act.apply(acc);
         }
@@ -80,6 +81,7 @@ unsafe fn run(
     act: Act,
     output: &mut [f32],
     stride: usize,
+    in_stride: usize,
 ) {
     let full = s.pixels / 16 * 16;
     let mut p0 = 0;
@@ -87,18 +89,30 @@ unsafe fn run(
         let mut oc0 = 0;
         while oc0 < s.out_c {
             match s.out_c - oc0 {
-                1 => block::<1>(s, input, weight, bias, act, output, stride, oc0, p0),
-                2 => block::<2>(s, input, weight, bias, act, output, stride, oc0, p0),
-                3 => block::<3>(s, input, weight, bias, act, output, stride, oc0, p0),
-                4 => block::<4>(s, input, weight, bias, act, output, stride, oc0, p0),
-                5 => block::<5>(s, input, weight, bias, act, output, stride, oc0, p0),
-                _ => block::<6>(s, input, weight, bias, act, output, stride, oc0, p0),
+                1 => block::<1>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
+                2 => block::<2>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
+                3 => block::<3>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
+                4 => block::<4>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
+                5 => block::<5>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
+                _ => block::<6>(
+                    s, input, weight, bias, act, output, stride, in_stride, oc0, p0,
+                ),
             }
             oc0 += 6;
         }
         p0 += 16;
     }
-    tail(s, input, weight, bias, act, output, stride, full);
+    tail(s, input, weight, bias, act, output, stride, in_stride, full);
 }
 
 /// Safe entry: checks buffer sizes, then runs the AVX2 kernel. Installed only on CPUs with
@@ -133,15 +147,15 @@ pub fn conv1x1_into(
     output: &mut [f32],
     e: &PwEpilogue<'_>,
 ) {
-    s.check_operands(input, weight, bias);
-    e.check(s, output);
+    s.check_operands(weight, bias);
+    e.check(s, input, output);
     if !crate::has_avx2_fma() {
         return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
     // SAFETY: sizes checked above; avx2 and fma are present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output, e.stride)
+        run(s, input, weight, bias, act, output, e.stride, e.in_stride)
     }
     e.add_residual(s, output);
 }

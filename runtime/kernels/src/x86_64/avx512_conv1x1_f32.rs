@@ -64,7 +64,7 @@ unsafe fn block<const OC: usize>(
     for ic in 0..s.in_c {
         // Masked-off lanes are never touched (AVX-512 fault suppression); wrapping pointer
         // arithmetic because the second half may start past the end of the plane.
-        let src = ip.wrapping_add(ic * n + p0);
+        let src = ip.wrapping_add(ic * e.in_stride + p0);
         if oc0 == 0 {
             let pf = src.wrapping_add(PREFETCH) as *const i8;
             _mm_prefetch::<_MM_HINT_T1>(pf);
@@ -167,8 +167,8 @@ pub fn conv1x1_into(
     output: &mut [f32],
     e: &PwEpilogue<'_>,
 ) {
-    s.check_operands(input, weight, bias);
-    e.check(s, output);
+    s.check_operands(weight, bias);
+    e.check(s, input, output);
     if !crate::has_avx512f() {
         return crate::generic::conv1x1_into(s, input, weight, bias, act, output, e);
     }
