@@ -71,6 +71,17 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// How the native backend cuts a frame (`--layout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// Stripes for int8 models, tiles otherwise.
+    Auto,
+    /// Square tiles with a halo on all sides.
+    Tiles,
+    /// Row-streamed stripes (a halo on their sides only).
+    Stripes,
+}
+
 /// Which implementation runs the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -189,13 +200,14 @@ pub struct EngineArgs {
     /// Run every node over the whole tile (no depthwise + pointwise + add fusion).
     #[arg(long)]
     pub no_fusion: bool,
-    /// Native backend: row-streamed stripes instead of square tiles: every network value is
-    /// kept as a ring of rows and each stripe runs top to bottom, so no row is computed twice
-    /// and only the stripes' sides have a halo (results equal one pass over the frame's
-    /// height). Needs more memory per column than tiles: the stripe width comes from
-    /// `--scratch-mib`.
-    #[arg(long)]
-    pub stream: bool,
+    /// Native backend: how the frame is cut. `stripes`: row-streamed stripes, every network
+    /// value a ring of rows and each stripe run top to bottom, so no row is computed twice and
+    /// only the stripes' sides have a halo (results equal one pass over the frame's height);
+    /// `tiles`: square tiles with a halo on all sides; `auto`: stripes for int8 models, tiles
+    /// otherwise (the faster of the two for each in `denoise-raw bench` at the default
+    /// memory budget). The stripe width or tile size comes from `--scratch-mib`.
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    pub layout: Layout,
     /// Row streaming: input rows per step (the rings hold a few steps).
     #[arg(long, default_value_t = 8)]
     pub stream_step: usize,
@@ -258,8 +270,8 @@ impl EngineArgs {
         ))
     }
 
-    /// Stripe options for row streaming (`None` without `--stream`, or for a model that
-    /// does not stream): the widest stripe, at most one per thread across the frame, for which `threads`
+    /// Stripe options for row streaming (`None` when `--layout` picks tiles, or for a model
+    /// that does not stream): the widest stripe, at most one per thread across the frame, for which `threads`
     /// workers' scratch fits `--scratch-mib` (down to 64 packed columns).
     pub fn stripes(
         &self,
@@ -267,7 +279,13 @@ impl EngineArgs {
         layout: &FrameLayout,
         threads: usize,
     ) -> Option<StripeOptions> {
-        if !self.stream || !d.engine().can_stream() {
+        let int8 = rawnr_onnx::is_int8(d.engine().model());
+        let stripes = match self.layout {
+            Layout::Stripes => true,
+            Layout::Tiles => false,
+            Layout::Auto => int8,
+        };
+        if !stripes || !d.engine().can_stream() {
             return None;
         }
         let m = d.engine().model().info().size_multiple.max(1) as usize;

@@ -281,7 +281,6 @@ impl Engine<'_> {
         let (dw_band, rest) = band.split_at_mut(dw_len);
         let (q_band, rest) = rest.split_at_mut(q_len);
         let pw_band = &mut rest[..pw_len];
-        let kk = s0.k_h * s0.k_w;
         let plane = x.h * x.w;
         let (stride, pad_top) = (s0.stride_h, s0.pad[0]);
         let add_params = match (c.add, ty_o) {
@@ -320,6 +319,7 @@ impl Engine<'_> {
         };
         let o = shapes[out_v];
         let direct = self.pw_direct(c);
+        let ops = self.dw_operands(c.dw)?;
         let mut r0 = 0;
         while r0 < d.h {
             let rows = c.rows.min(d.h - r0);
@@ -347,57 +347,9 @@ impl Engine<'_> {
             let window = |ch: usize| ch * plane + a * x.w..ch * plane + b * x.w;
             let band_of = |ch: usize| ch * rows * d.w..(ch + 1) * rows * d.w;
             // Depthwise, one channel at a time.
-            let w0 = m.tensor(n0.weight as usize);
-            if w0.dtype == DType::I8 {
-                let all = self.qconv_params(c.dw).ok_or(bad("u8 input"))?;
-                let input = crate::graph::bytes(ins[0], x.len());
-                for ch in 0..d.c {
-                    // Channel `ch`'s operands (a per-tensor weight scale serves every channel).
-                    let ws = all.weight_scale;
-                    let p = QConvParams {
-                        weight: &all.weight[ch * kk..(ch + 1) * kk],
-                        weight_scale: if ws.len() == 1 { ws } else { &ws[ch..ch + 1] },
-                        bias: if all.bias.is_empty() {
-                            all.bias
-                        } else {
-                            &all.bias[ch..ch + 1]
-                        },
-                        ..all
-                    };
-                    let dst = match ty_d {
-                        ValueType::U8(q) => QOutput::U8 {
-                            q: qparams(q),
-                            relu: act(n0.activation) == Act::Relu,
-                            dst: &mut crate::graph::bytes_mut(dw_band, d.c * rows * d.w)
-                                [band_of(ch)],
-                        },
-                        ValueType::F32 => QOutput::F32 {
-                            act: act(n0.activation),
-                            dst: &mut dw_band[band_of(ch)],
-                        },
-                    };
-                    (k.qdepthwise)(&s1, &p, &input[window(ch)], dst);
-                }
-            } else {
-                if ty_x != ValueType::F32 || ty_d != ValueType::F32 {
-                    return Err(bad("f32 depthwise on u8 values"));
-                }
-                let wt = m.tensor_f32(n0.weight as usize);
-                let bias = self.bias_f32(c.dw);
-                for ch in 0..d.c {
-                    (k.depthwise)(
-                        &s1,
-                        &ins[0][window(ch)],
-                        &wt[ch * kk..(ch + 1) * kk],
-                        if bias.is_empty() {
-                            bias
-                        } else {
-                            &bias[ch..ch + 1]
-                        },
-                        act(n0.activation),
-                        &mut dw_band[band_of(ch)],
-                    );
-                }
+            for ch in 0..d.c {
+                let src = Plane::of(ty_x, ins[0], window(ch));
+                self.depthwise_channel(&ops, &s1, ch, src, dw_band, ty_d, band_of(ch))?;
             }
             // The depthwise band quantized for an int8 pointwise.
             if c.quant {
@@ -553,6 +505,7 @@ pub(crate) struct DwOperands<'m> {
 }
 
 /// An element-wise node's operands, read once per call ([`Engine::eltwise_operands`]).
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EltOperands {
     op: OpKind,
@@ -659,6 +612,7 @@ impl<'m> Engine<'m> {
     }
 
     /// The operands of element-wise node `i` (add, quantize, dequantize, ReLU).
+    #[cfg(feature = "alloc")]
     pub(crate) fn eltwise_operands(&self, i: usize) -> Result<EltOperands, Error> {
         let m = &self.model;
         let n = m.node(i);
@@ -697,6 +651,7 @@ impl<'m> Engine<'m> {
 
     /// Element-wise op `e` on one stretch of rows of one channel: inputs `src`, output
     /// elements `dst` (bytes for a u8 value) of `out`.
+    #[cfg(feature = "alloc")]
     pub(crate) fn eltwise_rows(
         &self,
         e: &EltOperands,

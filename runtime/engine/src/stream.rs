@@ -37,9 +37,9 @@ pub type EmitRows<'a> = dyn FnMut(usize, usize, &[f32]) -> Result<(), Error> + '
 pub struct StreamPlan {
     /// Region height (exact) and width (the largest accepted).
     pub input: (usize, usize),
-    /// Value shapes at that size.
+    /// Value shapes at that size (the model's values, then clones' outputs).
     pub shapes: Vec<Shape>,
-    /// Ring rows of every value.
+    /// Ring rows of every value (0 for the input: its readers pack rows from the frame).
     pub ring_rows: Vec<usize>,
     /// Offset of every value's ring in the scratch (f32 elements).
     pub offsets: Vec<usize>,
@@ -55,6 +55,16 @@ pub struct StreamPlan {
     window_at: usize,
     /// Elements of the call windows.
     window_len: usize,
+    /// The streamed graph (clones included).
+    graph: SGraph,
+}
+
+impl StreamPlan {
+    /// Nodes run twice: clones that recompute, late, from the input frame, what a far-behind
+    /// reader needs (instead of a ring holding the rows in between).
+    pub fn recomputed_nodes(&self) -> usize {
+        self.graph.origin.len() - self.graph.model_values
+    }
 }
 
 /// Vertical geometry of one node: which input rows its output rows read.
@@ -120,13 +130,122 @@ impl RowMap {
 /// One action of the schedule.
 #[derive(Debug, Clone, Copy)]
 enum Action {
-    /// Fill rows `[r0, r1)` of the input value.
-    Fill(usize, usize),
-    /// Run node `i` for its output rows `[r0, r1)`.
+    /// Run streamed node `c` for its output rows `[r0, r1)`.
     Node(usize, usize, usize),
     /// Hand output rows `[r0, r1)` to the caller.
     Emit(usize, usize),
 }
+
+/// A node of the streamed graph: a model node, or a clone of one that reads only the network
+/// input (recomputed late for a far-behind reader instead of keeping its output rows).
+#[derive(Debug, Clone, Copy)]
+struct SNode {
+    /// The model node it runs.
+    node: usize,
+    map: RowMap,
+    /// Output value (a model value, or a clone's own value past the model's).
+    out: usize,
+    /// Input values.
+    ins: [usize; 3],
+    n_in: usize,
+    /// Computed only as far as its readers need (a clone, or fed only by lazy nodes), so
+    /// that the rows it lags behind stay in the input frame instead of a ring.
+    lazy: bool,
+}
+
+impl SNode {
+    fn inputs(&self) -> &[usize] {
+        &self.ins[..self.n_in]
+    }
+}
+
+/// The streamed graph: the model's nodes in order, with clones inserted before the readers
+/// they serve.
+#[derive(Debug, Clone)]
+struct SGraph {
+    nodes: Vec<SNode>,
+    /// The model value each streamed value stands for.
+    origin: Vec<usize>,
+    /// Readers (streamed nodes) of every streamed value.
+    readers: Vec<Vec<usize>>,
+    /// Whether each streamed value comes from a lazy node.
+    lazy_value: Vec<bool>,
+    /// Values of the model (the streamed values past these are clones' outputs).
+    model_values: usize,
+    /// The network output.
+    out: usize,
+}
+
+impl SGraph {
+    /// The model's graph, with node `p` cloned for the readers `late` of its output, for
+    /// every `(p, late)` in `clones`.
+    fn new(e: &Engine<'_>, clones: &[(usize, Vec<usize>)]) -> Result<Self, Error> {
+        let m = &e.model;
+        let mut origin: Vec<usize> = (0..m.n_values()).collect();
+        let mut nodes = Vec::with_capacity(m.n_nodes() + clones.len());
+        let mut redirect: Vec<(usize, usize, usize)> = Vec::new(); // (reader, from, to)
+        for i in 0..m.n_nodes() {
+            let n = m.node(i);
+            for (p, late) in clones {
+                if late.first() == Some(&i) {
+                    let v = origin.len();
+                    origin.push(*p + 1);
+                    let src = m.node(*p);
+                    nodes.push(SNode {
+                        node: *p,
+                        map: e.row_map(*p)?,
+                        out: v,
+                        ins: src.inputs.map(|x| x as usize),
+                        n_in: src.n_inputs as usize,
+                        lazy: true,
+                    });
+                    for &r in late {
+                        redirect.push((r, *p + 1, v));
+                    }
+                }
+            }
+            let mut ins = n.inputs.map(|x| x as usize);
+            for x in ins.iter_mut().take(n.n_inputs as usize) {
+                if let Some(&(_, _, to)) = redirect.iter().find(|&&(r, f, _)| r == i && f == *x) {
+                    *x = to;
+                }
+            }
+            nodes.push(SNode {
+                node: i,
+                map: e.row_map(i)?,
+                out: i + 1,
+                ins,
+                n_in: n.n_inputs as usize,
+                lazy: false,
+            });
+        }
+        // Lazy: clones, and nodes fed only by lazy nodes.
+        let mut lazy_value = vec![false; origin.len()];
+        for c in nodes.iter_mut() {
+            c.lazy = c.lazy || c.inputs().iter().all(|&u| lazy_value[u]);
+            lazy_value[c.out] = c.lazy;
+        }
+        let mut readers = vec![Vec::new(); origin.len()];
+        for (c, sn) in nodes.iter().enumerate() {
+            for &u in sn.inputs() {
+                if !readers[u].contains(&c) {
+                    readers[u].push(c);
+                }
+            }
+        }
+        Ok(SGraph {
+            nodes,
+            origin,
+            readers,
+            lazy_value,
+            model_values: m.n_values(),
+            out: m.info().output_value as usize,
+        })
+    }
+}
+
+/// A clone pays off when a reader trails its value by more than this many rows.
+const LATE_ROWS: usize = 48;
 
 impl Engine<'_> {
     fn row_map(&self, i: usize) -> Result<RowMap, Error> {
@@ -174,109 +293,137 @@ impl Engine<'_> {
         (0..self.model.n_nodes()).all(|i| self.row_map(i).is_ok())
     }
 
-    /// Runs the schedule for value shapes `shapes`: the input advances `step` rows at a time,
-    /// then every node, in order, computes the output rows its inputs now allow (at most
-    /// `call_rows[i]` per call), then the new output rows go out. Calls `act(action, lo)`
-    /// where `lo` is the first row still held by the ring the action writes (rows `[lo, r1)`
-    /// must fit the ring).
+    /// Runs the schedule of graph `g` for value shapes `shapes`: the input becomes readable
+    /// `step` more rows at a time, then every node, in order, computes the output rows its
+    /// inputs now allow (at most `call_rows[c]` per call; lazy nodes only as far as their
+    /// readers need), then the new output rows go out. Calls `act(action, lo)` where `lo` is
+    /// the first row still held by the ring the action writes (rows `[lo, r1)` must fit the
+    /// ring). `lags[3 c + j]` receives the most rows input `j` of node `c` trailed its value.
+    #[allow(clippy::too_many_arguments)]
     fn schedule(
         &self,
+        g: &SGraph,
         shapes: &[Shape],
         step: usize,
         min_rows: usize,
         call_rows: &[usize],
-        maps: &[RowMap],
+        lags: &mut [usize],
         act: &mut dyn FnMut(Action, usize) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let m = &self.model;
-        let (nn, nv) = (m.n_nodes(), m.n_values());
-        let out_v = m.info().output_value as usize;
+        let nsv = g.origin.len();
+        let out_v = g.out;
         let h = |v: usize| shapes[v].h;
-        // Inputs of every node and readers of every value (read once: parsing a node is not
-        // free).
-        let inputs: Vec<([usize; 3], usize)> = (0..nn)
-            .map(|i| {
-                let n = m.node(i);
-                (n.inputs.map(|x| x as usize), n.n_inputs as usize)
-            })
-            .collect();
-        let ins = |i: usize| inputs[i].0[..inputs[i].1].iter().copied();
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nv];
-        for i in 0..nn {
-            for u in ins(i) {
-                if !readers[u].contains(&i) {
-                    readers[u].push(i);
-                }
-            }
-        }
-        let mut done = vec![0usize; nv];
-        let mut lo = vec![0usize; nv];
+        let mut done = vec![0usize; nsv];
+        let mut lo = vec![0usize; nsv];
+        let mut demand = vec![0usize; nsv];
         let mut emitted = 0usize;
-        // First row of `u` a reader still needs (the end when every reader is done).
-        let first_needed = |done: &[usize], emitted: usize, u: usize| {
-            let mut first = if u == out_v { emitted } else { h(u) };
-            for &c in &readers[u] {
-                {
-                    let v = c + 1;
-                    if done[v] < h(v) {
-                        let g = maps[c].granule();
-                        let (a, _, _) = maps[c].input(done[v], (done[v] + g).min(h(v)), h(u));
-                        first = first.min(a);
-                    }
-                }
+        // First row of `u` reader `c` still needs (`h(u)` once it is done).
+        let first_of = |done: &[usize], c: usize, u: usize| {
+            let sn = &g.nodes[c];
+            let v = sn.out;
+            if done[v] < h(v) {
+                let gr = sn.map.granule();
+                sn.map.input(done[v], (done[v] + gr).min(h(v)), h(u)).0
+            } else {
+                h(u)
             }
-            first
         };
-        let io_rows = call_rows.get(nn).copied().unwrap_or(1).max(1);
+        let first_needed = |done: &[usize], emitted: usize, u: usize| {
+            let first = if u == out_v { emitted } else { h(u) };
+            g.readers[u]
+                .iter()
+                .map(|&c| first_of(done, c, u))
+                .fold(first, usize::min)
+        };
         let step = step.max(1);
         let min_rows = min_rows.max(1);
         // Rows a value may advance per sweep: its share of the input's step (rounded up, so
         // no level falls behind), which also spreads the final flush over sweeps and keeps
         // every ring a few steps deep.
-        let quota = |i: usize| {
-            let g = maps[i].granule();
-            (step * h(i + 1))
+        let quota = |c: usize| {
+            let sn = &g.nodes[c];
+            let gr = sn.map.granule();
+            (step * h(sn.out))
                 .div_ceil(h(0).max(1))
                 .max(min_rows)
-                .next_multiple_of(g)
+                .next_multiple_of(gr)
+        };
+        // Rows of node `c`'s output its inputs other than slot `j` allow, plus a quota (so two
+        // lazy inputs of one node never wait for each other).
+        let others_allow = |done: &[usize], c: usize, j: usize| {
+            let sn = &g.nodes[c];
+            let v = sn.out;
+            let mut lim = h(v);
+            for (j2, &u2) in sn.inputs().iter().enumerate() {
+                if j2 != j && u2 != sn.ins[j] {
+                    lim = lim.min(sn.map.ready(done[u2], h(u2), h(v)) + quota(c));
+                }
+            }
+            lim
         };
         while emitted < h(out_v) {
             let mut progress = false;
-            let target = (done[0] + step).min(h(0));
-            while done[0] < target {
-                let r1 = target.min(done[0] + io_rows);
-                act(Action::Fill(done[0], r1), lo[0])?;
-                done[0] = r1;
+            if done[0] < h(0) {
+                done[0] = (done[0] + step).min(h(0));
                 progress = true;
             }
-            for i in 0..nn {
-                let v = i + 1;
-                let g = maps[i].granule();
+            // What lazy values must provide: their readers' next rows.
+            demand.fill(0);
+            for c in (0..g.nodes.len()).rev() {
+                let sn = &g.nodes[c];
+                let v = sn.out;
+                for (j, &u) in sn.inputs().iter().enumerate() {
+                    if !g.lazy_value[u] {
+                        continue;
+                    }
+                    let mut lim = others_allow(&done, c, j);
+                    if sn.lazy {
+                        lim = lim.min(demand[v]);
+                    }
+                    let lim = lim.min(h(v));
+                    if lim > done[v] {
+                        demand[u] = demand[u].max(sn.map.input(done[v], lim, h(u)).1);
+                    }
+                }
+            }
+            for (c, &sn) in g.nodes.iter().enumerate() {
+                let v = sn.out;
+                let gr = sn.map.granule();
                 let mut avail = h(v);
-                for u in ins(i) {
-                    avail = avail.min(maps[i].ready(done[u], h(u), h(v)));
+                for &u in sn.inputs() {
+                    avail = avail.min(sn.map.ready(done[u], h(u), h(v)));
                 }
                 if avail < h(v) {
-                    avail -= avail % g;
+                    avail -= avail % gr;
                 }
-                let avail = avail.min(done[v] + quota(i));
+                let avail = avail.min(done[v] + quota(c));
                 // Few rows per call waste the kernels (their register tiles span rows and
                 // each call re-reads the kernel's halo rows): wait for a batch.
                 if avail < h(v) && avail - done[v].min(avail) < min_rows {
                     continue;
                 }
-                while done[v] < avail {
-                    let r1 = (done[v] + call_rows[i].max(g))
-                        .next_multiple_of(g)
-                        .min(avail);
-                    act(Action::Node(i, done[v], r1), lo[v])?;
+                let end = if sn.lazy {
+                    avail.min(demand[v].next_multiple_of(gr).min(h(v)))
+                } else {
+                    avail
+                };
+                while done[v] < end {
+                    let r1 = (done[v] + call_rows[c].max(gr))
+                        .next_multiple_of(gr)
+                        .min(end);
+                    act(Action::Node(c, done[v], r1), lo[v])?;
                     done[v] = r1;
                     progress = true;
                 }
-                for u in ins(i) {
+                for (j, &u) in sn.inputs().iter().enumerate() {
                     lo[u] = first_needed(&done, emitted, u);
+                    let lag = done[u].saturating_sub(first_of(&done, c, u));
+                    if let Some(l) = lags.get_mut(3 * c + j) {
+                        *l = (*l).max(lag);
+                    }
                 }
             }
+            let io_rows = call_rows.get(g.nodes.len()).copied().unwrap_or(1).max(1);
             while emitted < done[out_v] {
                 let r1 = done[out_v].min(emitted + io_rows);
                 act(Action::Emit(emitted, r1), lo[out_v])?;
@@ -291,10 +438,13 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Plans a streamed run over regions of exactly `h` rows and up to `w` columns, the output
-    /// advancing `step` rows per schedule step: ring sizes from a dry run of the schedule.
-    /// Errors when an op cannot be streamed (transposed convolutions whose kernel differs from
-    /// their stride).
+    /// Plans a streamed run over regions of exactly `h` rows and up to `w` columns, the input
+    /// advancing `step` rows per schedule step and nodes computing at least `min_rows` rows
+    /// per call: ring sizes from a dry run of the schedule. A node reading only the network
+    /// input whose output a reader consumes far behind the others (a U-Net's full-resolution
+    /// skip) is cloned for that reader and run late, from the input frame, instead of keeping
+    /// its rows. Errors when an op cannot be streamed (transposed convolutions whose kernel
+    /// differs from their stride).
     pub fn stream_plan(
         &self,
         h: usize,
@@ -302,80 +452,133 @@ impl Engine<'_> {
         step: usize,
         min_rows: usize,
     ) -> Result<StreamPlan, Error> {
-        let m = &self.model;
-        let (nn, nv) = (m.n_nodes(), m.n_values());
-        let maps = (0..nn)
-            .map(|i| self.row_map(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut shapes = vec![Shape::default(); nv];
+        let mut shapes = vec![Shape::default(); self.model.n_values()];
         self.infer_shapes(h, w, &mut shapes)?;
-        let out_v = m.info().output_value as usize;
-        let elem = |v: usize| match m.value_type(v) {
+        let base = SGraph::new(self, &[])?;
+        let (plan, lags) = self.plan_graph(base, &shapes, (h, w), step, min_rows)?;
+        let g = &plan.graph;
+        // Values some reader trails far behind, traced back through single-input nodes to a
+        // node that reads only the input: that node is cloned for the first node of the chain.
+        let mut clones: Vec<(usize, Vec<usize>)> = Vec::new();
+        let producer = |v: usize| g.nodes.iter().position(|sn| sn.out == v);
+        for v in 1..g.origin.len() {
+            let trailed = g.readers[v].iter().any(|&r| {
+                let sn = &g.nodes[r];
+                (0..sn.n_in).any(|j| sn.ins[j] == v && lags[3 * r + j] > LATE_ROWS)
+            });
+            if !trailed {
+                continue;
+            }
+            let (mut cur, mut reader) = (v, None);
+            while let Some(p) = producer(cur) {
+                let sn = &g.nodes[p];
+                if sn.n_in != 1 {
+                    break;
+                }
+                if sn.ins[0] == 0 {
+                    if let Some(r) = reader {
+                        if g.readers[cur].len() > 1 && !clones.iter().any(|c| c.0 == sn.node) {
+                            clones.push((sn.node, vec![r]));
+                        }
+                    }
+                    break;
+                }
+                (cur, reader) = (sn.ins[0], Some(p));
+            }
+        }
+        if clones.is_empty() {
+            return Ok(plan);
+        }
+        let g = SGraph::new(self, &clones)?;
+        Ok(self.plan_graph(g, &shapes, (h, w), step, min_rows)?.0)
+    }
+
+    /// The plan of graph `g` (model value shapes `model_shapes` for a region of `hw`) and
+    /// how far each node input trailed its value.
+    fn plan_graph(
+        &self,
+        g: SGraph,
+        model_shapes: &[Shape],
+        hw: (usize, usize),
+        step: usize,
+        min_rows: usize,
+    ) -> Result<(StreamPlan, Vec<usize>), Error> {
+        let m = &self.model;
+        let nsv = g.origin.len();
+        let shapes: Vec<Shape> = g.origin.iter().map(|&o| model_shapes[o]).collect();
+        let types: Vec<ValueType> = g.origin.iter().map(|&o| m.value_type(o)).collect();
+        let elem = |v: usize| match types[v] {
             ValueType::F32 => 4,
             ValueType::U8(_) => 1,
         };
         let row_bytes = |v: usize| shapes[v].c * shapes[v].w * elem(v);
         // Rows per call: inputs and output within CALL_BYTES; the last entry is for the
-        // input fill and output emit.
-        let mut call_rows: Vec<usize> = (0..nn)
-            .map(|i| {
-                let n = m.node(i);
-                let ratio = match maps[i] {
+        // output emit.
+        let mut call_rows: Vec<usize> = g
+            .nodes
+            .iter()
+            .map(|sn| {
+                let ratio = match sn.map {
                     RowMap::Conv { stride, .. } => stride,
                     _ => 1,
                 };
-                let per_row = row_bytes(i + 1)
-                    + n.inputs[..n.n_inputs as usize]
+                let per_row = row_bytes(sn.out)
+                    + sn.inputs()
                         .iter()
-                        .map(|&u| row_bytes(u as usize) * ratio)
+                        .map(|&u| row_bytes(u) * ratio)
                         .sum::<usize>();
                 (CALL_BYTES / per_row.max(1)).max(1)
             })
             .collect();
-        call_rows.push((CALL_BYTES / row_bytes(0).max(row_bytes(out_v)).max(1)).max(1));
-        let mut ring_rows = vec![1usize; nv];
+        call_rows.push((CALL_BYTES / row_bytes(g.out).max(1)).max(1));
+        // The input has no ring: its readers pack their rows from the frame.
+        let mut ring_rows = vec![1usize; nsv];
+        ring_rows[0] = 0;
         let mut window_len = 0usize;
         let window = |v: usize, rows: usize| {
             slot_len(
-                m.value_type(v),
+                types[v],
                 &Shape {
                     h: rows,
                     ..shapes[v]
                 },
             )
         };
-        self.schedule(&shapes, step, min_rows, &call_rows, &maps, &mut |a, lo| {
-            match a {
-                Action::Fill(_, r1) => {
-                    ring_rows[0] = ring_rows[0].max(r1 - lo);
-                    window_len = window_len.max(window(0, call_rows[nn]));
-                }
-                Action::Emit(r0, r1) => window_len = window_len.max(window(out_v, r1 - r0)),
-                Action::Node(i, r0, r1) => {
-                    let v = i + 1;
-                    ring_rows[v] = ring_rows[v].max(r1 - lo);
-                    let n = m.node(i);
-                    let mut len = window(v, r1 - r0);
-                    for &u in &n.inputs[..n.n_inputs as usize] {
-                        let u = u as usize;
-                        let (a, b, _) = maps[i].input(r0, r1, shapes[u].h);
-                        len += window(u, b - a);
+        let mut lags = vec![0usize; 3 * g.nodes.len()];
+        self.schedule(
+            &g,
+            &shapes,
+            step,
+            min_rows,
+            &call_rows,
+            &mut lags,
+            &mut |a, lo| {
+                match a {
+                    Action::Emit(r0, r1) => window_len = window_len.max(window(g.out, r1 - r0)),
+                    Action::Node(c, r0, r1) => {
+                        let sn = &g.nodes[c];
+                        ring_rows[sn.out] = ring_rows[sn.out].max(r1 - lo);
+                        let mut len = window(sn.out, r1 - r0);
+                        for &u in sn.inputs() {
+                            let (a, b, _) = sn.map.input(r0, r1, shapes[u].h);
+                            len += window(u, b - a);
+                        }
+                        window_len = window_len.max(len);
                     }
-                    window_len = window_len.max(len);
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         // Whole granules per ring, so a call that stops at the ring's end stops on one.
-        for i in 0..nn {
-            ring_rows[i + 1] = ring_rows[i + 1].next_multiple_of(maps[i].granule());
+        for sn in &g.nodes {
+            ring_rows[sn.out] = ring_rows[sn.out].next_multiple_of(sn.map.granule());
         }
-        let mut offsets = vec![0usize; nv];
+        let mut offsets = vec![0usize; nsv];
         let mut at = 0usize;
-        for v in 0..nv {
+        for v in 0..nsv {
             offsets[v] = at;
             let len = slot_len(
-                m.value_type(v),
+                types[v],
                 &Shape {
                     h: ring_rows[v],
                     ..shapes[v]
@@ -388,24 +591,29 @@ impl Engine<'_> {
             .checked_add(window_len)
             .and_then(|x| x.checked_add(self.f16_buffer))
             .ok_or(Error::Overflow)?;
-        Ok(StreamPlan {
-            input: (h, w),
-            shapes,
-            ring_rows,
-            offsets,
-            step,
-            min_rows,
-            call_rows,
-            scratch_len,
-            window_at,
-            window_len,
-        })
+        Ok((
+            StreamPlan {
+                input: hw,
+                shapes,
+                ring_rows,
+                offsets,
+                step,
+                min_rows,
+                call_rows,
+                scratch_len,
+                window_at,
+                window_len,
+                graph: g,
+            },
+            lags,
+        ))
     }
 
     /// Runs a streamed pass over a region of `plan.input.0` rows and `w` columns (at most
     /// `plan.input.1`). `fill(r0, r1, planes)` writes input rows `[r0, r1)` as CHW planes of
-    /// `r1 - r0` rows; `emit(r0, r1, planes)` receives output rows `[r0, r1)` the same way,
-    /// in order, each row once. `scratch` holds at least `plan.scratch_len` elements.
+    /// `r1 - r0` rows (asked again for rows a late reader needs: it must give the same
+    /// values); `emit(r0, r1, planes)` receives output rows `[r0, r1)` the same way, in
+    /// order, each row once. `scratch` holds at least `plan.scratch_len` elements.
     pub fn run_streamed(
         &self,
         plan: &StreamPlan,
@@ -415,66 +623,54 @@ impl Engine<'_> {
         emit: &mut EmitRows<'_>,
     ) -> Result<(), Error> {
         let m = &self.model;
-        let (nn, nv) = (m.n_nodes(), m.n_values());
+        let g = &plan.graph;
         if w == 0 || w > plan.input.1 {
             return Err(Error::ShapeMismatch {
                 node: 0,
                 reason: "region wider than the stream plan",
             });
         }
-        if scratch.len() < plan.scratch_len || plan.offsets.len() < nv {
+        if scratch.len() < plan.scratch_len || plan.offsets.len() < g.origin.len() {
             return Err(Error::BufferTooSmall {
                 needed: plan.scratch_len,
                 got: scratch.len(),
             });
         }
-        let maps = (0..nn)
-            .map(|i| self.row_map(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut shapes = vec![Shape::default(); nv];
-        self.infer_shapes(plan.input.0, w, &mut shapes)?;
+        let mut model_shapes = vec![Shape::default(); m.n_values()];
+        self.infer_shapes(plan.input.0, w, &mut model_shapes)?;
+        let shapes: Vec<Shape> = g.origin.iter().map(|&o| model_shapes[o]).collect();
         if shapes.iter().zip(&plan.shapes).any(|(s, p)| s.h != p.h) {
             return Err(Error::ShapeMismatch {
                 node: 0,
                 reason: "region height differs from the stream plan's",
             });
         }
-        let out_v = m.info().output_value as usize;
+        let out_v = g.out;
         let (rings, rest) = scratch[..plan.scratch_len].split_at_mut(plan.window_at);
         let (win, widen) = rest.split_at_mut(plan.window_len);
         let r = Rings {
             shapes: &shapes,
             cap: &plan.ring_rows,
             offsets: &plan.offsets,
-            types: (0..nv).map(|v| m.value_type(v)).collect(),
+            types: g.origin.iter().map(|&o| m.value_type(o)).collect(),
         };
         let cap = &plan.ring_rows;
+        let mut no_lags = [];
         self.schedule(
+            g,
             &shapes,
             plan.step,
             plan.min_rows,
             &plan.call_rows,
-            &maps,
+            &mut no_lags,
             &mut |a, lo| match a {
-                Action::Fill(r0, r1) => {
-                    if r1 - lo > cap[0] {
-                        return Err(Error::BufferTooSmall {
-                            needed: r1 - lo,
-                            got: cap[0],
-                        });
-                    }
-                    let n = r.window_len(0, r1 - r0);
-                    fill(r0, r1, &mut win[..n])?;
-                    r.store(rings, 0, r0, r1, &win[..n]);
-                    Ok(())
-                }
                 Action::Emit(r0, r1) => {
                     let n = r.window_len(out_v, r1 - r0);
                     r.load(rings, out_v, r0, r1, &mut win[..n]);
                     emit(r0, r1, &win[..n])
                 }
-                Action::Node(i, r0, r1) => {
-                    let v = i + 1;
+                Action::Node(c, r0, r1) => {
+                    let v = g.nodes[c].out;
                     if r1 - lo > cap[v] {
                         return Err(Error::BufferTooSmall {
                             needed: r1 - lo,
@@ -486,7 +682,7 @@ impl Engine<'_> {
                     let mut a0 = r0;
                     while a0 < r1 {
                         let a1 = r1.min((a0 / cap[v] + 1) * cap[v]);
-                        self.stream_call(&r, &maps, i, a0, a1, rings, win, widen)?;
+                        self.stream_call(&r, &g.nodes[c], a0, a1, rings, win, widen, fill)?;
                         a0 = a1;
                     }
                     Ok(())
@@ -503,47 +699,46 @@ impl Engine<'_> {
     fn stream_call(
         &self,
         r: &Rings<'_>,
-        maps: &[RowMap],
-        i: usize,
+        sn: &SNode,
         r0: usize,
         r1: usize,
         rings: &mut [f32],
         win: &mut [f32],
         widen: &mut [f32],
+        fill: &mut FillRows<'_>,
     ) -> Result<(), Error> {
         let m = &self.model;
         let k = &self.kernels;
+        let i = sn.node;
         let n = m.node(i);
-        let v = i + 1;
-        let n_in = n.n_inputs as usize;
+        let v = sn.out;
+        let n_in = sn.n_in;
+        let inputs = sn.inputs();
         let rows = r1 - r0;
         let y = Shape {
             h: rows,
             ..r.shapes[v]
         };
-        let x = r.shapes[n.inputs[0] as usize];
-        let u0 = n.inputs[0] as usize;
-        let (a, b, top) = maps[i].input(r0, r1, x.h);
+        let u0 = inputs[0];
+        let x = r.shapes[u0];
+        let (a, b, top) = sn.map.input(r0, r1, x.h);
         let wide = |d: DType| d != DType::F16;
         // The convolution of this row window: the region's padding only where it reaches.
-        let mut s = conv_shape(m, i, &Shape { h: b - a, ..x });
-        if let RowMap::Conv { stride, k: kh, .. } = maps[i] {
-            let hi = top + ((rows - 1) * stride + kh) as isize;
-            s.pad[0] = (a as isize - top) as usize;
-            s.pad[2] = (hi - b as isize).max(0) as usize;
-        }
+        let s = window_shape(&conv_shape(m, i, &x), sn.map, rows, a, b, top);
         let ty = |v: usize| r.types[v];
         let mut in_r = [0..0, 0..0, 0..0];
-        for (rr, &u) in in_r.iter_mut().zip(&n.inputs[..n_in]) {
-            *rr = r.range(u as usize);
+        for (rr, &u) in in_r.iter_mut().zip(inputs) {
+            *rr = r.range(u);
         }
+        // The input has no ring: readers of it gather rows packed from the frame.
+        let in_place = !inputs.contains(&0);
         let weight_ty = (n.op == OpKind::Conv2d).then(|| m.tensor(n.weight as usize).dtype);
         let depthwise = n.op == OpKind::Conv2d
             && s.groups == s.in_c
             && s.out_c == s.in_c
             && s.k_h * s.k_w > 1
             && weight_ty.is_some_and(wide)
-            && r.contiguous(u0, a, b);
+            && in_place;
         let pointwise_f32 = n.op == OpKind::Conv2d
             && s.k_h == 1
             && s.k_w == 1
@@ -554,43 +749,79 @@ impl Engine<'_> {
             && weight_ty == Some(DType::F32)
             && ty(u0) == ValueType::F32
             && ty(v) == ValueType::F32
+            && in_place
             && k.conv1x1_into.is_some();
-        let eltwise = matches!(
-            n.op,
-            OpKind::Add | OpKind::Quantize | OpKind::Dequantize | OpKind::Relu | OpKind::LeakyRelu
-        );
+        let eltwise = in_place
+            && matches!(
+                n.op,
+                OpKind::Add
+                    | OpKind::Quantize
+                    | OpKind::Dequantize
+                    | OpKind::Relu
+                    | OpKind::LeakyRelu
+            );
         if depthwise {
             let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
-            let s1 = ConvShape {
-                in_c: 1,
-                out_c: 1,
-                groups: 1,
-                ..s
-            };
             let d = self.dw_operands(i)?;
             let (ty_in, ty_out) = (ty(u0), ty(v));
-            for ch in 0..y.c {
-                let src = Plane::of(ty_in, ins[0], r.rows(u0, ch, a, b));
-                self.depthwise_channel(&d, &s1, ch, src, out, ty_out, r.rows(v, ch, r0, r1))?;
+            let h_out = r.shapes[v].h;
+            // Pieces of output rows whose input windows do not wrap in the input ring, read
+            // in place; a row whose window straddles the wrap reads a copy of it.
+            let mut o = r0;
+            while o < r1 {
+                let (wa, wb, _) = sn.map.input(o, r1, x.h);
+                let end = if r.contiguous(u0, wa, wb) {
+                    r1
+                } else {
+                    let wrap = (wa / r.cap[u0] + 1) * r.cap[u0];
+                    sn.map.ready(wrap, x.h, h_out).clamp(o + 1, r1)
+                };
+                let (pa, pb, ptop) = sn.map.input(o, end, x.h);
+                let s1 = ConvShape {
+                    in_c: 1,
+                    out_c: 1,
+                    groups: 1,
+                    ..window_shape(&s, sn.map, end - o, pa, pb, ptop)
+                };
+                let direct = r.contiguous(u0, pa, pb);
+                for ch in 0..y.c {
+                    let dst = r.rows(v, ch, o, end);
+                    if direct {
+                        let src = Plane::of(ty_in, ins[0], r.rows(u0, ch, pa, pb));
+                        self.depthwise_channel(&d, &s1, ch, src, out, ty_out, dst)?;
+                    } else {
+                        let len = slot_len(
+                            ty_in,
+                            &Shape {
+                                c: 1,
+                                h: pb - pa,
+                                ..x
+                            },
+                        );
+                        let chans = ch..ch + 1;
+                        ring_load(ty_in, ins[0], x, r.cap[u0], chans, pa, pb, &mut win[..len]);
+                        let src = Plane::of(ty_in, &win[..len], 0..(pb - pa) * x.w);
+                        self.depthwise_channel(&d, &s1, ch, src, out, ty_out, dst)?;
+                    }
+                }
+                o = end;
             }
             return Ok(());
         }
         if eltwise {
             let (out, ins) = split_io(rings, r.range(v), &in_r[..n_in], i)?;
             let e = self.eltwise_operands(i)?;
-            let ty_in = [ty(u0), ty(n.inputs[n_in.min(2) - 1] as usize)];
+            let ty_in = [ty(u0), ty(inputs[n_in.min(2) - 1])];
             // Stretches where no input ring wraps either.
             let mut s0 = r0;
             while s0 < r1 {
                 let mut s1 = r1;
-                for &u in &n.inputs[..n_in] {
-                    let u = u as usize;
+                for &u in inputs {
                     s1 = s1.min((s0 / r.cap[u] + 1) * r.cap[u]);
                 }
                 for ch in 0..y.c {
                     let mut src: [Plane<'_>; 2] = [Plane::F32(&[]), Plane::F32(&[])];
-                    for (j, &u) in n.inputs[..n_in.min(2)].iter().enumerate() {
-                        let u = u as usize;
+                    for (j, &u) in inputs[..n_in.min(2)].iter().enumerate() {
                         src[j] = Plane::of(ty_in[j], ins[j], r.rows(u, ch, s0, s1));
                     }
                     self.eltwise_rows(&e, &src[..n_in.min(2)], out, r.rows(v, ch, s0, s1))?;
@@ -602,50 +833,26 @@ impl Engine<'_> {
         if pointwise_f32 {
             let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
             let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
-            let pw = Conv1x1 {
-                in_c: s.in_c,
-                out_c: s.out_c,
-                pixels: rows * y.w,
-            };
-            let out_at = r.rows(v, 0, r0, r1).start;
-            let e_stride = r.cap[v] * y.w;
-            if r.contiguous(u0, r0, r1) {
-                let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
-                let in_at = r.rows(u0, 0, r0, r1).start;
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+            // Rows read in place, one call per stretch the input ring does not wrap in.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let s1 = r1.min((s0 / r.cap[u0] + 1) * r.cap[u0]);
+                let pw = Conv1x1 {
+                    in_c: s.in_c,
+                    out_c: s.out_c,
+                    pixels: (s1 - s0) * y.w,
+                };
                 let e = PwEpilogue {
-                    stride: e_stride,
+                    stride: r.cap[v] * y.w,
                     in_stride: r.cap[u0] * x.w,
                     residual: None,
                     act: Act::None,
                 };
-                into(
-                    &pw,
-                    &ins[0][in_at..],
-                    wt,
-                    bias,
-                    act(n.activation),
-                    &mut out[out_at..],
-                    &e,
-                );
-            } else {
-                let len = r.window_len(u0, rows);
-                r.load(rings, u0, r0, r1, &mut win[..len]);
-                let e = PwEpilogue {
-                    stride: e_stride,
-                    in_stride: rows * x.w,
-                    residual: None,
-                    act: Act::None,
-                };
-                let out = &mut rings[r.range(v)];
-                into(
-                    &pw,
-                    &win[..len],
-                    wt,
-                    bias,
-                    act(n.activation),
-                    &mut out[out_at..],
-                    &e,
-                );
+                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
+                let a = act(n.activation);
+                into(&pw, &ins[0][in_at..], wt, bias, a, &mut out[out_at..], &e);
+                s0 = s1;
             }
             return Ok(());
         }
@@ -653,16 +860,19 @@ impl Engine<'_> {
         let mut in_shapes = [Shape::default(); 3];
         let mut spans = [0..0, 0..0, 0..0];
         let mut at = 0;
-        for j in 0..n_in {
-            let u = n.inputs[j] as usize;
-            let (a, b, _) = maps[i].input(r0, r1, r.shapes[u].h);
+        for (j, &u) in inputs.iter().enumerate() {
+            let (a, b, _) = sn.map.input(r0, r1, r.shapes[u].h);
             in_shapes[j] = Shape {
                 h: b - a,
                 ..r.shapes[u]
             };
             let len = r.window_len(u, b - a);
             spans[j] = at..at + len;
-            r.load(rings, u, a, b, &mut win[at..at + len]);
+            if u == 0 {
+                fill(a, b, &mut win[at..at + len])?;
+            } else {
+                r.load(rings, u, a, b, &mut win[at..at + len]);
+            }
             at += len;
         }
         let (ins_area, out_area) = win.split_at_mut(at);
@@ -684,6 +894,26 @@ impl Engine<'_> {
         r.store(rings, v, r0, r1, &out_area[..out_len]);
         Ok(())
     }
+}
+
+/// Convolution shape `s` (of the whole input) cut to the window of input rows `[a, b)` that
+/// `rows` output rows read, the window's unclipped start being `top`: the region's padding
+/// only where the window passes its edge.
+fn window_shape(
+    s: &ConvShape,
+    map: RowMap,
+    rows: usize,
+    a: usize,
+    b: usize,
+    top: isize,
+) -> ConvShape {
+    let mut w = ConvShape { in_h: b - a, ..*s };
+    if let RowMap::Conv { stride, k, .. } = map {
+        let hi = top + ((rows - 1) * stride + k) as isize;
+        w.pad[0] = (a as isize - top) as usize;
+        w.pad[2] = (hi - b as isize).max(0) as usize;
+    }
+    w
 }
 
 /// Where the rings of a streamed run are: value shapes, ring rows and offsets.
@@ -722,7 +952,7 @@ impl Rings<'_> {
     }
     /// Whether rows `[a, b)` of value `v` are contiguous in its ring.
     fn contiguous(&self, v: usize, a: usize, b: usize) -> bool {
-        a % self.cap[v] + (b - a) <= self.cap[v]
+        self.cap[v] > 0 && a % self.cap[v] + (b - a) <= self.cap[v]
     }
     /// Elements (f32 values) or bytes (u8 values) of channel `ch`, rows `[a, b)` of value
     /// `v` within its ring (the rows must not wrap).
@@ -737,6 +967,7 @@ impl Rings<'_> {
             &rings[self.range(v)],
             self.shapes[v],
             self.cap[v],
+            0..self.shapes[v].c,
             r0,
             r1,
             dst,
@@ -755,22 +986,25 @@ impl Rings<'_> {
     }
 }
 
-/// Copies rows `[r0, r1)` of a ring (value type `ty`, shape `s`, `cap` rows) into CHW planes.
+/// Copies rows `[r0, r1)` of channels `chans` of a ring (value type `ty`, shape `s`, `cap`
+/// rows) into CHW planes.
+#[allow(clippy::too_many_arguments)]
 fn ring_load(
     ty: ValueType,
     ring: &[f32],
     s: Shape,
     cap: usize,
+    chans: Range<usize>,
     r0: usize,
     r1: usize,
     dst: &mut [f32],
 ) {
     match ty {
-        ValueType::F32 => ring_copy_load(ring, s, cap, r0, r1, dst),
+        ValueType::F32 => ring_copy_load(ring, s, cap, chans, r0, r1, dst),
         ValueType::U8(_) => {
-            let n = s.c * (r1 - r0) * s.w;
+            let n = chans.len() * (r1 - r0) * s.w;
             let ring = bytes(ring, s.c * cap * s.w);
-            ring_copy_load(ring, s, cap, r0, r1, bytes_mut(dst, n));
+            ring_copy_load(ring, s, cap, chans, r0, r1, bytes_mut(dst, n));
         }
     }
 }
@@ -803,13 +1037,21 @@ fn segments(cap: usize, r0: usize, r1: usize) -> [(usize, usize, usize); 2] {
     [(first, 0, a), (0, a, n - a)]
 }
 
-fn ring_copy_load<T: Copy>(ring: &[T], s: Shape, cap: usize, r0: usize, r1: usize, dst: &mut [T]) {
+fn ring_copy_load<T: Copy>(
+    ring: &[T],
+    s: Shape,
+    cap: usize,
+    chans: Range<usize>,
+    r0: usize,
+    r1: usize,
+    dst: &mut [T],
+) {
     let (n, w) = (r1 - r0, s.w);
-    for ch in 0..s.c {
+    for (k, ch) in chans.enumerate() {
         for (rs, ws, rows) in segments(cap, r0, r1) {
             if rows > 0 {
                 let src = (ch * cap + rs) * w;
-                let d = (ch * n + ws) * w;
+                let d = (k * n + ws) * w;
                 dst[d..d + rows * w].copy_from_slice(&ring[src..src + rows * w]);
             }
         }
