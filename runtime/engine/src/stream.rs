@@ -18,10 +18,11 @@ use core::ops::Range;
 
 use rawnr_core::format::{DType, OpKind, ValueType};
 use rawnr_core::Error;
-use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
+use rawnr_kernels::quant::QOutput;
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
 
 use crate::fuse::Plane;
-use crate::graph::{act, bytes, bytes_mut, conv_shape, slot_len, split_io, Engine, Shape};
+use crate::graph::{act, bytes, bytes_mut, conv_shape, qparams, slot_len, split_io, Engine, Shape};
 
 /// Bytes one node call aims at (its gathered input rows and output rows): within L2.
 const CALL_BYTES: usize = 384 << 10;
@@ -852,6 +853,55 @@ impl Engine<'_> {
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
                 let a = act(n.activation);
                 into(&pw, &ins[0][in_at..], wt, bias, a, &mut out[out_at..], &e);
+                s0 = s1;
+            }
+            return Ok(());
+        }
+        let pointwise_i8 = n.op == OpKind::Conv2d
+            && s.k_h == 1
+            && s.k_w == 1
+            && s.stride_h == 1
+            && s.stride_w == 1
+            && s.groups == 1
+            && s.pad == [0; 4]
+            && weight_ty == Some(DType::I8)
+            && matches!(ty(u0), ValueType::U8(_))
+            && (1..=QCONV1X1_STRIDED_MAX_IN_C).contains(&s.in_c)
+            && in_place
+            && k.qconv1x1_strided.is_some();
+        if let (true, Some(strided)) = (pointwise_i8, k.qconv1x1_strided) {
+            let qp = self.qconv_params(i).ok_or(Error::BadNode {
+                node: i as u32,
+                reason: "u8 input",
+            })?;
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+            let a = act(n.activation);
+            let input = bytes(ins[0], r.shapes[u0].c * r.cap[u0] * x.w);
+            // Rows read in place, one call per stretch the input ring does not wrap in.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let s1 = r1.min((s0 / r.cap[u0] + 1) * r.cap[u0]);
+                let pw = ConvShape { in_h: s1 - s0, ..s };
+                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
+                let dst = match ty(v) {
+                    ValueType::U8(q) => QOutput::U8 {
+                        q: qparams(q),
+                        relu: a == Act::Relu,
+                        dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[out_at..],
+                    },
+                    ValueType::F32 => QOutput::F32 {
+                        act: a,
+                        dst: &mut out[out_at..],
+                    },
+                };
+                strided(
+                    &pw,
+                    &qp,
+                    &input[in_at..],
+                    dst,
+                    r.cap[u0] * x.w,
+                    r.cap[v] * y.w,
+                );
                 s0 = s1;
             }
             return Ok(());

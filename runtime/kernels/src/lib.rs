@@ -20,6 +20,9 @@ pub mod quant;
 #[allow(unsafe_code)]
 pub mod x86_64;
 
+/// Most input channels [`Kernels::qconv1x1_strided`] takes.
+pub const QCONV1X1_STRIDED_MAX_IN_C: usize = 512;
+
 /// Activation applied to a kernel's output.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act {
@@ -177,6 +180,11 @@ pub type QuantizeFn = fn(&[f32], quant::QParams, &mut [u8]);
 pub type DequantizeFn = fn(&[u8], quant::QParams, &mut [f32]);
 /// Quantized element-wise add.
 pub type QAddFn = fn(&[u8], &[u8], &quant::QAddParams, &mut [u8]);
+/// A quantized pointwise convolution on strided planes: shape, int8 operands, `u8` input whose
+/// channel planes are `in_stride` bytes apart, output stage whose planes are `out_stride`
+/// elements apart (see [`x86_64::avx512vnni_conv1x1_i8::conv1x1_strided`]).
+pub type QConv1x1StridedFn =
+    fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, usize, usize);
 /// f32 element-wise add with an activation.
 pub type AddFn = fn(&[f32], &[f32], Act, &mut [f32]);
 
@@ -199,6 +207,9 @@ pub struct Kernels {
     pub conv_transpose: ConvFn,
     /// Quantized pointwise convolution (1x1, stride 1, no padding, one group).
     pub qconv1x1: QConvFn,
+    /// Quantized pointwise convolution on strided planes (1 to
+    /// [`QCONV1X1_STRIDED_MAX_IN_C`] input channels), where this CPU has one.
+    pub qconv1x1_strided: Option<QConv1x1StridedFn>,
     /// Quantized depthwise convolution, stride 1 or 2.
     pub qdepthwise: QConvFn,
     /// Any other quantized convolution.
@@ -234,6 +245,7 @@ impl Kernels {
             conv: generic::conv2d,
             conv_transpose: generic::conv_transpose2d,
             qconv1x1: generic_i8::qconv2d,
+            qconv1x1_strided: None,
             qdepthwise: generic_i8::qconv2d,
             qconv: generic_i8::qconv2d,
             qconv_transpose: generic_i8::qconv_transpose2d,
@@ -280,6 +292,7 @@ impl Kernels {
             }
             if has_avx512vnni() {
                 k.qconv1x1 = x86_64::avx512vnni_conv1x1_i8::conv1x1;
+                k.qconv1x1_strided = Some(x86_64::avx512vnni_conv1x1_i8::conv1x1_strided);
                 k.qconv = x86_64::avx512vnni_conv_i8::conv;
                 k.qdepthwise = x86_64::avx512vnni_dw_i8::depthwise;
                 k.qconv_transpose = x86_64::avx512vnni_convt2x2_i8::conv_transpose2x2;

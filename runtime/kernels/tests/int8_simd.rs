@@ -574,3 +574,150 @@ fn f16_widening_matches_reference_for_every_half() {
         }
     }
 }
+
+/// The strided pointwise kernel ([`Kernels::qconv1x1_strided`], rows of a streamed value's
+/// ring): every plane equal to the reference on the dense planes, bit for bit, for `u8` and
+/// `f32` outputs, and nothing written between the output planes.
+#[test]
+fn strided_pointwise_matches_reference() {
+    let Some(strided) = Kernels::best().qconv1x1_strided else {
+        #[cfg(target_arch = "x86_64")]
+        assert!(
+            !std::is_x86_feature_detected!("avx512vnni"),
+            "a VNNI CPU must get the strided kernel"
+        );
+        return;
+    };
+    let mut r = rng(11);
+    for case in 0..80 {
+        let in_c = match case {
+            0 => 512,
+            1 => 1,
+            _ => r.random_range(1..140),
+        };
+        let s = pointwise(
+            in_c,
+            r.random_range(1..40),
+            r.random_range(1..6),
+            r.random_range(1..90),
+        );
+        let pixels = s.in_h * s.in_w;
+        let in_stride = pixels
+            + if case % 3 == 0 {
+                0
+            } else {
+                r.random_range(1..70)
+            };
+        let out_stride = pixels
+            + if case % 4 == 0 {
+                0
+            } else {
+                r.random_range(1..70)
+            };
+        let x = inputs(&mut r, in_c * pixels);
+        // The strided input: the dense planes with random bytes between them.
+        let mut xs: Vec<u8> = (0..(in_c - 1) * in_stride + pixels)
+            .map(|_| r.random())
+            .collect();
+        for c in 0..in_c {
+            xs[c * in_stride..c * in_stride + pixels]
+                .copy_from_slice(&x[c * pixels..(c + 1) * pixels]);
+        }
+        let w = weights(&mut r, s.out_c * in_c);
+        let bias: Vec<i32> = if case % 5 == 0 {
+            vec![]
+        } else {
+            (0..s.out_c)
+                .map(|_| r.random_range(-200_000..200_000))
+                .collect()
+        };
+        let ws: Vec<f32> = (0..s.out_c).map(|_| r.random_range(0.0005..0.02)).collect();
+        let p = QConvParams {
+            in_zero_point: zero_point(&mut r),
+            in_scale: 0.02,
+            weight: &w,
+            weight_scale: &ws,
+            bias: &bias,
+        };
+        let n = s.out_c * pixels;
+        let len = (s.out_c - 1) * out_stride + pixels;
+        let planes = |v: &[u8]| -> Vec<u8> {
+            (0..s.out_c)
+                .flat_map(|o| v[o * out_stride..o * out_stride + pixels].to_vec())
+                .collect()
+        };
+        let gaps_untouched = |v: &[u8]| {
+            (0..s.out_c.saturating_sub(1)).all(|o| {
+                v[o * out_stride + pixels..(o + 1) * out_stride]
+                    .iter()
+                    .all(|&b| b == 0xAA)
+            })
+        };
+        for relu in [false, true] {
+            let q = QParams {
+                scale: r.random_range(0.05..2.0),
+                zero_point: zero_point(&mut r),
+            };
+            let mut want = vec![0u8; n];
+            generic_i8::qconv2d(
+                &s,
+                &p,
+                &x,
+                QOutput::U8 {
+                    q,
+                    relu,
+                    dst: &mut want,
+                },
+            );
+            let mut got = vec![0xAAu8; len];
+            strided(
+                &s,
+                &p,
+                &xs,
+                QOutput::U8 {
+                    q,
+                    relu,
+                    dst: &mut got,
+                },
+                in_stride,
+                out_stride,
+            );
+            same(
+                &planes(&got),
+                &want,
+                &format!("strided u8 case {case} {s:?}"),
+            );
+            assert!(
+                gaps_untouched(&got),
+                "case {case}: wrote between output planes"
+            );
+        }
+        for act in [Act::None, Act::Relu, Act::LeakyRelu(0.1)] {
+            let mut want = vec![0f32; n];
+            generic_i8::qconv2d(
+                &s,
+                &p,
+                &x,
+                QOutput::F32 {
+                    act,
+                    dst: &mut want,
+                },
+            );
+            let mut got = vec![f32::NAN; len];
+            strided(
+                &s,
+                &p,
+                &xs,
+                QOutput::F32 { act, dst: &mut got },
+                in_stride,
+                out_stride,
+            );
+            let got: Vec<u32> = (0..s.out_c)
+                .flat_map(|o| got[o * out_stride..o * out_stride + pixels].to_vec())
+                .map(f32::to_bits)
+                .collect();
+            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            same(&got, &want, &format!("strided f32 case {case} {s:?}"));
+        }
+    }
+}

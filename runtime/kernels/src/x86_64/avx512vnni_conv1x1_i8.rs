@@ -25,6 +25,7 @@ use crate::ConvShape;
 pub(crate) const TILE: usize = 64;
 /// Largest reduction length (channels, or im2col rows) held in the packed buffer.
 pub(crate) const MAX_K: usize = 512;
+const _: () = assert!(MAX_K == crate::QCONV1X1_STRIDED_MAX_IN_C);
 /// Output channels whose stages are prepared at once.
 pub(crate) const OC_CHUNK: usize = 128;
 /// Output channels of a register tile.
@@ -287,7 +288,14 @@ pub(crate) unsafe fn tile_row(
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput<'_>) {
+unsafe fn run(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    mut out: QOutput<'_>,
+    in_stride: usize,
+    out_stride: usize,
+) {
     let pixels = s.in_h * s.in_w;
     let pr = probe(&out);
     let dst = Dst::of(&mut out);
@@ -304,7 +312,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
         let mut p0 = 0;
         while p0 < pixels {
             let n = (pixels - p0).min(TILE);
-            pack(input.as_ptr(), s.in_c, pixels, p0, n, buf.0.as_mut_ptr());
+            pack(input.as_ptr(), s.in_c, in_stride, p0, n, buf.0.as_mut_ptr());
             tile_row(
                 buf.0.as_ptr(),
                 p.weight.as_ptr().add(oc0 * s.in_c),
@@ -312,8 +320,8 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
                 &corr,
                 &stages,
                 dst,
-                pixels,
-                oc0 * pixels + p0,
+                out_stride,
+                oc0 * out_stride + p0,
                 n,
                 n_oc,
             );
@@ -363,6 +371,67 @@ pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_
     // avx512f, avx512bw and avx512vnni are present (checked above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, p, input, out)
+        run(s, p, input, out, pixels, pixels)
+    }
+}
+
+/// [`conv1x1`] on planes `in_stride` bytes (input) and `out_stride` elements (output) apart
+/// (rows of larger planes, e.g. a streamed value's ring): input channel `c`, pixel `i` is
+/// `input[c * in_stride + i]`, output channel `o`, pixel `i` goes to element
+/// `o * out_stride + i`. Same results as [`conv1x1`] on the planes alone. Installed as
+/// [`crate::Kernels::qconv1x1_strided`] on CPUs with AVX-512 VNNI/BW; the shape must be
+/// pointwise with 1 to 512 input channels (the caller's contract: panics otherwise).
+pub fn conv1x1_strided(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: QOutput<'_>,
+    in_stride: usize,
+    out_stride: usize,
+) {
+    let pixels = s.in_h * s.in_w;
+    assert!(
+        s.k_h == 1
+            && s.k_w == 1
+            && s.stride_h == 1
+            && s.stride_w == 1
+            && s.pad == [0; 4]
+            && s.groups == 1
+            && (1..=MAX_K).contains(&s.in_c)
+            && crate::has_avx512vnni(),
+        "qconv1x1_strided: not a supported pointwise shape or CPU"
+    );
+    if s.out_c == 0 || pixels == 0 {
+        return;
+    }
+    assert!(
+        in_stride >= pixels && out_stride >= pixels,
+        "qconv1x1_strided: stride below the plane size"
+    );
+    assert!(
+        input.len() >= (s.in_c - 1) * in_stride + pixels,
+        "qconv1x1_strided: input too short"
+    );
+    assert!(
+        out.len() >= (s.out_c - 1) * out_stride + pixels,
+        "qconv1x1_strided: output too short"
+    );
+    assert!(
+        p.weight.len() >= s.in_c * s.out_c,
+        "qconv1x1: weight too short"
+    );
+    assert!(
+        p.weight_scale.len() >= s.out_c,
+        "qconv1x1: weight scales too short"
+    );
+    assert!(
+        p.bias.is_empty() || p.bias.len() >= s.out_c,
+        "qconv1x1: bias too short"
+    );
+    // SAFETY: as in `conv1x1`, with every plane access inside `c * stride + [0, pixels)`,
+    // checked above against the buffer lengths.
+    #[allow(unsafe_code)]
+    unsafe {
+        run(s, p, input, out, in_stride, out_stride)
     }
 }
