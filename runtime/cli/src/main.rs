@@ -271,8 +271,8 @@ impl EngineArgs {
     }
 
     /// Stripe options for row streaming (`None` when `--layout` picks tiles, or for a model
-    /// that does not stream): the widest stripe, at most one per thread across the frame, for which `threads`
-    /// workers' scratch fits `--scratch-mib` (down to 64 packed columns).
+    /// that does not stream): the fewest equal stripes, a multiple of `threads`, for which
+    /// `threads` workers' scratch fits `--scratch-mib` (down to 64 packed columns).
     pub fn stripes(
         &self,
         d: &Denoiser<'_>,
@@ -280,12 +280,12 @@ impl EngineArgs {
         threads: usize,
     ) -> Option<StripeOptions> {
         let int8 = rawnr_onnx::is_int8(d.engine().model());
-        let stripes = match self.layout {
+        let streamed = match self.layout {
             Layout::Stripes => true,
             Layout::Tiles => false,
             Layout::Auto => int8,
         };
-        if !stripes || !d.engine().can_stream() {
+        if !streamed || !d.engine().can_stream() {
             return None;
         }
         let m = d.engine().model().info().size_multiple.max(1) as usize;
@@ -301,24 +301,21 @@ impl EngineArgs {
                 || d.prepare_streamed(layout, &opts(width))
                     .is_ok_and(|(_, p)| (p.scratch_len * 4).saturating_mul(threads) <= budget)
         };
-        // Widest first: one stripe per thread; then the largest multiple of `m` that fits.
-        let widest = layout
-            .packed_width()
-            .div_ceil(threads.max(1))
-            .next_multiple_of(m);
-        let (mut lo, mut hi) = (64usize.div_ceil(m), widest / m);
-        if fits(hi * m) {
-            return Some(opts(hi * m));
-        }
-        while lo + 1 < hi {
-            let mid = (lo + hi) / 2;
-            if fits(mid * m) {
-                lo = mid;
-            } else {
-                hi = mid;
+        // The fewest stripes, a multiple of the thread count (so no thread idles at the end),
+        // whose width fits; 64 columns at the least.
+        let threads = threads.max(1);
+        let mut stripes = threads;
+        loop {
+            let width = layout
+                .packed_width()
+                .div_ceil(stripes)
+                .next_multiple_of(m)
+                .max(64usize.next_multiple_of(m));
+            if width <= 64usize.next_multiple_of(m) || fits(width) {
+                return Some(opts(width));
             }
+            stripes += threads;
         }
-        Some(opts(lo * m))
     }
 
     /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`.
