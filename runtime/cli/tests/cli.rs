@@ -324,3 +324,59 @@ fn scratch_budget_shrinks_the_tile() {
         "{scratch} / {free_scratch} MiB"
     );
 }
+
+/// Row-streamed stripes and square tiles, both with a halo covering PMRID's receptive field,
+/// write the same frame (each equals one pass over the whole frame); with the model's halo,
+/// the narrower stripes of a small budget differ from them only at stripe seams, slightly.
+#[test]
+fn streamed_stripes_equal_tiles_at_the_receptive_field() {
+    let d = tmpdir("layouts");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/pmrid-int8.rnm");
+    let run = |name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let mut args = vec![
+            fixture().to_str().unwrap().to_string(),
+            out.to_str().unwrap().to_string(),
+            "--model".into(),
+            model.to_str().unwrap().to_string(),
+            "--cfa".into(),
+            "grbg".into(),
+            "--black".into(),
+            "25".into(),
+            "--white".into(),
+            "1023".into(),
+            "--iso".into(),
+            "1600".into(),
+            "--threads".into(),
+            "2".into(),
+            "-q".into(),
+            "--overwrite".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let st = bin().args(&args).output().unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        read_pgm16(&out).2
+    };
+    let stripes = run("stripes.pgm", &["--layout", "stripes", "--halo", "544"]);
+    let tiles = run(
+        "tiles.pgm",
+        &["--layout", "tiles", "--halo", "544", "--scratch-mib", "0"],
+    );
+    assert_eq!(stripes, tiles, "exact stripes and exact tiles differ");
+    let input = read_pgm16(&fixture()).2;
+    assert!(stripes.iter().zip(&input).filter(|(a, b)| a != b).count() > input.len() / 2);
+    // Narrow stripes (a small budget) with the model's halo: close to the exact frame.
+    let narrow = run("narrow.pgm", &["--layout", "stripes", "--scratch-mib", "6"]);
+    let max = narrow
+        .iter()
+        .zip(&stripes)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    eprintln!("narrow stripes vs exact: max {max} DN");
+    assert!(max <= 8, "stripe seams differ by {max} DN");
+}
