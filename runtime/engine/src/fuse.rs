@@ -406,6 +406,7 @@ impl Engine<'_> {
                     let e = PwEpilogue {
                         stride: o.h * o.w,
                         in_stride: band_px,
+                        res_stride: o.h * o.w,
                         residual: if c.add { Some(&ins[1][at..]) } else { None },
                         act: if c.add {
                             act(m.node(c.pw() + 1).activation)

@@ -152,6 +152,10 @@ struct SNode {
     /// Computed only as far as its readers need (a clone, or fed only by lazy nodes), so
     /// that the rows it lags behind stay in the input frame instead of a ring.
     lazy: bool,
+    /// An f32 pointwise node fused with the add (this model node) that alone reads its
+    /// output: inputs are the pointwise input and the add's other operand, the output is the
+    /// add's, and the pointwise output never reaches a ring.
+    fused_add: Option<usize>,
 }
 
 impl SNode {
@@ -179,16 +183,34 @@ struct SGraph {
 
 impl SGraph {
     /// The model's graph, with node `p` cloned for the readers `late` of its output, for
-    /// every `(p, late)` in `clones`.
-    fn new(e: &Engine<'_>, clones: &[(usize, Vec<usize>)]) -> Result<Self, Error> {
+    /// every `(p, late)` in `clones`, and (with `no_fuse`) every f32 pointwise node fused with
+    /// the add that alone reads it, except those listed.
+    fn new(
+        e: &Engine<'_>,
+        clones: &[(usize, Vec<usize>)],
+        no_fuse: Option<&[usize]>,
+    ) -> Result<Self, Error> {
         let m = &e.model;
+        let nn = m.n_nodes();
         let mut origin: Vec<usize> = (0..m.n_values()).collect();
-        let mut nodes = Vec::with_capacity(m.n_nodes() + clones.len());
+        let mut nodes = Vec::with_capacity(nn + clones.len());
         let mut redirect: Vec<(usize, usize, usize)> = Vec::new(); // (reader, from, to)
-        for i in 0..m.n_nodes() {
+        let mut n_readers = vec![0usize; m.n_values()];
+        for i in 0..nn {
             let n = m.node(i);
+            for &u in &n.inputs[..n.n_inputs as usize] {
+                n_readers[u as usize] += 1;
+            }
+        }
+        let mut i = 0;
+        while i < nn {
+            let fused = match no_fuse {
+                Some(not) if !not.contains(&i) => e.pw_add_at(i, &n_readers),
+                _ => None,
+            };
+            let span = i..i + if fused.is_some() { 2 } else { 1 };
             for (p, late) in clones {
-                if late.first() == Some(&i) {
+                if late.first().is_some_and(|r| span.contains(r)) {
                     let v = origin.len();
                     origin.push(*p + 1);
                     let src = m.node(*p);
@@ -199,26 +221,53 @@ impl SGraph {
                         ins: src.inputs.map(|x| x as usize),
                         n_in: src.n_inputs as usize,
                         lazy: true,
+                        fused_add: None,
                     });
                     for &r in late {
                         redirect.push((r, *p + 1, v));
                     }
                 }
             }
-            let mut ins = n.inputs.map(|x| x as usize);
-            for x in ins.iter_mut().take(n.n_inputs as usize) {
-                if let Some(&(_, _, to)) = redirect.iter().find(|&&(r, f, _)| r == i && f == *x) {
-                    *x = to;
+            // Node `j`'s inputs, redirected to clones.
+            let inputs_of = |j: usize| {
+                let n = m.node(j);
+                let mut ins = n.inputs.map(|x| x as usize);
+                for x in ins.iter_mut().take(n.n_inputs as usize) {
+                    if let Some(&(_, _, to)) = redirect.iter().find(|&&(r, f, _)| r == j && f == *x)
+                    {
+                        *x = to;
+                    }
+                }
+                ins
+            };
+            match fused {
+                Some(skip_slot) => {
+                    // Pointwise `i` and the add `i + 1` that alone reads it, as one node.
+                    let skip = inputs_of(i + 1)[skip_slot];
+                    nodes.push(SNode {
+                        node: i,
+                        map: RowMap::Same,
+                        out: i + 2,
+                        ins: [inputs_of(i)[0], skip, 0],
+                        n_in: 2,
+                        lazy: false,
+                        fused_add: Some(i + 1),
+                    });
+                    i += 2;
+                }
+                None => {
+                    nodes.push(SNode {
+                        node: i,
+                        map: e.row_map(i)?,
+                        out: i + 1,
+                        ins: inputs_of(i),
+                        n_in: m.node(i).n_inputs as usize,
+                        lazy: false,
+                        fused_add: None,
+                    });
+                    i += 1;
                 }
             }
-            nodes.push(SNode {
-                node: i,
-                map: e.row_map(i)?,
-                out: i + 1,
-                ins,
-                n_in: n.n_inputs as usize,
-                lazy: false,
-            });
         }
         // Lazy: clones, and nodes fed only by lazy nodes.
         let mut lazy_value = vec![false; origin.len()];
@@ -287,6 +336,37 @@ impl Engine<'_> {
                 stride: n.factor as usize,
             },
         })
+    }
+
+    /// If f32 pointwise node `i` and the add after it stream as one node: the add's slot of
+    /// its other operand. `n_readers` counts every value's readers.
+    fn pw_add_at(&self, i: usize, n_readers: &[usize]) -> Option<usize> {
+        let m = &self.model;
+        if i + 1 >= m.n_nodes() || self.kernels.conv1x1_into.is_none() {
+            return None;
+        }
+        let (pw, add) = (m.node(i), m.node(i + 1));
+        let f32v = |v: usize| m.value_type(v) == ValueType::F32;
+        let pointwise = pw.op == OpKind::Conv2d
+            && pw.kernel == [1, 1]
+            && pw.stride == [1, 1]
+            && pw.pad == [0; 4]
+            && pw.groups == 1
+            && pw.n_inputs == 1
+            && m.tensor(pw.weight as usize).dtype == DType::F32;
+        let ins = &add.inputs[..add.n_inputs as usize];
+        let slot = ins.iter().position(|&u| u as usize != i + 1)?;
+        let fits = add.op == OpKind::Add
+            && ins.len() == 2
+            && ins.iter().filter(|&&u| u as usize == i + 1).count() == 1
+            && n_readers[i + 1] == 1
+            && m.info().output_value as usize != i + 1
+            && pw.inputs[0] != 0
+            && ins[slot] != 0
+            && [pw.inputs[0] as usize, i + 1, i + 2, ins[slot] as usize]
+                .iter()
+                .all(|&v| f32v(v));
+        (pointwise && fits).then_some(slot)
     }
 
     /// Whether this model runs row-streamed ([`Engine::stream_plan`]).
@@ -455,7 +535,8 @@ impl Engine<'_> {
     ) -> Result<StreamPlan, Error> {
         let mut shapes = vec![Shape::default(); self.model.n_values()];
         self.infer_shapes(h, w, &mut shapes)?;
-        let base = SGraph::new(self, &[])?;
+        // First the model's graph as it is, to see which readers trail their values.
+        let base = SGraph::new(self, &[], None)?;
         let (plan, lags) = self.plan_graph(base, &shapes, (h, w), step, min_rows)?;
         let g = &plan.graph;
         // Values some reader trails far behind, traced back through single-input nodes to a
@@ -479,7 +560,14 @@ impl Engine<'_> {
                 if sn.ins[0] == 0 {
                     if let Some(r) = reader {
                         if g.readers[cur].len() > 1 && !clones.iter().any(|c| c.0 == sn.node) {
-                            clones.push((sn.node, vec![r]));
+                            let rn: &SNode = &g.nodes[r];
+                            // The model node of reader `r` that reads `cur` (a fused node's
+                            // add reads its second input).
+                            let model_reader = match rn.fused_add {
+                                Some(add) if rn.ins[0] != cur => add,
+                                _ => rn.node,
+                            };
+                            clones.push((sn.node, vec![model_reader]));
                         }
                     }
                     break;
@@ -487,10 +575,19 @@ impl Engine<'_> {
                 (cur, reader) = (sn.ins[0], Some(p));
             }
         }
-        if clones.is_empty() {
-            return Ok(plan);
-        }
-        let g = SGraph::new(self, &clones)?;
+        // Pointwise + add pairs fuse, except where the add trails the pointwise output and the
+        // pointwise narrows the channels: fused, the rows would wait at its wider input.
+        let m = &self.model;
+        let no_fuse: Vec<usize> = (0..m.n_nodes().saturating_sub(1))
+            .filter(|&i| {
+                let add = &g.nodes[i + 1];
+                let trails =
+                    (0..add.n_in).any(|j| add.ins[j] == i + 1 && lags[3 * (i + 1) + j] > LATE_ROWS);
+                let n = m.node(i);
+                trails && shapes[n.inputs[0] as usize].c > shapes[i + 1].c
+            })
+            .collect();
+        let g = SGraph::new(self, &clones, Some(&no_fuse))?;
         Ok(self.plan_graph(g, &shapes, (h, w), step, min_rows)?.0)
     }
 
@@ -533,8 +630,9 @@ impl Engine<'_> {
             .collect();
         call_rows.push((CALL_BYTES / row_bytes(g.out).max(1)).max(1));
         // The input has no ring: its readers pack their rows from the frame.
-        let mut ring_rows = vec![1usize; nsv];
-        ring_rows[0] = 0;
+        // Rings are as deep as the schedule writes them; the input has none (its readers pack
+        // rows from the frame), nor has a fused pointwise node's output.
+        let mut ring_rows = vec![0usize; nsv];
         let mut window_len = 0usize;
         let window = |v: usize, rows: usize| {
             slot_len(
@@ -831,6 +929,37 @@ impl Engine<'_> {
             }
             return Ok(());
         }
+        if let Some(add) = sn.fused_add {
+            let u1 = inputs[1];
+            let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
+            let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
+            let act_add = act(m.node(add).activation);
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..2], i)?;
+            // Rows read in place, one call per stretch neither input ring wraps in.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let s1 = r1
+                    .min((s0 / r.cap[u0] + 1) * r.cap[u0])
+                    .min((s0 / r.cap[u1] + 1) * r.cap[u1]);
+                let pw = Conv1x1 {
+                    in_c: s.in_c,
+                    out_c: s.out_c,
+                    pixels: (s1 - s0) * y.w,
+                };
+                let e = PwEpilogue {
+                    stride: r.cap[v] * y.w,
+                    in_stride: r.cap[u0] * x.w,
+                    residual: Some(&ins[1][r.rows(u1, 0, s0, s1).start..]),
+                    res_stride: r.cap[u1] * y.w,
+                    act: act_add,
+                };
+                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
+                let a = act(n.activation);
+                into(&pw, &ins[0][in_at..], wt, bias, a, &mut out[out_at..], &e);
+                s0 = s1;
+            }
+            return Ok(());
+        }
         if pointwise_f32 {
             let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
             let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
@@ -848,6 +977,7 @@ impl Engine<'_> {
                     stride: r.cap[v] * y.w,
                     in_stride: r.cap[u0] * x.w,
                     residual: None,
+                    res_stride: 0,
                     act: Act::None,
                 };
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);

@@ -100,7 +100,7 @@ impl Conv1x1 {
 /// Where a pointwise convolution reads and writes, for fused layers and streamed rows: input
 /// channel `ic`, pixel `p` is `input[ic * in_stride + p]`; output channel `oc`, pixel `p` goes
 /// to `output[oc * stride + p]` (a band of rows of larger planes), and with a residual it is
-/// `act(y + residual[oc * stride + p])` with `y` the convolution's value (after its own
+/// `act(y + residual[oc * res_stride + p])` with `y` the convolution's value (after its own
 /// activation), the same arithmetic as a separate [`AddFn`] on `y` and the residual.
 #[derive(Debug, Clone, Copy)]
 pub struct PwEpilogue<'a> {
@@ -111,6 +111,8 @@ pub struct PwEpilogue<'a> {
     pub in_stride: usize,
     /// Added to the output, with `act` after the addition.
     pub residual: Option<&'a [f32]>,
+    /// Distance between residual planes, at least `pixels`.
+    pub res_stride: usize,
     /// Activation after the residual add (ignored without a residual).
     pub act: Act,
 }
@@ -122,6 +124,7 @@ impl PwEpilogue<'_> {
             stride: pixels,
             in_stride: pixels,
             residual: None,
+            res_stride: pixels,
             act: Act::None,
         }
     }
@@ -131,17 +134,17 @@ impl PwEpilogue<'_> {
     pub fn add_residual(&self, s: &Conv1x1, output: &mut [f32]) {
         if let Some(r) = self.residual {
             for oc in 0..s.out_c {
-                let at = oc * self.stride;
+                let (at, ra) = (oc * self.stride, oc * self.res_stride);
                 let plane = &mut output[at..at + s.pixels];
-                for (o, &x) in plane.iter_mut().zip(&r[at..at + s.pixels]) {
+                for (o, &x) in plane.iter_mut().zip(&r[ra..ra + s.pixels]) {
                     *o = self.act.apply(*o + x);
                 }
             }
         }
     }
 
-    /// Panics unless the input holds `s`'s planes at `in_stride` and the output (and the
-    /// residual) at `stride`.
+    /// Panics unless the input holds `s`'s planes at `in_stride`, the output at `stride` and
+    /// the residual at `res_stride`.
     pub fn check(&self, s: &Conv1x1, input: &[f32], output: &[f32]) {
         assert!(
             self.stride >= s.pixels && self.in_stride >= s.pixels,
@@ -158,7 +161,10 @@ impl PwEpilogue<'_> {
         let need = span(s.out_c, self.stride);
         assert!(output.len() >= need, "conv1x1: output too short");
         if let Some(r) = self.residual {
-            assert!(r.len() >= need, "conv1x1: residual too short");
+            assert!(
+                self.res_stride >= s.pixels && r.len() >= span(s.out_c, self.res_stride),
+                "conv1x1: residual too short"
+            );
         }
     }
 }

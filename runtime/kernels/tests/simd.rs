@@ -790,7 +790,13 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
             };
             let (act, act2) = (ACTS[n % 3], ACTS[(n / 3) % 3]);
             let len = (out_c - 1) * stride + pixels;
-            let residual = rand_vec(&mut rng, len);
+            // Residual planes `res_stride` apart (a streamed skip's ring).
+            let res_stride = if n % 3 == 0 {
+                stride
+            } else {
+                pixels + rng.random_range(0..40)
+            };
+            let residual = rand_vec(&mut rng, (out_c - 1) * res_stride + pixels);
             let mut dense = vec![0f32; out_c * pixels];
             conv(&s, &x, &w, &b, act, &mut dense);
             for with_residual in [false, true] {
@@ -799,6 +805,7 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
                     stride,
                     in_stride,
                     residual: with_residual.then_some(&residual[..]),
+                    res_stride,
                     act: act2,
                 };
                 into(&s, &x_strided, &w, &b, act, &mut got, &e);
@@ -807,7 +814,8 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
                     let plane = &dense[oc * pixels..(oc + 1) * pixels];
                     let mut want = plane.to_vec();
                     if with_residual {
-                        add(plane, &residual[at..at + pixels], act2, &mut want);
+                        let ra = oc * res_stride;
+                        add(plane, &residual[ra..ra + pixels], act2, &mut want);
                     }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(

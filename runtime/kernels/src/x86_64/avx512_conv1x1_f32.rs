@@ -85,7 +85,7 @@ unsafe fn block<const OC: usize>(
         let (mut y0, mut y1) = (act_v(acc0[j], act), act_v(acc1[j], act));
         if let Some(r) = e.residual {
             // The residual add with the element-wise add kernel's exact activation.
-            let rp = r.as_ptr().wrapping_add(at);
+            let rp = r.as_ptr().wrapping_add((oc0 + j) * e.res_stride + p0);
             y0 = super::avx512_eltwise_i8::act16(
                 _mm512_add_ps(y0, _mm512_maskz_loadu_ps(m0, rp)),
                 e.act,
