@@ -107,7 +107,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let fp = d.prepare(&layout, &levels, noise, &opts).map_err(rt)?;
     // Row-streamed stripes (native default) or square tiles.
     let stripes = match args.engine.backend {
-        crate::Backend::Native => args.engine.stripes(&d, &layout, threads),
+        crate::Backend::Native => args.engine.stripes(&d, &layout, threads)?,
         crate::Backend::Ort => None,
     };
     let streamed = match &stripes {

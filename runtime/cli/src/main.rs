@@ -74,7 +74,7 @@ enum Command {
 /// How the native backend cuts a frame (`--layout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
-    /// Stripes for int8 models, tiles otherwise.
+    /// Stripes where the model streams, tiles otherwise.
     Auto,
     /// Square tiles with a halo on all sides.
     Tiles,
@@ -109,7 +109,7 @@ pub fn run_backend(
     };
     let threads = args.threads();
     match args.backend {
-        Backend::Native => match args.stripes(denoiser, layout, threads) {
+        Backend::Native => match args.stripes(denoiser, layout, threads)? {
             Some(so) => denoiser
                 .denoise_streamed(
                     input, layout, output, layout, levels, noise, &so, threads, on_band,
@@ -203,9 +203,9 @@ pub struct EngineArgs {
     /// Native backend: how the frame is cut. `stripes`: row-streamed stripes, every network
     /// value a ring of rows and each stripe run top to bottom, so no row is computed twice and
     /// only the stripes' sides have a halo (results equal one pass over the frame's height);
-    /// `tiles`: square tiles with a halo on all sides; `auto`: stripes for int8 models, tiles
-    /// otherwise (the faster of the two for each in `denoise-raw bench` at the default
-    /// memory budget). The stripe width or tile size comes from `--scratch-mib`.
+    /// `tiles`: square tiles with a halo on all sides; `auto`: stripes where the model streams
+    /// (every op of PMRID does), tiles otherwise. The stripe width or tile size comes from
+    /// `--scratch-mib`.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     pub layout: Layout,
     /// Row streaming: input rows per step (the rings hold a few steps).
@@ -270,23 +270,24 @@ impl EngineArgs {
         ))
     }
 
-    /// Stripe options for row streaming (`None` when `--layout` picks tiles, or for a model
-    /// that does not stream): the fewest equal stripes, a multiple of `threads`, for which
+    /// Stripe options for row streaming (`None` when `--layout` picks tiles, or, with `auto`,
+    /// for a model that does not stream; an error for `stripes` then): the fewest equal stripes, a multiple of `threads`, for which
     /// `threads` workers' scratch fits `--scratch-mib` (down to 64 packed columns).
     pub fn stripes(
         &self,
         d: &Denoiser<'_>,
         layout: &FrameLayout,
         threads: usize,
-    ) -> Option<StripeOptions> {
-        let int8 = rawnr_onnx::is_int8(d.engine().model());
-        let streamed = match self.layout {
-            Layout::Stripes => true,
-            Layout::Tiles => false,
-            Layout::Auto => int8,
-        };
-        if !streamed || !d.engine().can_stream() {
-            return None;
+    ) -> Result<Option<StripeOptions>, CliError> {
+        if self.layout == Layout::Stripes && !d.engine().can_stream() {
+            return Err(CliError::Usage(
+                "--layout stripes: this model has an op that cannot be streamed by rows \
+                 (a transposed convolution whose kernel differs from its stride)"
+                    .into(),
+            ));
+        }
+        if self.layout == Layout::Tiles || !d.engine().can_stream() {
+            return Ok(None);
         }
         let m = d.engine().model().info().size_multiple.max(1) as usize;
         let budget = self.scratch_mib.saturating_mul(1 << 20);
@@ -312,7 +313,7 @@ impl EngineArgs {
                 .next_multiple_of(m)
                 .max(64usize.next_multiple_of(m));
             if width <= 64usize.next_multiple_of(m) || fits(width) {
-                return Some(opts(width));
+                return Ok(Some(opts(width)));
             }
             stripes += threads;
         }

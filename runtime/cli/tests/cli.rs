@@ -279,11 +279,13 @@ fn noise_profile_file_with_channels_is_used_per_channel() {
 }
 
 #[test]
-fn scratch_budget_shrinks_the_tile() {
-    let row = |budget: &str| {
+fn scratch_budget_shrinks_the_tile_and_the_stripes() {
+    let row = |layout: &str, budget: &str| {
         let out = bin()
             .args([
                 "bench",
+                "--layout",
+                layout,
                 "--width",
                 "1280",
                 "--height",
@@ -311,16 +313,35 @@ fn scratch_budget_shrinks_the_tile() {
             .split('|')
             .map(|c| c.trim().to_string())
             .collect();
-        let tile: usize = cells[5].split('/').next().unwrap().parse().unwrap();
+        // "192/64" for tiles, "stripe 320/64 step 8" for stripes.
+        let size: usize = cells[5]
+            .trim_start_matches("stripe ")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let scratch: f64 = cells[10].parse().unwrap();
-        (tile, scratch)
+        (size, scratch)
     };
-    let (free_tile, free_scratch) = row("0");
-    let (tile, scratch) = row("24");
+    let (free_tile, free_scratch) = row("tiles", "0");
+    let (tile, scratch) = row("tiles", "24");
     assert_eq!(free_tile, 256);
     assert!(tile < free_tile, "budget did not shrink the tile ({tile})");
     assert!(
         scratch <= 24.0 && free_scratch > 24.0,
+        "{scratch} / {free_scratch} MiB"
+    );
+    // Stripes: one per thread without a budget (640 packed columns / 2), narrower within one.
+    let (free_stripe, free_scratch) = row("stripes", "0");
+    let (stripe, scratch) = row("stripes", "30");
+    assert_eq!(free_stripe, 320);
+    assert!(
+        stripe < free_stripe,
+        "budget did not narrow the stripes ({stripe})"
+    );
+    assert!(
+        scratch <= 30.0 && free_scratch > 30.0,
         "{scratch} / {free_scratch} MiB"
     );
 }

@@ -126,12 +126,13 @@ fn default_noise(iso: f32) -> NoiseParams {
 }
 
 fn denoise(input: &Path, output: &Path, extra: &[&str]) -> String {
-    // `expected` runs the library at the default tile: the CLI must not shrink it to its
-    // scratch budget (which changes the output within the halo's approximation).
+    // `expected` runs the library in square tiles of the default size: the CLI must use the
+    // same (stripes, or a tile shrunk to the scratch budget, change the output within the
+    // halo's approximation).
     run(Command::new(env!("CARGO_BIN_EXE_denoise-raw"))
         .arg(input)
         .arg(output)
-        .args(["--scratch-mib", "0"])
+        .args(["--scratch-mib", "0", "--layout", "tiles"])
         .args(extra))
 }
 

@@ -50,6 +50,9 @@ fn ort_backend_matches_native_within_rounding() {
                 "3200",
                 "--backend",
                 backend,
+                // ONNX Runtime runs square tiles; the native side takes the same grid.
+                "--layout",
+                "tiles",
                 "--overwrite",
             ])
             .output()
@@ -137,7 +140,7 @@ fn denoise_strip(model: &str, backend: &str, out: &Path) -> Vec<u16> {
             "--cfa", "grbg", "--black", "25", "--white", "1023", "--iso", "3200", "--model",
         ])
         .arg(root().join(model))
-        .args(["--backend", backend, "--overwrite"])
+        .args(["--backend", backend, "--layout", "tiles", "--overwrite"])
         .output()
         .unwrap();
     assert!(
