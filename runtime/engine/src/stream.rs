@@ -780,7 +780,7 @@ impl Engine<'_> {
                     // holds a multiple of the node's row granule).
                     let mut a0 = r0;
                     while a0 < r1 {
-                        let a1 = r1.min((a0 / cap[v] + 1) * cap[v]);
+                        let a1 = r1.min(r.wrap_after(v, a0));
                         self.stream_call(&r, &g.nodes[c], a0, a1, rings, win, widen, fill)?;
                         a0 = a1;
                     }
@@ -838,13 +838,14 @@ impl Engine<'_> {
             && s.k_h * s.k_w > 1
             && weight_ty.is_some_and(wide)
             && in_place;
-        let pointwise_f32 = n.op == OpKind::Conv2d
+        let pointwise = n.op == OpKind::Conv2d
             && s.k_h == 1
             && s.k_w == 1
             && s.stride_h == 1
             && s.stride_w == 1
             && s.groups == 1
-            && s.pad == [0; 4]
+            && s.pad == [0; 4];
+        let pointwise_f32 = pointwise
             && weight_ty == Some(DType::F32)
             && ty(u0) == ValueType::F32
             && ty(v) == ValueType::F32
@@ -872,7 +873,7 @@ impl Engine<'_> {
                 let end = if r.contiguous(u0, wa, wb) {
                     r1
                 } else {
-                    let wrap = (wa / r.cap[u0] + 1) * r.cap[u0];
+                    let wrap = r.wrap_after(u0, wa);
                     sn.map.ready(wrap, x.h, h_out).clamp(o + 1, r1)
                 };
                 let (pa, pb, ptop) = sn.map.input(o, end, x.h);
@@ -916,7 +917,7 @@ impl Engine<'_> {
             while s0 < r1 {
                 let mut s1 = r1;
                 for &u in inputs {
-                    s1 = s1.min((s0 / r.cap[u] + 1) * r.cap[u]);
+                    s1 = s1.min(r.wrap_after(u, s0));
                 }
                 for ch in 0..y.c {
                     let mut src: [Plane<'_>; 2] = [Plane::F32(&[]), Plane::F32(&[])];
@@ -929,18 +930,20 @@ impl Engine<'_> {
             }
             return Ok(());
         }
-        if let Some(add) = sn.fused_add {
-            let u1 = inputs[1];
+        if pointwise_f32 || sn.fused_add.is_some() {
             let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
             let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
-            let act_add = act(m.node(add).activation);
-            let (out, ins) = split_io(rings, r.range(v), &in_r[..2], i)?;
-            // Rows read in place, one call per stretch neither input ring wraps in.
+            // A fused add's other operand is the residual, read from its own ring.
+            let (u1, act_add) = match sn.fused_add {
+                Some(add) => (Some(inputs[1]), act(m.node(add).activation)),
+                None => (None, Act::None),
+            };
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..n_in], i)?;
+            // Rows read in place, one call per stretch no input ring wraps in.
             let mut s0 = r0;
             while s0 < r1 {
-                let s1 = r1
-                    .min((s0 / r.cap[u0] + 1) * r.cap[u0])
-                    .min((s0 / r.cap[u1] + 1) * r.cap[u1]);
+                let s1 = u1.map_or(r1, |u1| r1.min(r.wrap_after(u1, s0)));
+                let s1 = s1.min(r.wrap_after(u0, s0));
                 let pw = Conv1x1 {
                     in_c: s.in_c,
                     out_c: s.out_c,
@@ -949,8 +952,8 @@ impl Engine<'_> {
                 let e = PwEpilogue {
                     stride: r.cap[v] * y.w,
                     in_stride: r.cap[u0] * x.w,
-                    residual: Some(&ins[1][r.rows(u1, 0, s0, s1).start..]),
-                    res_stride: r.cap[u1] * y.w,
+                    residual: u1.map(|u1| &ins[1][r.rows(u1, 0, s0, s1).start..]),
+                    res_stride: u1.map_or(0, |u1| r.cap[u1] * y.w),
                     act: act_add,
                 };
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
@@ -960,40 +963,7 @@ impl Engine<'_> {
             }
             return Ok(());
         }
-        if pointwise_f32 {
-            let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
-            let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
-            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
-            // Rows read in place, one call per stretch the input ring does not wrap in.
-            let mut s0 = r0;
-            while s0 < r1 {
-                let s1 = r1.min((s0 / r.cap[u0] + 1) * r.cap[u0]);
-                let pw = Conv1x1 {
-                    in_c: s.in_c,
-                    out_c: s.out_c,
-                    pixels: (s1 - s0) * y.w,
-                };
-                let e = PwEpilogue {
-                    stride: r.cap[v] * y.w,
-                    in_stride: r.cap[u0] * x.w,
-                    residual: None,
-                    res_stride: 0,
-                    act: Act::None,
-                };
-                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
-                let a = act(n.activation);
-                into(&pw, &ins[0][in_at..], wt, bias, a, &mut out[out_at..], &e);
-                s0 = s1;
-            }
-            return Ok(());
-        }
-        let pointwise_i8 = n.op == OpKind::Conv2d
-            && s.k_h == 1
-            && s.k_w == 1
-            && s.stride_h == 1
-            && s.stride_w == 1
-            && s.groups == 1
-            && s.pad == [0; 4]
+        let pointwise_i8 = pointwise
             && weight_ty == Some(DType::I8)
             && matches!(ty(u0), ValueType::U8(_))
             && (1..=QCONV1X1_STRIDED_MAX_IN_C).contains(&s.in_c)
@@ -1010,7 +980,7 @@ impl Engine<'_> {
             // Rows read in place, one call per stretch the input ring does not wrap in.
             let mut s0 = r0;
             while s0 < r1 {
-                let s1 = r1.min((s0 / r.cap[u0] + 1) * r.cap[u0]);
+                let s1 = r1.min(r.wrap_after(u0, s0));
                 let pw = ConvShape { in_h: s1 - s0, ..s };
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
                 let dst = match ty(v) {
@@ -1129,6 +1099,10 @@ impl Rings<'_> {
                 ..self.shapes[v]
             },
         )
+    }
+    /// The first row after `row` that goes back to the start of value `v`'s ring.
+    fn wrap_after(&self, v: usize, row: usize) -> usize {
+        (row / self.cap[v] + 1) * self.cap[v]
     }
     /// Whether rows `[a, b)` of value `v` are contiguous in its ring.
     fn contiguous(&self, v: usize, a: usize, b: usize) -> bool {

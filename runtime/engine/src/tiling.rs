@@ -523,20 +523,7 @@ impl<'m> Denoiser<'m> {
             }
         };
         let workers = threads.clamp(1, stripes.len().max(1));
-        if workers == 1 {
-            return worker();
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers).map(|_| s.spawn(worker)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
-                })
-                .collect::<Result<Vec<()>, Error>>()
-                .map(|_| ())
-        })
+        run_workers(workers, worker)
     }
 
     /// Denoises one band of tiles (tile row `row`) into `band`, which holds the output frame's
@@ -815,46 +802,52 @@ impl<'m> Denoiser<'m> {
         let work = Mutex::new(all.into_iter().enumerate());
         let n_values = self.engine.model().n_values();
         let workers = threads.min(fp.grid.rows());
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| -> Result<(), Error> {
-                        let mut shapes = vec![Shape::default(); n_values];
-                        let mut scratch = vec![0f32; fp.scratch_len()];
-                        loop {
-                            let next = match work.lock() {
-                                Ok(mut it) => it.next(),
-                                Err(_) => return Err(Error::BadFrame("a worker thread failed")),
-                            };
-                            let Some((row, (first_row, band))) = next else {
-                                return Ok(());
-                            };
-                            self.denoise_band(
-                                fp,
-                                input,
-                                layout,
-                                row,
-                                band,
-                                out_layout,
-                                first_row,
-                                &mut shapes,
-                                &mut scratch,
-                            )?;
-                            on_band(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
-                })
-                .collect::<Result<Vec<()>, Error>>()
-                .map(|_| ())
+        run_workers(workers, || -> Result<(), Error> {
+            let mut shapes = vec![Shape::default(); n_values];
+            let mut scratch = vec![0f32; fp.scratch_len()];
+            loop {
+                let next = match work.lock() {
+                    Ok(mut it) => it.next(),
+                    Err(_) => return Err(Error::BadFrame("a worker thread failed")),
+                };
+                let Some((row, (first_row, band))) = next else {
+                    return Ok(());
+                };
+                self.denoise_band(
+                    fp,
+                    input,
+                    layout,
+                    row,
+                    band,
+                    out_layout,
+                    first_row,
+                    &mut shapes,
+                    &mut scratch,
+                )?;
+                on_band(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            }
         })
     }
+}
+
+/// Runs `worker` on `n` scoped threads (on the calling thread when `n` is 1) and returns the
+/// first error, a panicking worker being one.
+#[cfg(feature = "std")]
+fn run_workers(n: usize, worker: impl Fn() -> Result<(), Error> + Sync) -> Result<(), Error> {
+    if n <= 1 {
+        return worker();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(&worker)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
+            })
+            .collect::<Result<Vec<()>, Error>>()
+            .map(|_| ())
+    })
 }
 
 /// Splits an output frame into one band of rows per tile row: tile row `i` produces packed rows

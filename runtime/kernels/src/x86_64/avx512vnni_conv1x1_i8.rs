@@ -336,23 +336,55 @@ unsafe fn run(
 /// without AVX-512 VNNI/BW) runs [`crate::generic_i8::qconv2d`]. Same results as the reference,
 /// bit for bit.
 pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    let pointwise = s.k_h == 1
+    let pixels = s.in_h * s.in_w;
+    if !supported(s) || s.out_c == 0 || pixels == 0 {
+        return crate::generic_i8::qconv2d(s, p, input, out);
+    }
+    check(s, p, input, &out, pixels, pixels);
+    // SAFETY: buffer sizes checked by `check` (every load and store stays inside them: masked
+    // loads and stores cover exactly the valid pixels, weight reads the `in_c * out_c` bytes);
+    // avx512f, avx512bw and avx512vnni are present (`supported`).
+    #[allow(unsafe_code)]
+    unsafe {
+        run(s, p, input, out, pixels, pixels)
+    }
+}
+
+/// A pointwise shape (1x1, stride 1, unpadded, one group) with 1 to 512 input channels, on a
+/// CPU with AVX-512 VNNI/BW.
+fn supported(s: &ConvShape) -> bool {
+    s.k_h == 1
         && s.k_w == 1
         && s.stride_h == 1
         && s.stride_w == 1
         && s.pad == [0; 4]
-        && s.groups == 1;
+        && s.groups == 1
+        && (1..=MAX_K).contains(&s.in_c)
+        && crate::has_avx512vnni()
+}
+
+/// Panics unless the buffers hold `s`'s planes at these strides (a caller bug, not bad input).
+fn check(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: &QOutput<'_>,
+    in_stride: usize,
+    out_stride: usize,
+) {
     let pixels = s.in_h * s.in_w;
-    if !pointwise
-        || s.in_c > MAX_K
-        || s.in_c == 0
-        || s.out_c == 0
-        || pixels == 0
-        || !crate::has_avx512vnni()
-    {
-        return crate::generic_i8::qconv2d(s, p, input, out);
-    }
-    assert!(input.len() >= s.in_c * pixels, "qconv1x1: input too short");
+    assert!(
+        in_stride >= pixels && out_stride >= pixels,
+        "qconv1x1: stride below the plane size"
+    );
+    assert!(
+        input.len() >= (s.in_c - 1) * in_stride + pixels,
+        "qconv1x1: input too short"
+    );
+    assert!(
+        out.len() >= (s.out_c - 1) * out_stride + pixels,
+        "qconv1x1: output too short"
+    );
     assert!(
         p.weight.len() >= s.in_c * s.out_c,
         "qconv1x1: weight too short"
@@ -365,14 +397,6 @@ pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_
         p.bias.is_empty() || p.bias.len() >= s.out_c,
         "qconv1x1: bias too short"
     );
-    assert!(out.len() >= s.out_c * pixels, "qconv1x1: output too short");
-    // SAFETY: buffer sizes checked above (every load and store stays inside them: masked
-    // loads and stores cover exactly the valid pixels, weight reads the `in_c * out_c` bytes);
-    // avx512f, avx512bw and avx512vnni are present (checked above).
-    #[allow(unsafe_code)]
-    unsafe {
-        run(s, p, input, out, pixels, pixels)
-    }
 }
 
 /// [`conv1x1`] on planes `in_stride` bytes (input) and `out_stride` elements (output) apart
@@ -391,45 +415,15 @@ pub fn conv1x1_strided(
 ) {
     let pixels = s.in_h * s.in_w;
     assert!(
-        s.k_h == 1
-            && s.k_w == 1
-            && s.stride_h == 1
-            && s.stride_w == 1
-            && s.pad == [0; 4]
-            && s.groups == 1
-            && (1..=MAX_K).contains(&s.in_c)
-            && crate::has_avx512vnni(),
+        supported(s),
         "qconv1x1_strided: not a supported pointwise shape or CPU"
     );
     if s.out_c == 0 || pixels == 0 {
         return;
     }
-    assert!(
-        in_stride >= pixels && out_stride >= pixels,
-        "qconv1x1_strided: stride below the plane size"
-    );
-    assert!(
-        input.len() >= (s.in_c - 1) * in_stride + pixels,
-        "qconv1x1_strided: input too short"
-    );
-    assert!(
-        out.len() >= (s.out_c - 1) * out_stride + pixels,
-        "qconv1x1_strided: output too short"
-    );
-    assert!(
-        p.weight.len() >= s.in_c * s.out_c,
-        "qconv1x1: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qconv1x1: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv1x1: bias too short"
-    );
+    check(s, p, input, &out, in_stride, out_stride);
     // SAFETY: as in `conv1x1`, with every plane access inside `c * stride + [0, pixels)`,
-    // checked above against the buffer lengths.
+    // checked by `check` against the buffer lengths.
     #[allow(unsafe_code)]
     unsafe {
         run(s, p, input, out, in_stride, out_stride)
