@@ -1,0 +1,270 @@
+//! One node call of a streamed run: rows of its output computed from rows of its inputs, in
+//! place in the rings where the kernels allow it.
+
+use rawnr_core::format::{DType, OpKind, ValueType};
+use rawnr_core::Error;
+use rawnr_kernels::quant::QOutput;
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
+
+use super::rings::{ring_load, window_shape, Rings};
+use super::schedule::SNode;
+use super::FillRows;
+use crate::fuse::Plane;
+use crate::graph::{act, bytes, conv_shape, qparams, slot_len, split_io, Engine, Shape};
+
+impl Engine<'_> {
+    /// Computes rows `[r0, r1)` (not wrapping in its ring) of node `i`'s output. Depthwise
+    /// convolutions and element-wise ops read and write the rings in place, channel by
+    /// channel; f32 pointwise convolutions read rows in place and write through a strided
+    /// epilogue; other ops gather their input rows into `win` and scatter their output.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stream_call(
+        &self,
+        r: &Rings<'_>,
+        sn: &SNode,
+        r0: usize,
+        r1: usize,
+        rings: &mut [f32],
+        win: &mut [f32],
+        widen: &mut [f32],
+        fill: &mut FillRows<'_>,
+    ) -> Result<(), Error> {
+        let m = &self.model;
+        let k = &self.kernels;
+        let i = sn.node;
+        let n = m.node(i);
+        let v = sn.out;
+        let n_in = sn.n_in;
+        let inputs = sn.inputs();
+        let rows = r1 - r0;
+        let y = Shape {
+            h: rows,
+            ..r.shapes[v]
+        };
+        let u0 = inputs[0];
+        let x = r.shapes[u0];
+        let (a, b, top) = sn.map.input(r0, r1, x.h);
+        let wide = |d: DType| d != DType::F16;
+        // The convolution of this row window: the region's padding only where it reaches.
+        let s = window_shape(&conv_shape(m, i, &x), sn.map, rows, a, b, top);
+        let ty = |v: usize| r.types[v];
+        let mut in_r = [0..0, 0..0, 0..0];
+        for (rr, &u) in in_r.iter_mut().zip(inputs) {
+            *rr = r.range(u);
+        }
+        // The input has no ring: readers of it gather rows packed from the frame.
+        let in_place = !inputs.contains(&0);
+        let weight_ty = (n.op == OpKind::Conv2d).then(|| m.tensor(n.weight as usize).dtype);
+        let depthwise = n.op == OpKind::Conv2d
+            && s.groups == s.in_c
+            && s.out_c == s.in_c
+            && s.k_h * s.k_w > 1
+            && weight_ty.is_some_and(wide)
+            && in_place;
+        let pointwise = n.op == OpKind::Conv2d
+            && s.k_h == 1
+            && s.k_w == 1
+            && s.stride_h == 1
+            && s.stride_w == 1
+            && s.groups == 1
+            && s.pad == [0; 4];
+        let pointwise_f32 = pointwise
+            && weight_ty == Some(DType::F32)
+            && ty(u0) == ValueType::F32
+            && ty(v) == ValueType::F32
+            && in_place
+            && k.conv1x1_into.is_some();
+        let eltwise = in_place
+            && matches!(
+                n.op,
+                OpKind::Add
+                    | OpKind::Quantize
+                    | OpKind::Dequantize
+                    | OpKind::Relu
+                    | OpKind::LeakyRelu
+            );
+        if depthwise {
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+            let d = self.dw_operands(i)?;
+            let (ty_in, ty_out) = (ty(u0), ty(v));
+            let h_out = r.shapes[v].h;
+            // Pieces of output rows whose input windows do not wrap in the input ring, read
+            // in place; a row whose window straddles the wrap reads a copy of it.
+            let mut o = r0;
+            while o < r1 {
+                let (wa, wb, _) = sn.map.input(o, r1, x.h);
+                let end = if r.contiguous(u0, wa, wb) {
+                    r1
+                } else {
+                    let wrap = r.wrap_after(u0, wa);
+                    sn.map.ready(wrap, x.h, h_out).clamp(o + 1, r1)
+                };
+                let (pa, pb, ptop) = sn.map.input(o, end, x.h);
+                let s1 = ConvShape {
+                    in_c: 1,
+                    out_c: 1,
+                    groups: 1,
+                    ..window_shape(&s, sn.map, end - o, pa, pb, ptop)
+                };
+                let direct = r.contiguous(u0, pa, pb);
+                for ch in 0..y.c {
+                    let dst = r.rows(v, ch, o, end);
+                    if direct {
+                        let src = Plane::of(ty_in, ins[0], r.rows(u0, ch, pa, pb));
+                        self.depthwise_channel(&d, &s1, ch, src, out, ty_out, dst)?;
+                    } else {
+                        let len = slot_len(
+                            ty_in,
+                            &Shape {
+                                c: 1,
+                                h: pb - pa,
+                                ..x
+                            },
+                        );
+                        let chans = ch..ch + 1;
+                        ring_load(ty_in, ins[0], x, r.cap[u0], chans, pa, pb, &mut win[..len]);
+                        let src = Plane::of(ty_in, &win[..len], 0..(pb - pa) * x.w);
+                        self.depthwise_channel(&d, &s1, ch, src, out, ty_out, dst)?;
+                    }
+                }
+                o = end;
+            }
+            return Ok(());
+        }
+        if eltwise {
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..n_in], i)?;
+            let e = self.eltwise_operands(i)?;
+            let ty_in = [ty(u0), ty(inputs[n_in.min(2) - 1])];
+            // Stretches where no input ring wraps either.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let mut s1 = r1;
+                for &u in inputs {
+                    s1 = s1.min(r.wrap_after(u, s0));
+                }
+                for ch in 0..y.c {
+                    let mut src: [Plane<'_>; 2] = [Plane::F32(&[]), Plane::F32(&[])];
+                    for (j, &u) in inputs[..n_in.min(2)].iter().enumerate() {
+                        src[j] = Plane::of(ty_in[j], ins[j], r.rows(u, ch, s0, s1));
+                    }
+                    self.eltwise_rows(&e, &src[..n_in.min(2)], out, r.rows(v, ch, s0, s1))?;
+                }
+                s0 = s1;
+            }
+            return Ok(());
+        }
+        if pointwise_f32 || sn.fused_add.is_some() {
+            let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
+            let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
+            // A fused add's other operand is the residual, read from its own ring.
+            let (u1, act_add) = match sn.fused_add {
+                Some(add) => (Some(inputs[1]), act(m.node(add).activation)),
+                None => (None, Act::None),
+            };
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..n_in], i)?;
+            // Rows read in place, one call per stretch no input ring wraps in.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let s1 = u1.map_or(r1, |u1| r1.min(r.wrap_after(u1, s0)));
+                let s1 = s1.min(r.wrap_after(u0, s0));
+                let pw = Conv1x1 {
+                    in_c: s.in_c,
+                    out_c: s.out_c,
+                    pixels: (s1 - s0) * y.w,
+                };
+                let e = PwEpilogue {
+                    stride: r.cap[v] * y.w,
+                    in_stride: r.cap[u0] * x.w,
+                    residual: u1.map(|u1| &ins[1][r.rows(u1, 0, s0, s1).start..]),
+                    res_stride: u1.map_or(0, |u1| r.cap[u1] * y.w),
+                    act: act_add,
+                };
+                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
+                let a = act(n.activation);
+                into(&pw, &ins[0][in_at..], wt, bias, a, &mut out[out_at..], &e);
+                s0 = s1;
+            }
+            return Ok(());
+        }
+        let pointwise_i8 = pointwise
+            && weight_ty == Some(DType::I8)
+            && matches!(ty(u0), ValueType::U8(_))
+            && (1..=QCONV1X1_STRIDED_MAX_IN_C).contains(&s.in_c)
+            && in_place
+            && k.qconv1x1_strided.is_some();
+        if let (true, Some(strided)) = (pointwise_i8, k.qconv1x1_strided) {
+            let qp = self.qconv_params(i).ok_or(Error::BadNode {
+                node: i as u32,
+                reason: "u8 input",
+            })?;
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+            let a = act(n.activation);
+            let input = bytes(ins[0], r.shapes[u0].c * r.cap[u0] * x.w);
+            // Rows read in place, one call per stretch the input ring does not wrap in.
+            let mut s0 = r0;
+            while s0 < r1 {
+                let s1 = r1.min(r.wrap_after(u0, s0));
+                let pw = ConvShape { in_h: s1 - s0, ..s };
+                let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
+                let dst = match ty(v) {
+                    ValueType::U8(q) => QOutput::U8 {
+                        q: qparams(q),
+                        relu: a == Act::Relu,
+                        dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[out_at..],
+                    },
+                    ValueType::F32 => QOutput::F32 {
+                        act: a,
+                        dst: &mut out[out_at..],
+                    },
+                };
+                strided(
+                    &pw,
+                    &qp,
+                    &input[in_at..],
+                    dst,
+                    r.cap[u0] * x.w,
+                    r.cap[v] * y.w,
+                );
+                s0 = s1;
+            }
+            return Ok(());
+        }
+        // Gather, run, scatter.
+        let mut in_shapes = [Shape::default(); 3];
+        let mut spans = [0..0, 0..0, 0..0];
+        let mut at = 0;
+        for (j, &u) in inputs.iter().enumerate() {
+            let (a, b, _) = sn.map.input(r0, r1, r.shapes[u].h);
+            in_shapes[j] = Shape {
+                h: b - a,
+                ..r.shapes[u]
+            };
+            let len = r.window_len(u, b - a);
+            spans[j] = at..at + len;
+            if u == 0 {
+                fill(a, b, &mut win[at..at + len])?;
+            } else {
+                r.load(rings, u, a, b, &mut win[at..at + len]);
+            }
+            at += len;
+        }
+        let (ins_area, out_area) = win.split_at_mut(at);
+        let out_len = r.window_len(v, rows);
+        let ins: [&[f32]; 3] = [
+            &ins_area[spans[0].clone()],
+            &ins_area[spans[1].clone()],
+            &ins_area[spans[2].clone()],
+        ];
+        self.exec_node(
+            i,
+            &s,
+            &in_shapes[..n_in],
+            y,
+            &ins[..n_in],
+            &mut out_area[..out_len],
+            widen,
+        )?;
+        r.store(rings, v, r0, r1, &out_area[..out_len]);
+        Ok(())
+    }
+}
