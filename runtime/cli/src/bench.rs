@@ -118,9 +118,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let mut shapes = vec![Shape::default(); m.n_values()];
     let mut macs = 0u64;
     let regions: Vec<(usize, usize)> = match &streamed {
-        Some((grid, _)) => (0..grid.cols())
-            .map(|c| grid.tile_at(0, c))
-            .filter(|t| t.core.1 < grid.packed_w)
+        Some((grid, _)) => grid
+            .band_tiles(0)
             .map(|t| (grid.padded_h, t.region.3))
             .collect(),
         None => (0..fp.grid.rows())

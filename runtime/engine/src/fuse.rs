@@ -74,7 +74,8 @@ fn readers(m: &Model<'_>, v: usize) -> usize {
         .sum()
 }
 
-fn elem_bytes(ty: ValueType) -> usize {
+/// Bytes of one element of a value of type `ty`.
+pub(crate) fn elem_bytes(ty: ValueType) -> usize {
     match ty {
         ValueType::F32 => 4,
         ValueType::U8(_) => 1,

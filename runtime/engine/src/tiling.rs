@@ -361,26 +361,10 @@ impl<'m> Denoiser<'m> {
         make_plan: impl FnOnce(&Engine<'m>, usize, usize) -> Result<P, Error>,
     ) -> Result<FramePlan<P>, Error> {
         levels.validate()?;
-        if layout.width < 2 || layout.height < 2 {
-            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
-        }
-        let info = self.engine.model().info();
-        let grid = TileGrid::new(
-            layout.packed_height(),
-            layout.packed_width(),
-            info.size_multiple as usize,
-            opts,
-            info.halo as usize,
-        )?;
+        let grid = self.frame_grid(layout, opts)?;
         let plan = make_plan(&self.engine, grid.max_region_h, grid.max_region_w)?;
         let p = plan.as_plan();
-        let out = p.shapes[info.output_value as usize];
-        if (out.h, out.w) != p.input {
-            return Err(Error::ShapeMismatch {
-                node: info.output_value,
-                reason: "network output size differs from its input",
-            });
-        }
+        self.check_output_size(p.shapes, p.input)?;
         let (forward, inverse) = self.transforms(levels, &noise)?;
         Ok(FramePlan {
             grid,
@@ -389,6 +373,35 @@ impl<'m> Denoiser<'m> {
             white: levels.white,
             plan,
         })
+    }
+
+    /// The tile (or stripe) grid of frames of `layout`'s size.
+    fn frame_grid(&self, layout: &FrameLayout, opts: &TileOptions) -> Result<TileGrid, Error> {
+        if layout.width < 2 || layout.height < 2 {
+            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
+        }
+        let info = self.engine.model().info();
+        TileGrid::new(
+            layout.packed_height(),
+            layout.packed_width(),
+            info.size_multiple as usize,
+            opts,
+            info.halo as usize,
+        )
+    }
+
+    /// Errors unless the network output of a plan's value `shapes` has the size `input` of
+    /// its input.
+    fn check_output_size(&self, shapes: &[Shape], input: (usize, usize)) -> Result<(), Error> {
+        let v = self.engine.model().info().output_value;
+        let out = shapes[v as usize];
+        if (out.h, out.w) != input {
+            return Err(Error::ShapeMismatch {
+                node: v,
+                reason: "network output size differs from its input",
+            });
+        }
+        Ok(())
     }
 
     /// The pixel transforms before and after the network for `levels` and `noise`.
@@ -416,28 +429,20 @@ impl<'m> Denoiser<'m> {
         layout: &FrameLayout,
         opts: &StripeOptions,
     ) -> Result<(TileGrid, StreamPlan), Error> {
-        if layout.width < 2 || layout.height < 2 {
-            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
-        }
-        let info = self.engine.model().info();
-        let grid = TileGrid::new(
-            layout.packed_height(),
-            layout.packed_width(),
-            info.size_multiple as usize,
-            &TileOptions {
-                tile: opts.width,
-                halo: opts.halo,
-            },
-            info.halo as usize,
-        )?;
+        let tiles = TileOptions {
+            tile: opts.width,
+            halo: opts.halo,
+        };
+        let grid = self.frame_grid(layout, &tiles)?;
         let plan =
             self.engine
                 .stream_plan(grid.padded_h, grid.max_region_w, opts.step, opts.min_rows)?;
-        let out = plan.shapes[info.output_value as usize];
-        if (out.h, out.w) != plan.input || plan.shapes[0].c != 4 || out.c != 4 {
+        self.check_output_size(&plan.shapes, plan.input)?;
+        let v = self.engine.model().info().output_value;
+        if plan.shapes[0].c != 4 || plan.shapes[v as usize].c != 4 {
             return Err(Error::ShapeMismatch {
-                node: info.output_value,
-                reason: "network output size differs from its input",
+                node: v,
+                reason: "network input or output is not 4 planes",
             });
         }
         Ok((grid, plan))
@@ -471,10 +476,8 @@ impl<'m> Denoiser<'m> {
         Self::check_output(layout, input, out_layout, output)?;
         let (grid, plan) = self.prepare_streamed(layout, opts)?;
         let (forward, inverse) = self.transforms(levels, &noise.into())?;
-        let stripes: Vec<Tile> = (0..grid.cols())
-            .map(|c| grid.tile_at(0, c))
-            .filter(|t| t.core.1 < grid.packed_w)
-            .collect();
+        // A stripe is a full-height "tile row 0" tile of the grid.
+        let stripes: Vec<Tile> = grid.band_tiles(0).collect();
         let total = stripes.len() * grid.padded_h;
         let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let output = Mutex::new(output);

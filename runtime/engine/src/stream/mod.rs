@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 use rawnr_core::format::ValueType;
 use rawnr_core::Error;
 
+use crate::fuse::elem_bytes;
 use crate::graph::{slot_len, Engine, Shape};
 
 /// Bytes one node call aims at (its gathered input rows and output rows): within L2.
@@ -162,11 +163,7 @@ impl Engine<'_> {
         let nsv = g.origin.len();
         let shapes: Vec<Shape> = g.origin.iter().map(|&o| model_shapes[o]).collect();
         let types: Vec<ValueType> = g.origin.iter().map(|&o| m.value_type(o)).collect();
-        let elem = |v: usize| match types[v] {
-            ValueType::F32 => 4,
-            ValueType::U8(_) => 1,
-        };
-        let row_bytes = |v: usize| shapes[v].c * shapes[v].w * elem(v);
+        let row_bytes = |v: usize| shapes[v].c * shapes[v].w * elem_bytes(types[v]);
         // Rows per call: inputs and output within CALL_BYTES; the last entry is for the
         // output emit.
         let mut call_rows: Vec<usize> = g
@@ -186,7 +183,6 @@ impl Engine<'_> {
             })
             .collect();
         call_rows.push((CALL_BYTES / row_bytes(g.out).max(1)).max(1));
-        // The input has no ring: its readers pack their rows from the frame.
         // Rings are as deep as the schedule writes them; the input has none (its readers pack
         // rows from the frame), nor has a fused pointwise node's output.
         let mut ring_rows = vec![0usize; nsv];
