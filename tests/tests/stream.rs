@@ -76,10 +76,12 @@ fn streamed_pmrid_f32_and_int8_equal_a_whole_pass_bit_for_bit() {
         let bytes = std::fs::read(repo_root().join("models").join(name)).unwrap();
         let words = aligned(&bytes);
         let m = Model::parse(as_bytes(&words, bytes.len())).unwrap();
-        // Without the strided pointwise kernels, pointwise nodes copy their rows instead.
+        // Without the strided pointwise and depthwise kernels, pointwise nodes copy their rows
+        // and depthwise ones run channel by channel (copying rows where the ring wraps).
         let mut copying = Kernels::best();
         copying.conv1x1_into = None;
         copying.qconv1x1_strided = None;
+        copying.depthwise_strided = None;
         for kernels in [Kernels::best(), Kernels::reference(), copying] {
             let e = Engine::with_kernels(m, kernels).with_fusion(false);
             assert!(e.can_stream());

@@ -17,7 +17,7 @@ use core::ops::Range;
 use rawnr_core::format::{DType, Model, OpKind, ValueType};
 use rawnr_core::Error;
 use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
-use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PlaneLayout, PwEpilogue};
 
 use crate::graph::{act, conv_shape, qparams, slot_len, Engine, PlanRef, Shape};
 
@@ -611,6 +611,28 @@ impl<'m> Engine<'m> {
             _ => return Err(bad("depthwise operand types")),
         }
         Ok(())
+    }
+
+    /// Depthwise convolution `d` on all channels at once where the kernels have one for
+    /// these types, on planes laid out as `l` says (`s`: the node's shape for the rows it
+    /// reads). Returns `false` (nothing done) where the caller must go channel by channel
+    /// ([`Engine::depthwise_channel`]).
+    pub(crate) fn depthwise_strided(
+        &self,
+        d: &DwOperands<'_>,
+        s: &ConvShape,
+        input: Plane<'_>,
+        output: &mut [f32],
+        ty_out: ValueType,
+        l: &PlaneLayout,
+    ) -> bool {
+        match (d.q, input, ty_out, self.kernels.depthwise_strided) {
+            (None, Plane::F32(x), ValueType::F32, Some(kernel)) => {
+                kernel(s, x, d.weight, d.bias, d.act, output, l);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The operands of element-wise node `i` (add, quantize, dequantize, ReLU).

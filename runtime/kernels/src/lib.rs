@@ -169,8 +169,62 @@ impl PwEpilogue<'_> {
     }
 }
 
+/// Where a convolution over rows of larger planes reads and writes (streamed rings): input
+/// channel `c`'s plane starts at element `c * in_stride`, and row `y` of the convolution's
+/// input (`in_h` rows) is row `(in_first_row + y) mod in_rows` of that plane; output channel
+/// `c`'s rows start at `c * out_stride`, one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlaneLayout {
+    /// Distance between input planes, at least `in_rows * in_w`.
+    pub in_stride: usize,
+    /// Rows of an input plane (a ring's rows), at least `in_h`.
+    pub in_rows: usize,
+    /// Plane row of the convolution's input row 0, below `in_rows`.
+    pub in_first_row: usize,
+    /// Distance between output planes, at least the output plane's size.
+    pub out_stride: usize,
+}
+
+impl PlaneLayout {
+    /// Planes one after the other, nothing wrapping.
+    pub fn dense(s: &ConvShape) -> Self {
+        PlaneLayout {
+            in_stride: s.in_h * s.in_w,
+            in_rows: s.in_h,
+            in_first_row: 0,
+            out_stride: s.conv_out().map_or(0, |(oh, ow)| oh * ow),
+        }
+    }
+
+    /// Panics unless the layout is consistent with shape `s` (output planes of `out_plane`
+    /// elements) and buffers of `input` and `output` elements hold every channel.
+    pub fn check(&self, s: &ConvShape, out_plane: usize, input: usize, output: usize) {
+        assert!(
+            self.in_rows >= s.in_h
+                && (self.in_first_row < self.in_rows || self.in_rows == 0)
+                && self.in_stride >= self.in_rows * s.in_w
+                && self.out_stride >= out_plane,
+            "plane layout inconsistent with the shape"
+        );
+        let span = |c: usize, stride: usize, plane: usize| match c {
+            0 => 0,
+            c => (c - 1) * stride + plane,
+        };
+        assert!(
+            input >= span(s.in_c, self.in_stride, self.in_rows * s.in_w),
+            "input too short for its layout"
+        );
+        assert!(
+            output >= span(s.out_c, self.out_stride, out_plane),
+            "output too short for its layout"
+        );
+    }
+}
+
 /// A convolution kernel: shape, input, weight, bias (or empty), activation, output.
 pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
+/// A depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
+pub type DwStridedFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &PlaneLayout);
 /// A pointwise convolution kernel.
 pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A pointwise convolution kernel writing through a [`PwEpilogue`] (strided planes, fused
@@ -207,6 +261,10 @@ pub struct Kernels {
     pub conv1x1_into: Option<Conv1x1IntoFn>,
     /// Depthwise convolution, stride 1 or 2.
     pub depthwise: ConvFn,
+    /// Depthwise convolution on rows of larger planes, input rows wrapping like a ring's (all
+    /// channels of a streamed call at once, in place), where this CPU has one (else the
+    /// engine calls `depthwise` per channel).
+    pub depthwise_strided: Option<DwStridedFn>,
     /// Any other convolution.
     pub conv: ConvFn,
     /// Transposed convolution.
@@ -248,6 +306,7 @@ impl Kernels {
             conv1x1: generic::conv1x1,
             conv1x1_into: Some(generic::conv1x1_into),
             depthwise: generic::conv2d,
+            depthwise_strided: None,
             conv: generic::conv2d,
             conv_transpose: generic::conv_transpose2d,
             qconv1x1: generic_i8::qconv2d,
@@ -283,6 +342,7 @@ impl Kernels {
                 k.conv1x1 = x86_64::avx512_conv1x1_f32::conv1x1;
                 k.conv1x1_into = Some(x86_64::avx512_conv1x1_f32::conv1x1_into);
                 k.depthwise = x86_64::avx512_dw_f32::depthwise;
+                k.depthwise_strided = Some(x86_64::avx512_dw_f32::depthwise_strided);
                 k.conv_transpose = x86_64::avx512_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx512_conv_f32::conv;
             }

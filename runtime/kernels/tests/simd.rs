@@ -4,7 +4,7 @@
 //! depend on where it sits in the plane.
 
 use rand::{Rng, SeedableRng};
-use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels};
+use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels, PlaneLayout};
 
 fn rand_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
@@ -226,6 +226,99 @@ fn depthwise_matches_reference_on_random_shapes() {
             &want,
             &format!("{} depthwise c{c} {h}x{w} k{kk} p{p} s{st}", k.name),
         );
+    }
+}
+
+/// The depthwise kernel on rows of ring planes ([`Kernels::depthwise_strided`]: channel planes
+/// apart, input rows wrapping at the ring's end, output rows inside larger planes), as a
+/// streamed run calls it: equal bit for bit to the dense kernel on each channel's rows alone,
+/// and nothing outside the output rows written.
+#[test]
+fn depthwise_on_ring_rows_equals_dense_planes() {
+    let k = Kernels::best();
+    let Some(strided) = k.depthwise_strided else {
+        eprintln!("no strided depthwise kernel on this CPU ({})", k.name);
+        return;
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(34);
+    for i in 0..300 {
+        let kk = [3, 5, 7, 1, 2][rng.random_range(0..5)];
+        let st = rng.random_range(1..3);
+        let p = rng.random_range(0..=kk / 2);
+        let c = rng.random_range(1..40);
+        let h = rng.random_range(1..12);
+        let w = [1, 15, 16, 17, 33, 64, 100, 224, 450][rng.random_range(0..9)];
+        // Rows only at the top or bottom of the region have padding there.
+        let (pt, pb) = [(p, p), (0, p), (p, 0), (0, 0)][rng.random_range(0..4)];
+        let s = ConvShape {
+            in_c: c,
+            in_h: h,
+            in_w: w,
+            out_c: c,
+            k_h: kk,
+            k_w: kk,
+            stride_h: st,
+            stride_w: st,
+            pad: [pt, p, pb, p],
+            groups: c,
+        };
+        let Some((oh, ow)) = s.conv_out() else {
+            continue;
+        };
+        let ring = h + rng.random_range(0..5);
+        let first = rng.random_range(0..ring);
+        let l = PlaneLayout {
+            in_stride: ring * w + rng.random_range(0..3) * w,
+            in_rows: ring,
+            in_first_row: first,
+            out_stride: oh * ow + rng.random_range(0..3) * ow,
+        };
+        let x = rand_vec(&mut rng, c * h * w);
+        let mut planes = vec![f32::NAN; (c - 1) * l.in_stride + ring * w];
+        for ch in 0..c {
+            for y in 0..h {
+                let at = ch * l.in_stride + (first + y) % ring * w;
+                planes[at..at + w].copy_from_slice(&x[(ch * h + y) * w..][..w]);
+            }
+        }
+        let wt = rand_vec(&mut rng, c * kk * kk);
+        let b = if i % 2 == 0 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, c)
+        };
+        let act = ACTS[i % 3];
+        let mut want = vec![0f32; c * oh * ow];
+        (k.depthwise)(&s, &x, &wt, &b, act, &mut want);
+        let sentinel = -7.25f32;
+        let mut got = vec![sentinel; (c - 1) * l.out_stride + oh * ow + 5];
+        strided(&s, &planes, &wt, &b, act, &mut got, &l);
+        let what = format!(
+            "ring depthwise c{c} {h}x{w} k{kk} p{pt},{p},{pb} s{st} ring {ring} first {first}"
+        );
+        for ch in 0..c {
+            let at = ch * l.out_stride;
+            let plane = &got[at..at + oh * ow];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(plane),
+                bits(&want[ch * oh * ow..][..oh * ow]),
+                "{what} channel {ch}"
+            );
+            let gap_end = if ch + 1 < c {
+                at + l.out_stride
+            } else {
+                got.len()
+            };
+            assert!(
+                got[at + oh * ow..gap_end].iter().all(|&v| v == sentinel),
+                "{what}: wrote outside the rows"
+            );
+        }
+        // And the dense kernel itself is the reference's.
+        let mut reference = vec![0f32; c * oh * ow];
+        generic::conv2d(&s, &x, &wt, &b, act, &mut reference);
+        close(&want, &reference, &what);
     }
 }
 

@@ -4,7 +4,7 @@
 use rawnr_core::format::{DType, OpKind, ValueType};
 use rawnr_core::Error;
 use rawnr_kernels::quant::QOutput;
-use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PlaneLayout, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
 
 use super::rings::{ring_load, window_shape, Rings};
 use super::schedule::SNode;
@@ -13,6 +13,23 @@ use crate::fuse::Plane;
 use crate::graph::{act, bytes, conv_shape, qparams, slot_len, split_io, Engine, Shape};
 
 impl Engine<'_> {
+    /// Whether node `i` reading value `u` runs as a depthwise convolution in place in the
+    /// rings (f32 or int8 weights, a kernel taller or wider than one, not the input, which
+    /// has no ring).
+    pub(super) fn in_place_depthwise(&self, i: usize, u: usize) -> bool {
+        let m = &self.model;
+        let n = m.node(i);
+        if n.op != OpKind::Conv2d || u == 0 {
+            return false;
+        }
+        // One input channel per group (OIHW weights), one group per output channel.
+        let t = m.tensor(n.weight as usize);
+        n.groups == n.out_channels
+            && t.dims[1] == 1
+            && n.kernel[0] as usize * n.kernel[1] as usize > 1
+            && t.dtype != DType::F16
+    }
+
     /// Computes rows `[r0, r1)` (not wrapping in its ring) of node `i`'s output. Depthwise
     /// convolutions and element-wise ops read and write the rings in place, channel by
     /// channel; f32 pointwise convolutions read rows in place and write through a strided
@@ -44,7 +61,6 @@ impl Engine<'_> {
         let u0 = inputs[0];
         let x = r.shapes[u0];
         let (a, b, top) = sn.map.input(r0, r1, x.h);
-        let wide = |d: DType| d != DType::F16;
         // The convolution of this row window: the region's padding only where it reaches.
         let s = window_shape(&conv_shape(m, i, &x), sn.map, rows, a, b, top);
         let ty = |v: usize| r.types[v];
@@ -55,12 +71,7 @@ impl Engine<'_> {
         // The input has no ring: readers of it gather rows packed from the frame.
         let in_place = !inputs.contains(&0);
         let weight_ty = (n.op == OpKind::Conv2d).then(|| m.tensor(n.weight as usize).dtype);
-        let depthwise = n.op == OpKind::Conv2d
-            && s.groups == s.in_c
-            && s.out_c == s.in_c
-            && s.k_h * s.k_w > 1
-            && weight_ty.is_some_and(wide)
-            && in_place;
+        let depthwise = self.in_place_depthwise(i, u0);
         let pointwise = n.op == OpKind::Conv2d
             && s.k_h == 1
             && s.k_w == 1
@@ -88,6 +99,21 @@ impl Engine<'_> {
             let d = self.dw_operands(i)?;
             let (ty_in, ty_out) = (ty(u0), ty(v));
             let h_out = r.shapes[v].h;
+            // All channels in one kernel call, reading the input ring where it wraps, where
+            // the kernels have one (f32).
+            if ty_in == ValueType::F32 && b - a <= r.cap[u0] {
+                let l = PlaneLayout {
+                    in_stride: r.cap[u0] * x.w,
+                    in_rows: r.cap[u0],
+                    in_first_row: a % r.cap[u0].max(1),
+                    out_stride: r.cap[v] * y.w,
+                };
+                let at = r.rows(v, 0, r0, r1).start;
+                let src = Plane::F32(ins[0]);
+                if self.depthwise_strided(&d, &s, src, &mut out[at..], ty_out, &l) {
+                    return Ok(());
+                }
+            }
             // Pieces of output rows whose input windows do not wrap in the input ring, read
             // in place; a row whose window straddles the wrap reads a copy of it.
             let mut o = r0;

@@ -18,11 +18,29 @@
 
 use core::arch::x86_64::*;
 
-use crate::{Act, ConvShape};
+use crate::{Act, ConvShape, PlaneLayout};
 
 /// Widest kernel handled here (column masks live on the stack); wider ones go to the AVX2
 /// kernel.
 pub const MAX_K: usize = 16;
+
+/// Where the input rows are: row `y` of the window at row `(first + y) mod rows` of each
+/// channel plane (a streamed value's ring; `first` 0 and `rows` the height for plain planes).
+#[derive(Clone, Copy)]
+struct Ring {
+    first: usize,
+    rows: usize,
+}
+
+impl Ring {
+    /// Input row `y` (inside the window) of the channel plane at `plane`, `w` wide.
+    #[inline(always)]
+    unsafe fn row(self, plane: *const f32, y: usize, w: usize) -> *const f32 {
+        let r = self.first + y;
+        let r = if r >= self.rows { r - self.rows } else { r };
+        plane.add(r * w)
+    }
+}
 
 /// The same tile as [`block`] for a `K` x `K` kernel known at compile time: the walk over the
 /// tile's input rows is unrolled by macros, so which output rows an input row feeds (and with
@@ -39,6 +57,7 @@ unsafe fn block_k<
 >(
     s: &ConvShape,
     plane: *const f32,
+    ring: Ring,
     w: *const f32,
     b: f32,
     masks: &[[[u16; 2]; 2]; MAX_K],
@@ -72,7 +91,7 @@ unsafe fn block_k<
             if $d < (R - 1) * S + K {
                 let iy = top + $d;
                 if iy >= 0 && iy < s.in_h as isize {
-                    let row = plane.add(iy as usize * s.in_w);
+                    let row = ring.row(plane, iy as usize, s.in_w);
                     if S == 2 && FULL && K <= 5 {
                         // Even and odd input columns once per vector; the taps are these
                         // shifted by whole lanes.
@@ -103,7 +122,7 @@ unsafe fn block_k<
         )*};
     }
     steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21);
-    finish::<R, V, S>(s, K, plane, out, ow, oy0, x0, top, &acc, act);
+    finish::<R, V, S>(s, K, plane, ring, out, ow, oy0, x0, top, &acc, act);
 }
 
 /// For stride 2 and a kernel of at most 5 columns, all of whose taps lie inside the row: from
@@ -179,6 +198,7 @@ unsafe fn finish<const R: usize, const V: usize, const S: usize>(
     s: &ConvShape,
     kh: usize,
     plane: *const f32,
+    ring: Ring,
     out: *mut f32,
     ow: usize,
     oy0: usize,
@@ -198,7 +218,7 @@ unsafe fn finish<const R: usize, const V: usize, const S: usize>(
         if iy >= s.in_h as isize {
             break;
         }
-        let p = plane.add(iy as usize * s.in_w) as *const i8;
+        let p = ring.row(plane, iy as usize, s.in_w) as *const i8;
         let c0 = ((x0 * S) as isize - s.pad[1] as isize).max(0) as usize * 4;
         for l in 0..V * S {
             _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(c0 + 64 * l));
@@ -228,6 +248,7 @@ unsafe fn block<const R: usize, const V: usize, const S: usize, const FULL: bool
     kh: usize,
     kw: usize,
     plane: *const f32,
+    ring: Ring,
     w: *const f32,
     b: f32,
     masks: &[[[u16; 2]; 2]; MAX_K],
@@ -246,7 +267,7 @@ unsafe fn block<const R: usize, const V: usize, const S: usize, const FULL: bool
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
-        let row = plane.add(iy as usize * s.in_w);
+        let row = ring.row(plane, iy as usize, s.in_w);
         for kx in 0..kw {
             let mut x = [_mm512_setzero_ps(); V];
             for v in 0..V {
@@ -267,57 +288,121 @@ unsafe fn block<const R: usize, const V: usize, const S: usize, const FULL: bool
             }
         }
     }
-    finish::<R, V, S>(s, kh, plane, out, ow, oy0, x0, top, &acc, act);
+    finish::<R, V, S>(s, kh, plane, ring, out, ow, oy0, x0, top, &acc, act);
 }
 
 /// Tile height (rows of output per register tile).
 const RM: usize = 8;
 
-/// One channel, kernel `kh` x `kw`, tiles of up to [`RM`] rows. `K` > 0 (a square `K` x `K`
-/// kernel) selects [`block_k`], `K` = 0 the general [`block`].
+/// Column tiles (of 32 outputs) one [`Columns`] describes.
+const CHUNK: usize = 64;
+/// Tiles of a [`Columns`] with loads outside the input rows (their own masks); a chunk ends
+/// early rather than hold more.
+const EDGES: usize = 4;
+
+/// Masks of a tile whose loads all lie inside the rows.
+const INSIDE: [[[u16; 2]; 2]; MAX_K] = [[[!0; 2]; 2]; MAX_K];
+
+/// The column tiles of a chunk of output columns and their load masks: the same for every
+/// channel and row, so worked out once per call and chunk (a streamed call covers a row or
+/// two of many channels: per channel and tile, the masks cost more than the arithmetic).
+/// Only tiles at the row's edges have masks of their own.
+struct Columns {
+    /// First output column of the chunk.
+    x0: usize,
+    /// Tiles in the chunk.
+    n: usize,
+    /// Vectors (1 or 2) of each tile.
+    nv: [u8; CHUNK],
+    /// Each tile's masks: 0 for [`INSIDE`], `e + 1` for `edges[e]`.
+    set: [u8; CHUNK],
+    /// Lanes of each (kernel column, vector, half) that lie inside the input row, for the
+    /// edge tiles.
+    edges: [[[[u16; 2]; 2]; MAX_K]; EDGES],
+}
+
+impl Columns {
+    fn new<const S: usize>(s: &ConvShape, kw: usize, ow: usize, x0: usize) -> Self {
+        let mut c = Columns {
+            x0,
+            n: 0,
+            nv: [0; CHUNK],
+            set: [0; CHUNK],
+            edges: [INSIDE; EDGES],
+        };
+        let mut n_edges = 0;
+        let mut x = x0;
+        while x < ow && c.n < CHUNK {
+            let nv = (ow - x).div_ceil(16).min(2);
+            let mut m = INSIDE;
+            for kx in 0..kw {
+                for v in 0..nv {
+                    let start = ((x + 16 * v) * S + kx) as isize - s.pad[1] as isize;
+                    m[kx][v][0] = super::row_mask16(start, s.in_w);
+                    m[kx][v][1] = super::row_mask16(start + 16, s.in_w);
+                }
+            }
+            let inside = m == INSIDE;
+            if !inside && n_edges == EDGES {
+                break;
+            }
+            let t = c.n;
+            c.nv[t] = nv as u8;
+            if !inside {
+                c.edges[n_edges] = m;
+                n_edges += 1;
+                c.set[t] = n_edges as u8;
+            }
+            c.n += 1;
+            x += 16 * nv;
+        }
+        c
+    }
+
+    /// Masks of tile `t`.
+    fn masks(&self, t: usize) -> &[[[u16; 2]; 2]; MAX_K] {
+        match self.set[t] {
+            0 => &INSIDE,
+            e => &self.edges[e as usize - 1],
+        }
+    }
+}
+
+/// One channel over the column chunk `cols`, kernel `kh` x `kw`, tiles of up to [`RM`] rows.
+/// `K` > 0 (a square `K` x `K` kernel) selects [`block_k`], `K` = 0 the general [`block`].
 #[inline(always)]
 unsafe fn channel<const S: usize, const K: usize>(
     s: &ConvShape,
     kh: usize,
     kw: usize,
     plane: *const f32,
+    ring: Ring,
     w: *const f32,
     b: f32,
     out: *mut f32,
     oh: usize,
     ow: usize,
     act: Act,
+    cols: &Columns,
 ) {
     let mut oy0 = 0;
     while oy0 < oh {
         let rows = (oh - oy0).min(RM);
-        let mut x0 = 0;
-        while x0 < ow {
-            let nv = (ow - x0).div_ceil(16).min(2);
-            // Lanes of each (kernel column, vector, half) that lie inside the input row.
-            let mut masks = [[[0u16; 2]; 2]; MAX_K];
-            for kx in 0..kw {
-                for v in 0..nv {
-                    let start = ((x0 + 16 * v) * S + kx) as isize - s.pad[1] as isize;
-                    masks[kx][v][0] = super::row_mask16(start, s.in_w);
-                    masks[kx][v][1] = super::row_mask16(start + 16, s.in_w);
-                }
-            }
+        let mut x0 = cols.x0;
+        for t in 0..cols.n {
+            let nv = cols.nv[t] as usize;
+            let masks = cols.masks(t);
             // Full tiles whose loads all lie inside the rows take plain loads.
-            let full = rows == RM
-                && nv == 2
-                && masks[..kw].iter().all(|m| {
-                    m[0][0] == !0 && m[1][0] == !0 && (S == 1 || (m[0][1] == !0 && m[1][1] == !0))
-                });
+            let full = rows == RM && nv == 2 && cols.set[t] == 0;
             macro_rules! go {
                 ($r:literal, $v:literal, $full:literal) => {
                     if K > 0 {
                         block_k::<$r, $v, S, K, $full>(
-                            s, plane, w, b, &masks, out, ow, oy0, x0, act,
+                            s, plane, ring, w, b, masks, out, ow, oy0, x0, act,
                         )
                     } else {
                         block::<$r, $v, S, $full>(
-                            s, kh, kw, plane, w, b, &masks, out, ow, oy0, x0, act,
+                            s, kh, kw, plane, ring, w, b, masks, out, ow, oy0, x0, act,
                         )
                     }
                 };
@@ -349,6 +434,7 @@ unsafe fn channel<const S: usize, const K: usize>(
     }
 }
 
+/// All channels, laid out as `l` says.
 #[target_feature(enable = "avx512f")]
 unsafe fn run<const S: usize>(
     s: &ConvShape,
@@ -357,20 +443,31 @@ unsafe fn run<const S: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    l: PlaneLayout,
 ) {
     let Some((oh, ow)) = s.conv_out() else { return };
     let kk = s.k_h * s.k_w;
-    for c in 0..s.in_c {
-        let plane = input.as_ptr().add(c * s.in_h * s.in_w);
-        let w = weight.as_ptr().add(c * kk);
-        let b = if bias.is_empty() { 0.0 } else { bias[c] };
-        let out = output.as_mut_ptr().add(c * oh * ow);
-        // The common square kernels get their own copies with the size known to the compiler.
-        match (s.k_h, s.k_w) {
-            (3, 3) => channel::<S, 3>(s, 3, 3, plane, w, b, out, oh, ow, act),
-            (5, 5) => channel::<S, 5>(s, 5, 5, plane, w, b, out, oh, ow, act),
-            (kh, kw) => channel::<S, 0>(s, kh, kw, plane, w, b, out, oh, ow, act),
+    let ring = Ring {
+        first: l.in_first_row,
+        rows: l.in_rows,
+    };
+    let mut x0 = 0;
+    while x0 < ow {
+        let cols = Columns::new::<S>(s, s.k_w, ow, x0);
+        for c in 0..s.in_c {
+            let plane = input.as_ptr().add(c * l.in_stride);
+            let w = weight.as_ptr().add(c * kk);
+            let b = if bias.is_empty() { 0.0 } else { bias[c] };
+            let out = output.as_mut_ptr().add(c * l.out_stride);
+            // The common square kernels get their own copies with the size known to the
+            // compiler.
+            match (s.k_h, s.k_w) {
+                (3, 3) => channel::<S, 3>(s, 3, 3, plane, ring, w, b, out, oh, ow, act, &cols),
+                (5, 5) => channel::<S, 5>(s, 5, 5, plane, ring, w, b, out, oh, ow, act, &cols),
+                (kh, kw) => channel::<S, 0>(s, kh, kw, plane, ring, w, b, out, oh, ow, act, &cols),
+            }
         }
+        x0 += (0..cols.n).map(|t| 16 * cols.nv[t] as usize).sum::<usize>();
     }
 }
 
@@ -389,6 +486,28 @@ pub fn depthwise(
     if s.k_w > MAX_K || !crate::has_avx512f() {
         return super::avx2_dw_f32::depthwise(s, input, weight, bias, act, output);
     }
+    let l = PlaneLayout::dense(s);
+    depthwise_strided(s, input, weight, bias, act, output, &l)
+}
+
+/// [`depthwise`] on channel planes laid out as `l` says: rows of larger planes whose input
+/// rows may wrap like a ring's, e.g. a streamed value's ring
+/// ([`crate::Kernels::depthwise_strided`]); the same results as [`depthwise`] on each
+/// channel's rows alone. Needs AVX-512F and a kernel at most [`MAX_K`] wide (panics
+/// otherwise: the dispatch table installs it only then).
+pub fn depthwise_strided(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    l: &PlaneLayout,
+) {
+    assert!(
+        s.k_w <= MAX_K && crate::has_avx512f(),
+        "depthwise_strided: kernel too wide or no AVX-512F"
+    );
     assert!(
         s.groups == s.in_c && s.out_c == s.in_c,
         "depthwise: not a depthwise shape"
@@ -400,16 +519,17 @@ pub fn depthwise(
     let (oh, ow) = s
         .conv_out()
         .expect("depthwise: kernel larger than padded input");
-    assert!(input.len() >= s.in_c * s.in_h * s.in_w && weight.len() >= s.in_c * s.k_h * s.k_w);
-    assert!(output.len() >= s.out_c * oh * ow && (bias.is_empty() || bias.len() >= s.out_c));
-    // SAFETY: shape and sizes checked above; loads are masked to the input rows, stores to the
-    // output rows; avx512f is present (checked just above).
+    l.check(s, oh * ow, input.len(), output.len());
+    assert!(weight.len() >= s.in_c * s.k_h * s.k_w && (bias.is_empty() || bias.len() >= s.out_c));
+    // SAFETY: shape and sizes checked above (every channel's ring of rows and output plane lie
+    // in their buffers, and window rows map into the ring); loads are masked to the input
+    // rows, stores to the output rows; avx512f is present.
     #[allow(unsafe_code)]
     unsafe {
         if s.stride_h == 1 {
-            run::<1>(s, input, weight, bias, act, output)
+            run::<1>(s, input, weight, bias, act, output, *l)
         } else {
-            run::<2>(s, input, weight, bias, act, output)
+            run::<2>(s, input, weight, bias, act, output, *l)
         }
     }
 }
