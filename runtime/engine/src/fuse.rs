@@ -491,6 +491,19 @@ impl<'a> Plane<'a> {
     }
 }
 
+/// Whether the strided quantized depthwise kernels take shape `s` (square kernel up to 7,
+/// equal strides of 1 or 2, input zero point a `u8` code).
+fn qdepthwise_takes(s: &ConvShape, q: &QConvParams<'_>) -> bool {
+    s.k_h == s.k_w
+        && (1..=7).contains(&s.k_h)
+        && s.stride_h == s.stride_w
+        && (s.stride_h == 1 || s.stride_h == 2)
+        && s.in_h > 0
+        && s.in_w > 0
+        && (0..=255).contains(&q.in_zero_point)
+        && s.conv_out().is_some()
+}
+
 /// A depthwise convolution node's operands, read once per call ([`Engine::dw_operands`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DwOperands<'m> {
@@ -615,22 +628,47 @@ impl<'m> Engine<'m> {
 
     /// Depthwise convolution `d` on all channels at once where the kernels have one for
     /// these types, on planes laid out as `l` says (`s`: the node's shape for the rows it
-    /// reads). Returns `false` (nothing done) where the caller must go channel by channel
-    /// ([`Engine::depthwise_channel`]).
+    /// reads); the output rows start at element `at` of `out` (a byte for a u8 output).
+    /// Returns `false` (nothing done) where the caller must go channel by channel
+    /// ([`Engine::depthwise_channel`]) or the shape is not one the kernel takes.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn depthwise_strided(
         &self,
         d: &DwOperands<'_>,
         s: &ConvShape,
         input: Plane<'_>,
-        output: &mut [f32],
+        out: &mut [f32],
         ty_out: ValueType,
+        at: usize,
         l: &PlaneLayout,
     ) -> bool {
-        match (d.q, input, ty_out, self.kernels.depthwise_strided) {
-            (None, Plane::F32(x), ValueType::F32, Some(kernel)) => {
-                kernel(s, x, d.weight, d.bias, d.act, output, l);
-                true
-            }
+        let k = &self.kernels;
+        match (d.q, input, ty_out) {
+            (None, Plane::F32(x), ValueType::F32) => match k.depthwise_strided {
+                Some(kernel) => {
+                    kernel(s, x, d.weight, d.bias, d.act, &mut out[at..], l);
+                    true
+                }
+                None => false,
+            },
+            (Some(q), Plane::U8(x), ty) => match k.qdepthwise_strided {
+                Some(kernel) if qdepthwise_takes(s, &q) => {
+                    let dst = match ty {
+                        ValueType::U8(vq) => QOutput::U8 {
+                            q: qparams(vq),
+                            relu: d.act == Act::Relu,
+                            dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[at..],
+                        },
+                        ValueType::F32 => QOutput::F32 {
+                            act: d.act,
+                            dst: &mut out[at..],
+                        },
+                    };
+                    kernel(s, &q, x, dst, l);
+                    true
+                }
+                _ => false,
+            },
             _ => false,
         }
     }

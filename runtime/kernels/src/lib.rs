@@ -225,6 +225,9 @@ impl PlaneLayout {
 pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
 pub type DwStridedFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &PlaneLayout);
+/// A quantized depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
+pub type QDwStridedFn =
+    fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, &PlaneLayout);
 /// A pointwise convolution kernel.
 pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A pointwise convolution kernel writing through a [`PwEpilogue`] (strided planes, fused
@@ -276,6 +279,9 @@ pub struct Kernels {
     pub qconv1x1_strided: Option<QConv1x1StridedFn>,
     /// Quantized depthwise convolution, stride 1 or 2.
     pub qdepthwise: QConvFn,
+    /// Quantized depthwise convolution on rows of larger planes, input rows wrapping like a
+    /// ring's, where this CPU has one (else the engine calls `qdepthwise` per channel).
+    pub qdepthwise_strided: Option<QDwStridedFn>,
     /// Any other quantized convolution.
     pub qconv: QConvFn,
     /// Quantized transposed convolution.
@@ -312,6 +318,7 @@ impl Kernels {
             qconv1x1: generic_i8::qconv2d,
             qconv1x1_strided: None,
             qdepthwise: generic_i8::qconv2d,
+            qdepthwise_strided: None,
             qconv: generic_i8::qconv2d,
             qconv_transpose: generic_i8::qconv_transpose2d,
             f16_to_f32: generic::f16_to_f32,
@@ -361,6 +368,7 @@ impl Kernels {
                 k.qconv1x1_strided = Some(x86_64::avx512vnni_conv1x1_i8::conv1x1_strided);
                 k.qconv = x86_64::avx512vnni_conv_i8::conv;
                 k.qdepthwise = x86_64::avx512vnni_dw_i8::depthwise;
+                k.qdepthwise_strided = Some(x86_64::avx512vnni_dw_i8::depthwise_strided);
                 k.qconv_transpose = x86_64::avx512vnni_convt2x2_i8::conv_transpose2x2;
             }
             if has_f16c() {

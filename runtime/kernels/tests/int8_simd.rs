@@ -9,7 +9,9 @@
 
 use rand::{Rng, SeedableRng};
 use rawnr_kernels::quant::{QConvParams, QOutput, QParams};
-use rawnr_kernels::{generic, generic_i8, Act, ConvShape, F16ToF32Fn, Kernels, QConvFn};
+use rawnr_kernels::{
+    generic, generic_i8, Act, ConvShape, F16ToF32Fn, Kernels, PlaneLayout, QConvFn,
+};
 
 type Rng64 = rand::rngs::StdRng;
 
@@ -360,6 +362,104 @@ fn depthwise_shapes(r: &mut Rng64) -> Vec<ConvShape> {
         ));
     }
     v
+}
+
+/// [`Kernels::qdepthwise_strided`] as a plain kernel for [`check`]: the input copied into ring
+/// planes (extra rows, the window starting part-way round so that its rows wrap, gaps between
+/// planes; all picked from the shape), the output written into larger planes and gathered
+/// back, after asserting that nothing between the output rows was written.
+fn ring_depthwise(s: &ConvShape, p: &QConvParams<'_>, x: &[u8], out: QOutput<'_>) {
+    let strided = Kernels::best()
+        .qdepthwise_strided
+        .expect("a strided kernel");
+    let Some((oh, ow)) = s.conv_out() else {
+        return;
+    };
+    let supported = s.groups == s.in_c
+        && s.out_c == s.in_c
+        && s.k_h == s.k_w
+        && s.k_h <= 7
+        && s.stride_h == s.stride_w
+        && s.stride_h <= 2
+        && (0..=255).contains(&p.in_zero_point);
+    if !supported {
+        return generic_i8::qconv2d(s, p, x, out);
+    }
+    let (c, h, w) = (s.in_c, s.in_h, s.in_w);
+    let rows = h + (c + w) % 4;
+    let l = PlaneLayout {
+        in_stride: rows * w + (h % 3) * w,
+        in_rows: rows,
+        in_first_row: (w * 7 + h) % rows,
+        out_stride: oh * ow + (w % 2) * ow + 3,
+    };
+    let mut ring = vec![0x5Au8; (c - 1) * l.in_stride + rows * w];
+    for ch in 0..c {
+        for y in 0..h {
+            let at = ch * l.in_stride + (l.in_first_row + y) % rows * w;
+            ring[at..at + w].copy_from_slice(&x[(ch * h + y) * w..][..w]);
+        }
+    }
+    let len = (c - 1) * l.out_stride + oh * ow;
+    let gaps = |ch: usize| ch * l.out_stride + oh * ow..(ch + 1) * l.out_stride;
+    match out {
+        QOutput::U8 { q, relu, dst } => {
+            let mut big = vec![0xA5u8; len];
+            strided(
+                s,
+                p,
+                &ring,
+                QOutput::U8 {
+                    q,
+                    relu,
+                    dst: &mut big,
+                },
+                &l,
+            );
+            for ch in 0..c {
+                dst[ch * oh * ow..][..oh * ow]
+                    .copy_from_slice(&big[ch * l.out_stride..][..oh * ow]);
+                if ch + 1 < c {
+                    assert!(
+                        big[gaps(ch)].iter().all(|&b| b == 0xA5),
+                        "wrote between planes"
+                    );
+                }
+            }
+        }
+        QOutput::F32 { act, dst } => {
+            let mut big = vec![-9.5f32; len];
+            strided(s, p, &ring, QOutput::F32 { act, dst: &mut big }, &l);
+            for ch in 0..c {
+                dst[ch * oh * ow..][..oh * ow]
+                    .copy_from_slice(&big[ch * l.out_stride..][..oh * ow]);
+                if ch + 1 < c {
+                    assert!(
+                        big[gaps(ch)].iter().all(|&b| b == -9.5),
+                        "wrote between planes"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The strided depthwise kernel on ring rows ([`ring_depthwise`]) equals the reference bit for
+/// bit on every depthwise test shape.
+#[test]
+fn depthwise_on_ring_rows_matches_reference() {
+    if Kernels::best().qdepthwise_strided.is_none() {
+        #[cfg(target_arch = "x86_64")]
+        assert!(
+            !std::is_x86_feature_detected!("avx512vnni"),
+            "a VNNI CPU must get the strided kernel"
+        );
+        return;
+    }
+    let mut r = rng(3);
+    for (i, s) in depthwise_shapes(&mut r).iter().enumerate() {
+        check(ring_depthwise, s, Op::Conv, 5000 + i as u64, "ring rows");
+    }
 }
 
 #[test]

@@ -100,8 +100,8 @@ impl Engine<'_> {
             let (ty_in, ty_out) = (ty(u0), ty(v));
             let h_out = r.shapes[v].h;
             // All channels in one kernel call, reading the input ring where it wraps, where
-            // the kernels have one (f32).
-            if ty_in == ValueType::F32 && b - a <= r.cap[u0] {
+            // the kernels have one.
+            if b - a <= r.cap[u0] {
                 let l = PlaneLayout {
                     in_stride: r.cap[u0] * x.w,
                     in_rows: r.cap[u0],
@@ -109,8 +109,8 @@ impl Engine<'_> {
                     out_stride: r.cap[v] * y.w,
                 };
                 let at = r.rows(v, 0, r0, r1).start;
-                let src = Plane::F32(ins[0]);
-                if self.depthwise_strided(&d, &s, src, &mut out[at..], ty_out, &l) {
+                let src = Plane::of(ty_in, ins[0], 0..x.c * r.cap[u0] * x.w);
+                if self.depthwise_strided(&d, &s, src, out, ty_out, at, &l) {
                     return Ok(());
                 }
             }

@@ -25,7 +25,7 @@ use super::avx2_dw_i8::{check, supported};
 use super::avx512vnni_conv1x1_i8::{mask16, mask64};
 use super::qout_i8::{pack64, probe, requant16_high, store16, v16, Dst, Stage, V16};
 use crate::quant::{QConvParams, QOutput};
-use crate::ConvShape;
+use crate::{ConvShape, PlaneLayout};
 
 /// Output pixels per strip.
 const STRIP: usize = 128;
@@ -58,6 +58,10 @@ struct Strip<'a> {
     c0: isize,
     /// Vectors of 16 entries to build per quad row.
     nvec: usize,
+    /// Plane row of input row 0 (the rows wrap at `rows` like a ring's).
+    first: usize,
+    /// Rows of the plane.
+    rows: usize,
 }
 
 /// The bytes of the 64-byte load at input column `c` (stride `s`, row width `w`) that are
@@ -97,7 +101,9 @@ unsafe fn build(st: &Strip<'_>, y: isize, dst: *mut i32) {
             _mm512_broadcast_i32x4(_mm_set_epi8(9, 8, 7, 6, 7, 6, 5, 4, 5, 4, 3, 2, 3, 2, 1, 0)),
         )
     };
-    let row = st.plane.as_ptr().add(y as usize * st.w);
+    let r = st.first + y as usize;
+    let r = if r >= st.rows { r - st.rows } else { r };
+    let row = st.plane.as_ptr().add(r * st.w);
     for v in 0..st.nvec {
         let c = st.c0 + (16 * st.s * v) as isize;
         // Masked-off lanes are not accessed (fault suppression).
@@ -203,7 +209,13 @@ unsafe fn row(r: &Row<'_>, s: usize) {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput<'_>) {
+unsafe fn run(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    mut out: QOutput<'_>,
+    l: &PlaneLayout,
+) {
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
     let (h, w, k, st) = (s.in_h, s.in_w, s.k_h, s.stride_h);
     let groups = k.div_ceil(4);
@@ -228,7 +240,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
             }
         }
         let init = p.bias_of(c).wrapping_sub(zp.wrapping_mul(sum));
-        let plane = &input[c * h * w..][..h * w];
+        let plane = &input[c * l.in_stride..][..l.in_rows * w];
         let mut x0 = 0;
         while x0 < ow {
             let n = (ow - x0).min(STRIP);
@@ -242,6 +254,8 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
                 c0,
                 nvec,
                 w,
+                first: l.in_first_row,
+                rows: l.in_rows,
             };
             let mut tags = [isize::MIN; SLOTS];
             let mut rows = [core::ptr::null::<i32>(); MAX_K];
@@ -265,7 +279,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
                     st: &stage,
                     vs: &vs,
                     dst,
-                    at: (c * oh + oy) * ow + x0,
+                    at: c * l.out_stride + oy * ow + x0,
                     n,
                 };
                 row(&r, st);
@@ -285,13 +299,41 @@ pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
     check(s, p, input, &out);
-    // SAFETY: buffer sizes checked above; input bytes are read with masked loads limited to
-    // the row (masked-off bytes are not accessed); a segment of `n` outputs reads quad entries
-    // below `16 * (ceil(n / 16) + groups - 1) <= QLEN`, all built for the strip (`nvec`), and
-    // each of its `k <= SLOTS` rows sits in its own slot; stores are masked to the segment's
-    // outputs; avx512f/bw/vnni are present (checked above).
+    depthwise_strided(s, p, input, out, &PlaneLayout::dense(s));
+}
+
+/// [`depthwise`] on planes laid out as `l` says (rows of larger planes, input rows wrapping
+/// like a ring's: a streamed value's ring, [`crate::Kernels::qdepthwise_strided`]); the same
+/// results as [`depthwise`] on each channel's rows alone. Needs a supported shape and AVX-512
+/// VNNI/BW (panics otherwise: the dispatch table installs it only then).
+pub fn depthwise_strided(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: QOutput<'_>,
+    l: &PlaneLayout,
+) {
+    assert!(
+        supported(s, p) && crate::has_avx512vnni(),
+        "qdepthwise_strided: not a supported shape or CPU"
+    );
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
+    let k = s.k_h;
+    assert!(
+        p.weight.len() >= s.in_c * k * k
+            && p.weight_scale.len() >= s.out_c
+            && (p.bias.is_empty() || p.bias.len() >= s.out_c),
+        "qdepthwise: operands too short"
+    );
+    l.check(s, oh * ow, input.len(), out.len());
+    // SAFETY: buffer sizes checked above (every channel's ring of rows and output rows lie in
+    // their buffers; window rows map into the ring); input bytes are read with masked loads
+    // limited to the row (masked-off bytes are not accessed); a segment of `n` outputs reads
+    // quad entries below `16 * (ceil(n / 16) + groups - 1) <= QLEN`, all built for the strip
+    // (`nvec`), and each of its `k <= SLOTS` rows sits in its own slot; stores are masked to
+    // the segment's outputs; avx512f/bw/vnni are present (checked above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, p, input, out)
+        run(s, p, input, out, l)
     }
 }
