@@ -253,8 +253,13 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         )),
     );
     if args.profile {
-        let region = fp.grid.tile + 2 * fp.grid.halo;
-        profile_nodes(d.engine(), region, args.runs.max(1)).map_err(rt)?;
+        match &streamed {
+            Some((_, plan)) => profile_stream(d.engine(), plan, args.runs.max(1)).map_err(rt)?,
+            None => {
+                let region = fp.grid.tile + 2 * fp.grid.halo;
+                profile_nodes(d.engine(), region, args.runs.max(1)).map_err(rt)?;
+            }
+        }
     }
     Ok(())
 }
@@ -282,6 +287,100 @@ fn node_class(m: &Model<'_>, i: usize, in_c: usize) -> String {
             format!("{op:?}{}", if u8 { " u8" } else { "" })
         }
     }
+}
+
+/// Times every node call of a streamed run over one stripe region (`plan`'s size, one thread,
+/// fastest of `runs` per node) and prints milliseconds, share, GMAC/s, calls and rows per call
+/// per op class (a pointwise node fused with its add counts as the pointwise node; a node
+/// cloned to run late counts twice).
+fn profile_stream(
+    engine: &Engine<'_>,
+    plan: &rawnr_engine::stream::StreamPlan,
+    runs: usize,
+) -> Result<(), rawnr_core::Error> {
+    let m = engine.model();
+    let (h, w) = plan.input;
+    let mut shapes = vec![Shape::default(); m.n_values()];
+    engine.infer_shapes(h, w, &mut shapes)?;
+    let mut scratch = vec![0f32; plan.scratch_len];
+    let n = m.n_nodes();
+    let mut best = vec![f64::MAX; n];
+    let (mut calls, mut rows) = (vec![0usize; n], vec![0usize; n]);
+    for _ in 0..=runs {
+        let mut times = vec![0f64; n];
+        calls.fill(0);
+        rows.fill(0);
+        let mut t = Instant::now();
+        engine.run_streamed_with_hook(
+            plan,
+            w,
+            &mut scratch,
+            &mut |r0, _, planes| {
+                for (i, x) in planes.iter_mut().enumerate() {
+                    *x = ((r0 * w + i) % 97) as f32 / 97.0;
+                }
+                Ok(())
+            },
+            &mut |_, _, _| Ok(()),
+            &mut |i, r| {
+                let now = Instant::now();
+                times[i] += (now - t).as_secs_f64();
+                calls[i] += 1;
+                rows[i] += r;
+                t = now;
+            },
+        )?;
+        for (b, t) in best.iter_mut().zip(&times) {
+            *b = b.min(*t);
+        }
+    }
+    // (class, seconds, MACs, calls, rows)
+    let mut classes: Vec<(String, f64, u64, usize, usize)> = Vec::new();
+    let mut total_macs = 0u64;
+    for i in (0..n).filter(|&i| calls[i] > 0) {
+        let in_c = shapes[m.node(i).inputs[0] as usize].c;
+        let macs = engine.node_macs(i, &shapes) * rows[i] as u64 / shapes[i + 1].h.max(1) as u64;
+        total_macs += macs;
+        let class = node_class(m, i, in_c);
+        match classes.iter_mut().find(|c| c.0 == class) {
+            Some(c) => {
+                c.1 += best[i];
+                c.2 += macs;
+                c.3 += calls[i];
+                c.4 += rows[i];
+            }
+            None => classes.push((class, best[i], macs, calls[i], rows[i])),
+        }
+    }
+    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = (0..n).filter(|&i| calls[i] > 0).map(|i| best[i]).sum();
+    println!();
+    println!(
+        "Per-node profile, one streamed {h}x{w} stripe region, one thread, fastest of {runs}:"
+    );
+    println!("| op class | ms | share | GMAC | GMAC/s | calls | rows/call |");
+    println!("|---|---|---|---|---|---|---|");
+    for (class, t, macs, c, r) in &classes {
+        println!(
+            "| {class} | {:.2} | {:.1}% | {:.3} | {} | {c} | {:.1} |",
+            t * 1e3,
+            100.0 * t / total,
+            *macs as f64 / 1e9,
+            if *macs > 0 {
+                format!("{:.1}", *macs as f64 / 1e9 / t)
+            } else {
+                "-".into()
+            },
+            *r as f64 / *c as f64
+        );
+    }
+    println!(
+        "| total | {:.2} | 100% | {:.3} | {:.1} | | |",
+        total * 1e3,
+        total_macs as f64 / 1e9,
+        total_macs as f64 / 1e9 / total
+    );
+    Ok(())
 }
 
 /// Times every node of `engine` on a `region x region` tile (fastest of `runs` per node) and

@@ -278,6 +278,69 @@ fn noise_profile_file_with_channels_is_used_per_channel() {
     );
 }
 
+/// `bench --profile` times the nodes of the layout that ran: a streamed stripe (with calls and
+/// rows per call) or a square tile; every op class of PMRID shows up and the shares add up.
+#[test]
+fn bench_profile_follows_the_layout() {
+    for layout in ["stripes", "tiles"] {
+        let out = bin()
+            .args([
+                "bench",
+                "--layout",
+                layout,
+                "--width",
+                "256",
+                "--height",
+                "256",
+                "--runs",
+                "1",
+                "--threads",
+                "1",
+                "--profile",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let streamed = text.contains("one streamed");
+        assert_eq!(streamed, layout == "stripes", "{text}");
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("| op class"))
+            .skip(2)
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect();
+        assert!(
+            rows.iter().any(|r| r[1].starts_with("pointwise f32")),
+            "{text}"
+        );
+        assert!(
+            rows.iter().any(|r| r[1].contains("depthwise f32 5x5")),
+            "{text}"
+        );
+        let share: f64 = rows
+            .iter()
+            .filter(|r| r[1] != "total")
+            .map(|r| r[3].trim_end_matches('%').parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (share - 100.0).abs() < 0.5,
+            "shares add up to {share}: {text}"
+        );
+        if streamed {
+            // Calls and rows per call for every class.
+            for r in rows.iter().filter(|r| r[1] != "total") {
+                assert!(r[6].parse::<usize>().unwrap() > 0, "{text}");
+                assert!(r[7].parse::<f64>().unwrap() >= 1.0, "{text}");
+            }
+        }
+    }
+}
+
 #[test]
 fn scratch_budget_shrinks_the_tile_and_the_stripes() {
     let row = |layout: &str, budget: &str| {

@@ -274,6 +274,33 @@ impl Engine<'_> {
         fill: &mut FillRows<'_>,
         emit: &mut EmitRows<'_>,
     ) -> Result<(), Error> {
+        self.run_streamed_impl(plan, w, scratch, fill, emit, None)
+    }
+
+    /// [`Engine::run_streamed`] that calls `after_call(node, rows)` after every node call,
+    /// with the model node it ran (a clone's original; a pointwise node fused with its add)
+    /// and the rows it computed (profilers time nodes with it).
+    pub fn run_streamed_with_hook(
+        &self,
+        plan: &StreamPlan,
+        w: usize,
+        scratch: &mut [f32],
+        fill: &mut FillRows<'_>,
+        emit: &mut EmitRows<'_>,
+        after_call: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), Error> {
+        self.run_streamed_impl(plan, w, scratch, fill, emit, Some(after_call))
+    }
+
+    fn run_streamed_impl(
+        &self,
+        plan: &StreamPlan,
+        w: usize,
+        scratch: &mut [f32],
+        fill: &mut FillRows<'_>,
+        emit: &mut EmitRows<'_>,
+        mut after_call: Option<&mut dyn FnMut(usize, usize)>,
+    ) -> Result<(), Error> {
         let m = &self.model;
         let g = &plan.graph;
         if w == 0 || w > plan.input.1 {
@@ -335,6 +362,9 @@ impl Engine<'_> {
                     while a0 < r1 {
                         let a1 = r1.min(r.wrap_after(v, a0));
                         self.stream_call(&r, &g.nodes[c], a0, a1, rings, win, widen, fill)?;
+                        if let Some(hook) = after_call.as_mut() {
+                            hook(g.nodes[c].node, a1 - a0);
+                        }
                         a0 = a1;
                     }
                     Ok(())

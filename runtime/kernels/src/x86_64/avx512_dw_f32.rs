@@ -58,7 +58,7 @@ unsafe fn block_k<
     s: &ConvShape,
     plane: *const f32,
     ring: Ring,
-    w: *const f32,
+    taps: &[__m512; 25],
     b: f32,
     masks: &[[[u16; 2]; 2]; MAX_K],
     out: *mut f32,
@@ -70,10 +70,15 @@ unsafe fn block_k<
     let mut acc = [[_mm512_set1_ps(b); V]; R];
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let top = (oy0 * S) as isize - s.pad[0] as isize;
-    // The taps broadcast once per tile.
-    let mut taps = [_mm512_setzero_ps(); 25];
-    for t in 0..K * K {
-        taps[t] = _mm512_set1_ps(*w.add(t));
+    // Stride 1: input column of lane 0 of chunk 0, and the lanes of each chunk inside the row
+    // (the last chunk only feeds the first K - 1 lanes of the shifts).
+    let base = x0 as isize - s.pad[1] as isize;
+    let mut chunk_masks = [0u16; 3];
+    if S == 1 {
+        for j in 0..=V {
+            chunk_masks[j] = super::row_mask16(base + 16 * j as isize, s.in_w);
+        }
+        chunk_masks[V] &= ((1u32 << (K - 1)) - 1) as u16;
     }
     // Output row $r takes kernel row $d - $r S of tile input row $d.
     macro_rules! rows {
@@ -107,6 +112,27 @@ unsafe fn block_k<
                             }
                             rows!($d, kx, x; 0 1 2 3 4 5 6 7);
                         }
+                    } else if S == 1 {
+                        // V + 1 consecutive 16-lane chunks of the row (zero outside it); the
+                        // taps' inputs are these shifted by whole lanes: V + 1 loads per row
+                        // instead of K V unaligned ones.
+                        let mut chunk = [_mm512_setzero_ps(); 3];
+                        for j in 0..=V {
+                            let p = row.wrapping_offset(base + 16 * j as isize);
+                            // Masked-off lanes are never read (fault suppression).
+                            chunk[j] = if FULL && j < V {
+                                _mm512_loadu_ps(p)
+                            } else {
+                                _mm512_maskz_loadu_ps(chunk_masks[j], p)
+                            };
+                        }
+                        for kx in 0..K {
+                            let mut x = [_mm512_setzero_ps(); V];
+                            for v in 0..V {
+                                x[v] = shift(chunk[v + 1], chunk[v], kx);
+                            }
+                            rows!($d, kx, x; 0 1 2 3 4 5 6 7);
+                        }
                     } else {
                         for kx in 0..K {
                             let mut x = [_mm512_setzero_ps(); V];
@@ -123,6 +149,22 @@ unsafe fn block_k<
     }
     steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21);
     finish::<R, V, S>(s, K, plane, ring, out, ow, oy0, x0, top, &acc, act);
+}
+
+/// Lanes `kx..kx + 16` of the 32 lanes `lo`, `hi` (`kx` below 16).
+#[inline(always)]
+unsafe fn shift(hi: __m512, lo: __m512, kx: usize) -> __m512 {
+    let (h, l) = (_mm512_castps_si512(hi), _mm512_castps_si512(lo));
+    macro_rules! align {
+        ($($n:literal)*) => {
+            match kx {
+                0 => lo,
+                $($n => _mm512_castsi512_ps(_mm512_alignr_epi32::<$n>(h, l)),)*
+                _ => unreachable!(),
+            }
+        };
+    }
+    align!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 }
 
 /// For stride 2 and a kernel of at most 5 columns, all of whose taps lie inside the row: from
@@ -385,6 +427,13 @@ unsafe fn channel<const S: usize, const K: usize>(
     act: Act,
     cols: &Columns,
 ) {
+    // A square kernel's taps broadcast once per channel.
+    let mut taps = [_mm512_setzero_ps(); 25];
+    if K > 0 {
+        for t in 0..K * K {
+            taps[t] = _mm512_set1_ps(*w.add(t));
+        }
+    }
     let mut oy0 = 0;
     while oy0 < oh {
         let rows = (oh - oy0).min(RM);
@@ -398,7 +447,7 @@ unsafe fn channel<const S: usize, const K: usize>(
                 ($r:literal, $v:literal, $full:literal) => {
                     if K > 0 {
                         block_k::<$r, $v, S, K, $full>(
-                            s, plane, ring, w, b, masks, out, ow, oy0, x0, act,
+                            s, plane, ring, &taps, b, masks, out, ow, oy0, x0, act,
                         )
                     } else {
                         block::<$r, $v, S, $full>(
