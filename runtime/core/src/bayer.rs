@@ -363,9 +363,9 @@ pub fn pack_region_rows(
                 for (v, &x) in out_row[lo..hi].iter_mut().zip(src.iter().step_by(2)) {
                     *v = x as f32 * g + o;
                 }
-                for xx in hi..w {
+                for (xx, v) in out_row.iter_mut().enumerate().skip(hi) {
                     let rx = source_index(x0 + xx, dx, sx, pw, layout.width);
-                    out_row[xx] = row[rx] as f32 * g + o;
+                    *v = row[rx] as f32 * g + o;
                 }
             }
         }
