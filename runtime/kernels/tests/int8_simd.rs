@@ -335,6 +335,16 @@ fn depthwise_shapes(r: &mut Rng64) -> Vec<ConvShape> {
         depthwise(64, 48, 48, 5, 2, [2; 4]),
         depthwise(16, 96, 96, 3, 1, [1; 4]),
         depthwise(512, 6, 6, 3, 1, [1; 4]),
+        // A row or two of output (streamed calls: vertical quads), with and without the
+        // window's top or bottom padding, several strips.
+        depthwise(3, 5, 300, 5, 1, [0, 2, 0, 2]),
+        depthwise(3, 6, 257, 5, 1, [0, 2, 0, 2]),
+        depthwise(2, 4, 129, 5, 1, [2, 2, 0, 2]),
+        depthwise(2, 3, 64, 5, 1, [0, 2, 2, 2]),
+        depthwise(4, 3, 300, 3, 1, [0, 1, 0, 1]),
+        depthwise(4, 4, 61, 3, 1, [1, 1, 0, 1]),
+        depthwise(2, 1, 17, 3, 1, [1; 4]),
+        depthwise(2, 1, 5, 5, 1, [0, 2, 4, 2]),
         // Not handled by the SIMD kernels (fall back): channel multiplier 2, 9x9, stride 3.
         ConvShape {
             out_c: 4,
