@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::quant::{dequantize_one, lower_bound, quantize_one, QAddParams, QParams, RESCALE_SHIFT};
+use crate::quant::{dequantize_one, lower_bound, QAddParams, QParams, RESCALE_SHIFT};
 use crate::{generic, generic_i8, Act};
 
 fn check(name: &str, got: usize, needed: usize) {
@@ -15,6 +15,16 @@ fn check(name: &str, got: usize, needed: usize) {
         got >= needed,
         "{name}: buffer of {got} elements, needs {needed}"
     );
+}
+
+/// The first `n` of 16 lanes (all of them from 16 on).
+#[inline(always)]
+fn lanes(n: usize) -> u16 {
+    if n >= 16 {
+        0xFFFF
+    } else {
+        ((1u32 << n) - 1) as u16
+    }
 }
 
 /// `QuantizeLinear` to u8 (see [`crate::quant::quantize_one`]).
@@ -30,15 +40,15 @@ pub fn quantize(input: &[f32], q: QParams, output: &mut [u8]) {
 #[target_feature(enable = "avx512f")]
 unsafe fn quantize_avx512(input: &[f32], q: QParams, output: &mut [u8]) {
     let n = input.len();
-    let body = n - n % 16;
     let scale = _mm512_set1_ps(q.scale);
     let limit = _mm512_set1_ps(1.0e6);
     let zp = _mm512_set1_epi32(q.zero_point);
     let (lo, hi) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
     let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= n; unaligned load/store.
-        let x = _mm512_loadu_ps(input.as_ptr().add(i));
+    while i < n {
+        // The last vector partial: masked-off lanes are not accessed.
+        let m = lanes(n - i);
+        let x = _mm512_maskz_loadu_ps(m, input.as_ptr().add(i));
         let v = _mm512_div_ps(x, scale);
         // NaN -> 0 (the reference maps NaN to the zero point); +-inf and huge -> +-1e6.
         let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v);
@@ -52,14 +62,8 @@ unsafe fn quantize_avx512(input: &[f32], q: QParams, output: &mut [u8]) {
             { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
         >(v));
         let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lo), hi);
-        _mm_storeu_si128(
-            output.as_mut_ptr().add(i) as *mut __m128i,
-            _mm512_cvtepi32_epi8(y),
-        );
+        _mm512_mask_cvtepi32_storeu_epi8(output.as_mut_ptr().add(i) as *mut _, m, y);
         i += 16;
-    }
-    for j in body..n {
-        output[j] = quantize_one(input[j], q);
     }
 }
 
@@ -76,9 +80,9 @@ pub fn dequantize(input: &[u8], q: QParams, output: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 unsafe fn dequantize_avx512(input: &[u8], q: QParams, output: &mut [f32]) {
     let n = input.len();
-    let body = n - n % 16;
     let scale = _mm512_set1_ps(q.scale);
     let zp = _mm512_set1_epi32(q.zero_point);
+    let body = n - n % 16;
     let mut i = 0;
     while i < body {
         // SAFETY: i + 16 <= n.
@@ -102,7 +106,7 @@ pub fn qadd(a: &[u8], b: &[u8], p: &QAddParams, output: &mut [u8]) {
     if crate::has_avx512vnni() {
         if let Some(c) = QAdd32::new(p) {
             // SAFETY: AVX-512F/BW/VNNI are present; lengths checked.
-            return unsafe { qadd_vnni(a, b, p, &c, output) };
+            return unsafe { qadd_vnni(a, b, &c, output) };
         }
     }
     // SAFETY: AVX-512F is present; lengths checked.
@@ -165,9 +169,8 @@ impl QAdd32 {
 /// 16 elements per iteration in `i32` lanes ([`QAdd32`]); the last partial vector through the
 /// reference.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn qadd_vnni(a: &[u8], b: &[u8], p: &QAddParams, c: &QAdd32, output: &mut [u8]) {
+unsafe fn qadd_vnni(a: &[u8], b: &[u8], c: &QAdd32, output: &mut [u8]) {
     let n = a.len();
-    let body = n - n % 16;
     let (mh, ml1, ml0) = (
         _mm512_set1_epi32(c.mh),
         _mm512_set1_epi32(c.ml1),
@@ -179,10 +182,14 @@ unsafe fn qadd_vnni(a: &[u8], b: &[u8], p: &QAddParams, c: &QAdd32, output: &mut
         _mm512_set1_epi32(c.lo),
     );
     let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= n; 16-byte unaligned loads and store.
-        let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(a.as_ptr().add(i) as *const __m128i));
-        let y = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.as_ptr().add(i) as *const __m128i));
+    while i < n {
+        // The last vector partial: masked-off bytes are not accessed.
+        let m = lanes(n - i);
+        let load = |p: *const u8| {
+            let v = _mm512_maskz_loadu_epi8(m as u64, p.add(i) as *const _);
+            _mm512_cvtepu8_epi32(_mm512_castsi512_si128(v))
+        };
+        let (x, y) = (load(a.as_ptr()), load(b.as_ptr()));
         // i16 pairs (a, b).
         let ab = _mm512_or_si512(x, _mm512_slli_epi32::<16>(y));
         let t1 = _mm512_slli_epi32::<10>(_mm512_madd_epi16(ab, ml1));
@@ -191,14 +198,8 @@ unsafe fn qadd_vnni(a: &[u8], b: &[u8], p: &QAddParams, c: &QAdd32, output: &mut
         let r = _mm512_add_epi32(r, _mm512_srli_epi32::<RESCALE_SHIFT>(t));
         // Clamp below, then unsigned saturation to 255 on the narrowing store.
         let r = _mm512_max_epi32(r, lo);
-        _mm_storeu_si128(
-            output.as_mut_ptr().add(i) as *mut __m128i,
-            _mm512_cvtusepi32_epi8(r),
-        );
+        _mm512_mask_cvtusepi32_storeu_epi8(output.as_mut_ptr().add(i) as *mut _, m, r);
         i += 16;
-    }
-    for j in body..n {
-        output[j] = p.apply(a[j], b[j]);
     }
 }
 
@@ -268,18 +269,15 @@ pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
 #[target_feature(enable = "avx512f")]
 unsafe fn add_avx512(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
     let n = a.len();
-    let body = n - n % 16;
     let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= n.
+    while i < n {
+        // The last vector partial: masked-off lanes are not accessed.
+        let m = lanes(n - i);
         let s = _mm512_add_ps(
-            _mm512_loadu_ps(a.as_ptr().add(i)),
-            _mm512_loadu_ps(b.as_ptr().add(i)),
+            _mm512_maskz_loadu_ps(m, a.as_ptr().add(i)),
+            _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)),
         );
-        _mm512_storeu_ps(output.as_mut_ptr().add(i), act16(s, act));
+        _mm512_mask_storeu_ps(output.as_mut_ptr().add(i), m, act16(s, act));
         i += 16;
-    }
-    for j in body..n {
-        output[j] = act.apply(a[j] + b[j]);
     }
 }
