@@ -211,9 +211,10 @@ pub struct EngineArgs {
     /// Row streaming: input rows per step (the rings hold a few steps).
     #[arg(long, default_value_t = 8)]
     pub stream_step: usize,
-    /// Row streaming: fewest rows a node computes per call.
-    #[arg(long, default_value_t = 1)]
-    pub stream_min_rows: usize,
+    /// Row streaming: fewest rows a node computes per call (default: 2 for int8 models, whose
+    /// rings are a quarter of f32's, so deeper calls cost little memory; 1 otherwise).
+    #[arg(long)]
+    pub stream_min_rows: Option<usize>,
 }
 
 impl EngineArgs {
@@ -291,11 +292,18 @@ impl EngineArgs {
         }
         let m = d.engine().model().info().size_multiple.max(1) as usize;
         let budget = self.scratch_mib.saturating_mul(1 << 20);
+        // int8: 2 rows per call measured 5% faster than 1 (3472x4624, 2 threads, 4 rounds),
+        // f32 no faster.
+        let default_min_rows = if rawnr_onnx::is_int8(d.engine().model()) {
+            2
+        } else {
+            1
+        };
         let opts = |width: usize| StripeOptions {
             width,
             halo: self.halo,
             step: self.stream_step.max(1),
-            min_rows: self.stream_min_rows.max(1),
+            min_rows: self.stream_min_rows.unwrap_or(default_min_rows).max(1),
         };
         let fits = |width: usize| {
             budget == 0
