@@ -17,7 +17,9 @@ use core::ops::Range;
 use rawnr_core::format::{DType, Model, OpKind, ValueType};
 use rawnr_core::Error;
 use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
-use rawnr_kernels::{Act, Conv1x1, ConvShape, PlaneLayout, PwEpilogue};
+#[cfg(feature = "alloc")]
+use rawnr_kernels::PlaneLayout;
+use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
 
 use crate::graph::{act, conv_shape, qparams, slot_len, Engine, PlanRef, Shape};
 
@@ -491,6 +493,7 @@ impl<'a> Plane<'a> {
     }
 }
 
+#[cfg(feature = "alloc")]
 /// Whether the strided quantized depthwise kernels take shape `s` (square kernel up to 7,
 /// equal strides of 1 or 2, input zero point a `u8` code).
 fn qdepthwise_takes(s: &ConvShape, q: &QConvParams<'_>) -> bool {
@@ -631,6 +634,7 @@ impl<'m> Engine<'m> {
     /// reads); the output rows start at element `at` of `out` (a byte for a u8 output).
     /// Returns `false` (nothing done) where the caller must go channel by channel
     /// ([`Engine::depthwise_channel`]) or the shape is not one the kernel takes.
+    #[cfg(feature = "alloc")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn depthwise_strided(
         &self,
