@@ -83,6 +83,7 @@ fn streamed_pmrid_f32_and_int8_equal_a_whole_pass_bit_for_bit() {
         copying.qconv1x1_strided = None;
         copying.depthwise_strided = None;
         copying.qdepthwise_strided = None;
+        copying.conv_strided = None;
         for kernels in [Kernels::best(), Kernels::reference(), copying] {
             let e = Engine::with_kernels(m, kernels).with_fusion(false);
             assert!(e.can_stream());

@@ -225,6 +225,10 @@ impl PlaneLayout {
 pub type ConvFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
 pub type DwStridedFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &PlaneLayout);
+/// A convolution kernel on planes laid out as a [`PlaneLayout`] says that takes only some
+/// shapes: `false` (nothing written) for the others.
+pub type ConvStridedFn =
+    fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &PlaneLayout) -> bool;
 /// A quantized depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
 pub type QDwStridedFn =
     fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, &PlaneLayout);
@@ -270,6 +274,10 @@ pub struct Kernels {
     pub depthwise_strided: Option<DwStridedFn>,
     /// Any other convolution.
     pub conv: ConvFn,
+    /// Dense convolution on rows of larger planes, input rows wrapping like a ring's, for the
+    /// shapes this CPU's kernel takes (streamed calls; else the engine copies rows for
+    /// `conv`).
+    pub conv_strided: Option<ConvStridedFn>,
     /// Transposed convolution.
     pub conv_transpose: ConvFn,
     /// Quantized pointwise convolution (1x1, stride 1, no padding, one group).
@@ -314,6 +322,7 @@ impl Kernels {
             depthwise: generic::conv2d,
             depthwise_strided: None,
             conv: generic::conv2d,
+            conv_strided: None,
             conv_transpose: generic::conv_transpose2d,
             qconv1x1: generic_i8::qconv2d,
             qconv1x1_strided: None,
@@ -352,6 +361,7 @@ impl Kernels {
                 k.depthwise_strided = Some(x86_64::avx512_dw_f32::depthwise_strided);
                 k.conv_transpose = x86_64::avx512_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx512_conv_f32::conv;
+                k.conv_strided = Some(x86_64::avx512_conv_f32::conv_strided);
             }
         }
         // int8 kernels (x86): exact (equal to generic_i8), installed per feature.

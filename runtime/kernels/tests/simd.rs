@@ -322,6 +322,98 @@ fn depthwise_on_ring_rows_equals_dense_planes() {
     }
 }
 
+/// The dense convolution on rows of ring planes ([`Kernels::conv_strided`]), as streamed calls
+/// use it: bit for bit the dense kernel on the rows alone, nothing written between output
+/// planes, and `false` (nothing written) for shapes it does not take.
+#[test]
+fn dense_conv_on_ring_rows_equals_dense_planes() {
+    let k = Kernels::best();
+    let Some(strided) = k.conv_strided else {
+        eprintln!("no strided dense kernel on this CPU ({})", k.name);
+        return;
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(35);
+    let mut refused = 0;
+    for i in 0..300 {
+        let kk = [3, 1, 5, 2][rng.random_range(0..4)];
+        let p = rng.random_range(0..=kk / 2);
+        let (pt, pb) = [(p, p), (0, p), (p, 0), (0, 0)][rng.random_range(0..4)];
+        let (ic, oc) = (rng.random_range(1..18), rng.random_range(1..20));
+        let h = rng.random_range(1..10);
+        let w = [1, 15, 16, 17, 33, 64, 100, 450][rng.random_range(0..8)];
+        let st = if i % 10 == 9 { 2 } else { 1 };
+        let s = ConvShape {
+            in_c: ic,
+            in_h: h,
+            in_w: w,
+            out_c: oc,
+            k_h: kk,
+            k_w: kk,
+            stride_h: st,
+            stride_w: st,
+            pad: [pt, p, pb, p],
+            groups: 1,
+        };
+        let Some((oh, ow)) = s.conv_out() else {
+            continue;
+        };
+        let ring = h + rng.random_range(0..5);
+        let first = rng.random_range(0..ring);
+        let l = PlaneLayout {
+            in_stride: ring * w + rng.random_range(0..3) * w,
+            in_rows: ring,
+            in_first_row: first,
+            out_stride: oh * ow + rng.random_range(0..3) * ow,
+        };
+        let x = rand_vec(&mut rng, ic * h * w);
+        let mut planes = vec![f32::NAN; (ic - 1) * l.in_stride + ring * w];
+        for c in 0..ic {
+            for y in 0..h {
+                let at = c * l.in_stride + (first + y) % ring * w;
+                planes[at..at + w].copy_from_slice(&x[(c * h + y) * w..][..w]);
+            }
+        }
+        let wt = rand_vec(&mut rng, oc * ic * kk * kk);
+        let b = if i % 2 == 0 {
+            vec![]
+        } else {
+            rand_vec(&mut rng, oc)
+        };
+        let act = ACTS[i % 3];
+        let sentinel = -3.5f32;
+        let mut got = vec![sentinel; (oc - 1) * l.out_stride + oh * ow + 3];
+        if !strided(&s, &planes, &wt, &b, act, &mut got, &l) {
+            refused += 1;
+            assert!(got.iter().all(|&v| v == sentinel), "a refused shape wrote");
+            assert!(st != 1, "stride-1 dense shape refused: {s:?}");
+            continue;
+        }
+        let mut want = vec![0f32; oc * oh * ow];
+        (k.conv)(&s, &x, &wt, &b, act, &mut want);
+        let what =
+            format!("ring conv {ic}->{oc} {h}x{w} k{kk} p{pt},{p},{pb} ring {ring} first {first}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for c in 0..oc {
+            let at = c * l.out_stride;
+            assert_eq!(
+                bits(&got[at..at + oh * ow]),
+                bits(&want[c * oh * ow..][..oh * ow]),
+                "{what} channel {c}"
+            );
+            let end = if c + 1 < oc {
+                at + l.out_stride
+            } else {
+                got.len()
+            };
+            assert!(
+                got[at + oh * ow..end].iter().all(|&v| v == sentinel),
+                "{what}: wrote outside the rows"
+            );
+        }
+    }
+    assert!(refused > 0, "stride-2 shapes must be refused");
+}
+
 #[test]
 fn depthwise_value_does_not_depend_on_position() {
     // A crop of the input (with enough margin) gives bit-identical interior outputs.

@@ -255,6 +255,49 @@ impl Engine<'_> {
             }
             return Ok(());
         }
+        // A dense f32 convolution reads its input rows where they are (a ring's rows; the
+        // input's, packed into the window) and writes its output rows into the ring.
+        let dense_f32 = n.op == OpKind::Conv2d
+            && n_in == 1
+            && weight_ty == Some(DType::F32)
+            && ty(u0) == ValueType::F32
+            && ty(v) == ValueType::F32
+            && !pointwise
+            && s.groups == 1;
+        if let (true, Some(kernel)) = (dense_f32, k.conv_strided) {
+            let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
+            let a_act = act(n.activation);
+            let out_at = r.rows(v, 0, r0, r1).start;
+            let out_stride = r.cap[v] * y.w;
+            let done = if in_place {
+                if b - a > r.cap[u0] {
+                    false
+                } else {
+                    let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+                    let l = PlaneLayout {
+                        in_stride: r.cap[u0] * x.w,
+                        in_rows: r.cap[u0],
+                        in_first_row: a % r.cap[u0].max(1),
+                        out_stride,
+                    };
+                    kernel(&s, ins[0], wt, bias, a_act, &mut out[out_at..], &l)
+                }
+            } else {
+                let len = r.window_len(u0, b - a);
+                fill(a, b, &mut win[..len])?;
+                let l = PlaneLayout {
+                    in_stride: (b - a) * x.w,
+                    in_rows: b - a,
+                    in_first_row: 0,
+                    out_stride,
+                };
+                let out = &mut rings[r.range(v)];
+                kernel(&s, &win[..len], wt, bias, a_act, &mut out[out_at..], &l)
+            };
+            if done {
+                return Ok(());
+            }
+        }
         // Gather, run, scatter.
         let mut in_shapes = [Shape::default(); 3];
         let mut spans = [0..0, 0..0, 0..0];

@@ -11,7 +11,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::{Act, ConvShape};
+use crate::{Act, ConvShape, PlaneLayout};
 
 /// Widest kernel handled (the column masks of a block live on the stack).
 pub const MAX_K: usize = 16;
@@ -26,7 +26,7 @@ unsafe fn block<const OC: usize, const V: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
-    oh: usize,
+    l: &PlaneLayout,
     oy: usize,
     x0: usize,
     oc0: usize,
@@ -53,7 +53,10 @@ unsafe fn block<const OC: usize, const V: usize>(
             if iy < 0 || iy >= s.in_h as isize {
                 continue;
             }
-            let row = ip.add((ic * s.in_h + iy as usize) * s.in_w);
+            // Window row iy at plane row (first + iy) mod rows.
+            let r = l.in_first_row + iy as usize;
+            let r = if r >= l.in_rows { r - l.in_rows } else { r };
+            let row = ip.add(ic * l.in_stride + r * s.in_w);
             for kx in 0..s.k_w {
                 let mut x = [_mm512_setzero_ps(); V];
                 for v in 0..V {
@@ -74,7 +77,7 @@ unsafe fn block<const OC: usize, const V: usize>(
     }
     let op = output.as_mut_ptr();
     for j in 0..OC {
-        let dst = op.add(((oc0 + j) * oh + oy) * ow + x0);
+        let dst = op.add((oc0 + j) * l.out_stride + oy * ow + x0);
         for v in 0..V {
             let m = super::lanes16(0, ow as isize - (x0 + 16 * v) as isize);
             _mm512_mask_storeu_ps(dst.wrapping_add(16 * v), m, super::act512(acc[j][v], act));
@@ -93,7 +96,7 @@ unsafe fn row<const V: usize, const OCB: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
-    oh: usize,
+    l: &PlaneLayout,
     oy: usize,
 ) {
     let mut x0 = 0;
@@ -102,7 +105,7 @@ unsafe fn row<const V: usize, const OCB: usize>(
         while oc0 < s.out_c {
             macro_rules! go {
                 ($oc:literal) => {
-                    block::<$oc, V>(s, ow, input, weight, bias, act, output, oh, oy, x0, oc0)
+                    block::<$oc, V>(s, ow, input, weight, bias, act, output, l, oy, x0, oc0)
                 };
             }
             match (s.out_c - oc0).min(OCB) {
@@ -129,15 +132,16 @@ unsafe fn run(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    l: &PlaneLayout,
 ) {
     let Some((oh, ow)) = s.conv_out() else { return };
     // 16 accumulators: 8 channels x 2 vectors, or 4 x 4 for few output channels (6 vectors
     // or 3 with more accumulators measured no faster).
     for oy in 0..oh {
         if s.out_c > 4 {
-            row::<2, 8>(s, ow, input, weight, bias, act, output, oh, oy);
+            row::<2, 8>(s, ow, input, weight, bias, act, output, l, oy);
         } else {
-            row::<4, 4>(s, ow, input, weight, bias, act, output, oh, oy);
+            row::<4, 4>(s, ow, input, weight, bias, act, output, l, oy);
         }
     }
 }
@@ -161,11 +165,29 @@ pub fn conv(
     if !handles(s) || !crate::has_avx512f() {
         return crate::generic::conv2d(s, input, weight, bias, act, output);
     }
-    let (oh, ow) = s.conv_out().expect("conv: kernel larger than padded input");
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "conv: input too short"
-    );
+    conv_strided(s, input, weight, bias, act, output, &PlaneLayout::dense(s));
+}
+
+/// [`conv`] on planes laid out as `l` says (rows of larger planes, input rows wrapping like a
+/// ring's: a streamed value's ring, [`crate::Kernels::conv_strided`]), the same results as
+/// [`conv`] on the planes alone. Returns `false`, writing nothing, for a shape [`handles`]
+/// refuses or a CPU without AVX-512F.
+pub fn conv_strided(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    l: &PlaneLayout,
+) -> bool {
+    if !handles(s) || !crate::has_avx512f() {
+        return false;
+    }
+    let Some((oh, ow)) = s.conv_out() else {
+        return true;
+    };
+    l.check(s, oh * ow, input.len(), output.len());
     assert!(
         weight.len() >= s.out_c * s.in_c * s.k_h * s.k_w,
         "conv: weight too short"
@@ -174,11 +196,12 @@ pub fn conv(
         bias.is_empty() || bias.len() >= s.out_c,
         "conv: bias too short"
     );
-    assert!(output.len() >= s.out_c * oh * ow, "conv: output too short");
-    // SAFETY: sizes checked above; loads are masked to the input row, stores to the output
-    // row; avx512f is present (checked just above).
+    // SAFETY: sizes checked above (every channel's rows lie in their buffers; window rows map
+    // into the planes); loads are masked to the input row, stores to the output row; avx512f
+    // is present (checked just above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, input, weight, bias, act, output)
+        run(s, input, weight, bias, act, output, l)
     }
+    true
 }
