@@ -289,6 +289,56 @@ fn node_class(m: &Model<'_>, i: usize, in_c: usize) -> String {
     }
 }
 
+/// Time of one op class in a profile.
+struct ClassTime {
+    class: String,
+    secs: f64,
+    macs: u64,
+    /// Node calls and rows computed (streamed runs).
+    calls: Option<(usize, usize)>,
+}
+
+/// Prints a profile's op classes, slowest first, with their share of `total` seconds and their
+/// GMAC/s (and calls and rows per call where known), then the total.
+fn print_profile(what: &str, mut rows: Vec<ClassTime>, total: f64, total_macs: u64) {
+    rows.sort_by(|a, b| b.secs.total_cmp(&a.secs));
+    let streamed = rows.iter().any(|r| r.calls.is_some());
+    println!();
+    println!("Per-node profile, {what}:");
+    if streamed {
+        println!("| op class | ms | share | GMAC | GMAC/s | calls | rows/call |");
+        println!("|---|---|---|---|---|---|---|");
+    } else {
+        println!("| op class | ms | share | GMAC | GMAC/s |");
+        println!("|---|---|---|---|---|");
+    }
+    for r in &rows {
+        let rate = if r.macs > 0 {
+            format!("{:.1}", r.macs as f64 / 1e9 / r.secs)
+        } else {
+            "-".into()
+        };
+        let calls = match r.calls {
+            Some((c, n)) => format!(" {c} | {:.1} |", n as f64 / c.max(1) as f64),
+            None => String::new(),
+        };
+        println!(
+            "| {} | {:.2} | {:.1}% | {:.3} | {rate} |{calls}",
+            r.class,
+            r.secs * 1e3,
+            100.0 * r.secs / total,
+            r.macs as f64 / 1e9,
+        );
+    }
+    println!(
+        "| total | {:.2} | 100% | {:.3} | {:.1} |{}",
+        total * 1e3,
+        total_macs as f64 / 1e9,
+        total_macs as f64 / 1e9 / total,
+        if streamed { " | |" } else { "" }
+    );
+}
+
 /// Times every node call of a streamed run over one stripe region (`plan`'s size, one thread,
 /// fastest of `runs` per node) and prints milliseconds, share, GMAC/s, calls and rows per call
 /// per op class (a pointwise node fused with its add counts as the pointwise node; a node
@@ -352,33 +402,21 @@ fn profile_stream(
             None => classes.push((class, best[i], macs, calls[i], rows[i])),
         }
     }
-    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total: f64 = (0..n).filter(|&i| calls[i] > 0).map(|i| best[i]).sum();
-    println!();
-    println!(
-        "Per-node profile, one streamed {h}x{w} stripe region, one thread, fastest of {runs}:"
-    );
-    println!("| op class | ms | share | GMAC | GMAC/s | calls | rows/call |");
-    println!("|---|---|---|---|---|---|---|");
-    for (class, t, macs, c, r) in &classes {
-        println!(
-            "| {class} | {:.2} | {:.1}% | {:.3} | {} | {c} | {:.1} |",
-            t * 1e3,
-            100.0 * t / total,
-            *macs as f64 / 1e9,
-            if *macs > 0 {
-                format!("{:.1}", *macs as f64 / 1e9 / t)
-            } else {
-                "-".into()
-            },
-            *r as f64 / *c as f64
-        );
-    }
-    println!(
-        "| total | {:.2} | 100% | {:.3} | {:.1} | | |",
-        total * 1e3,
-        total_macs as f64 / 1e9,
-        total_macs as f64 / 1e9 / total
+    let rows: Vec<ClassTime> = classes
+        .into_iter()
+        .map(|(class, secs, macs, c, r)| ClassTime {
+            class,
+            secs,
+            macs,
+            calls: Some((c, r)),
+        })
+        .collect();
+    print_profile(
+        &format!("one streamed {h}x{w} stripe region, one thread, fastest of {runs}"),
+        rows,
+        total,
+        total_macs,
     );
     Ok(())
 }
@@ -434,30 +472,21 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
         }
         i += len;
     }
-    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total: f64 = best.iter().sum();
-    println!();
-    println!("Per-node profile, one {region}x{region} tile region, one thread, fastest of {runs}:");
-    println!("| op class | ms | share | GMAC | GMAC/s |");
-    println!("|---|---|---|---|---|");
-    for (class, t, macs) in &classes {
-        println!(
-            "| {class} | {:.2} | {:.1}% | {:.3} | {} |",
-            t * 1e3,
-            100.0 * t / total,
-            *macs as f64 / 1e9,
-            if *macs > 0 {
-                format!("{:.1}", *macs as f64 / 1e9 / t)
-            } else {
-                "-".into()
-            }
-        );
-    }
-    println!(
-        "| total | {:.2} | 100% | {:.3} | {:.1} |",
-        total * 1e3,
-        engine.macs(&plan.shapes) as f64 / 1e9,
-        engine.macs(&plan.shapes) as f64 / 1e9 / total
+    let rows: Vec<ClassTime> = classes
+        .into_iter()
+        .map(|(class, secs, macs)| ClassTime {
+            class,
+            secs,
+            macs,
+            calls: None,
+        })
+        .collect();
+    print_profile(
+        &format!("one {region}x{region} tile region, one thread, fastest of {runs}"),
+        rows,
+        total,
+        engine.macs(&plan.shapes),
     );
     Ok(())
 }

@@ -229,6 +229,46 @@ fn depthwise_matches_reference_on_random_shapes() {
     }
 }
 
+/// `c` planes of `h` rows of `w` (CHW in `x`) laid out as `l` says: channel planes
+/// `l.in_stride` apart, row `y` at plane row `(l.in_first_row + y) mod l.in_rows`; NaN elsewhere.
+fn ring_planes(x: &[f32], c: usize, h: usize, w: usize, l: &PlaneLayout) -> Vec<f32> {
+    let mut planes = vec![f32::NAN; (c - 1) * l.in_stride + l.in_rows * w];
+    for ch in 0..c {
+        for y in 0..h {
+            let at = ch * l.in_stride + (l.in_first_row + y) % l.in_rows * w;
+            planes[at..at + w].copy_from_slice(&x[(ch * h + y) * w..][..w]);
+        }
+    }
+    planes
+}
+
+/// Asserts that `got` holds `want`'s planes (`plane` elements each) `stride` apart, bit for
+/// bit, and `sentinel` everywhere else.
+fn same_planes_at(
+    got: &[f32],
+    want: &[f32],
+    plane: usize,
+    stride: usize,
+    sentinel: f32,
+    what: &str,
+) {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let n = want.len() / plane.max(1);
+    for ch in 0..n {
+        let at = ch * stride;
+        assert_eq!(
+            bits(&got[at..at + plane]),
+            bits(&want[ch * plane..][..plane]),
+            "{what} channel {ch}"
+        );
+        let end = if ch + 1 < n { at + stride } else { got.len() };
+        assert!(
+            got[at + plane..end].iter().all(|&v| v == sentinel),
+            "{what}: wrote outside the rows"
+        );
+    }
+}
+
 /// The depthwise kernel on rows of ring planes ([`Kernels::depthwise_strided`]: channel planes
 /// apart, input rows wrapping at the ring's end, output rows inside larger planes), as a
 /// streamed run calls it: equal bit for bit to the dense kernel on each channel's rows alone,
@@ -274,13 +314,7 @@ fn depthwise_on_ring_rows_equals_dense_planes() {
             out_stride: oh * ow + rng.random_range(0..3) * ow,
         };
         let x = rand_vec(&mut rng, c * h * w);
-        let mut planes = vec![f32::NAN; (c - 1) * l.in_stride + ring * w];
-        for ch in 0..c {
-            for y in 0..h {
-                let at = ch * l.in_stride + (first + y) % ring * w;
-                planes[at..at + w].copy_from_slice(&x[(ch * h + y) * w..][..w]);
-            }
-        }
+        let planes = ring_planes(&x, c, h, w, &l);
         let wt = rand_vec(&mut rng, c * kk * kk);
         let b = if i % 2 == 0 {
             vec![]
@@ -296,25 +330,7 @@ fn depthwise_on_ring_rows_equals_dense_planes() {
         let what = format!(
             "ring depthwise c{c} {h}x{w} k{kk} p{pt},{p},{pb} s{st} ring {ring} first {first}"
         );
-        for ch in 0..c {
-            let at = ch * l.out_stride;
-            let plane = &got[at..at + oh * ow];
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(
-                bits(plane),
-                bits(&want[ch * oh * ow..][..oh * ow]),
-                "{what} channel {ch}"
-            );
-            let gap_end = if ch + 1 < c {
-                at + l.out_stride
-            } else {
-                got.len()
-            };
-            assert!(
-                got[at + oh * ow..gap_end].iter().all(|&v| v == sentinel),
-                "{what}: wrote outside the rows"
-            );
-        }
+        same_planes_at(&got, &want, oh * ow, l.out_stride, sentinel, &what);
         // And the dense kernel itself is the reference's.
         let mut reference = vec![0f32; c * oh * ow];
         generic::conv2d(&s, &x, &wt, &b, act, &mut reference);
@@ -366,13 +382,7 @@ fn dense_conv_on_ring_rows_equals_dense_planes() {
             out_stride: oh * ow + rng.random_range(0..3) * ow,
         };
         let x = rand_vec(&mut rng, ic * h * w);
-        let mut planes = vec![f32::NAN; (ic - 1) * l.in_stride + ring * w];
-        for c in 0..ic {
-            for y in 0..h {
-                let at = c * l.in_stride + (first + y) % ring * w;
-                planes[at..at + w].copy_from_slice(&x[(c * h + y) * w..][..w]);
-            }
-        }
+        let planes = ring_planes(&x, ic, h, w, &l);
         let wt = rand_vec(&mut rng, oc * ic * kk * kk);
         let b = if i % 2 == 0 {
             vec![]
@@ -392,24 +402,7 @@ fn dense_conv_on_ring_rows_equals_dense_planes() {
         (k.conv)(&s, &x, &wt, &b, act, &mut want);
         let what =
             format!("ring conv {ic}->{oc} {h}x{w} k{kk} p{pt},{p},{pb} ring {ring} first {first}");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for c in 0..oc {
-            let at = c * l.out_stride;
-            assert_eq!(
-                bits(&got[at..at + oh * ow]),
-                bits(&want[c * oh * ow..][..oh * ow]),
-                "{what} channel {c}"
-            );
-            let end = if c + 1 < oc {
-                at + l.out_stride
-            } else {
-                got.len()
-            };
-            assert!(
-                got[at + oh * ow..end].iter().all(|&v| v == sentinel),
-                "{what}: wrote outside the rows"
-            );
-        }
+        same_planes_at(&got, &want, oh * ow, l.out_stride, sentinel, &what);
     }
     assert!(refused > 0, "stride-2 shapes must be refused");
 }
