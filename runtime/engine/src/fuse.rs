@@ -493,20 +493,6 @@ impl<'a> Plane<'a> {
     }
 }
 
-#[cfg(feature = "alloc")]
-/// Whether the strided quantized depthwise kernels take shape `s` (square kernel up to 7,
-/// equal strides of 1 or 2, input zero point a `u8` code).
-fn qdepthwise_takes(s: &ConvShape, q: &QConvParams<'_>) -> bool {
-    s.k_h == s.k_w
-        && (1..=7).contains(&s.k_h)
-        && s.stride_h == s.stride_w
-        && (s.stride_h == 1 || s.stride_h == 2)
-        && s.in_h > 0
-        && s.in_w > 0
-        && (0..=255).contains(&q.in_zero_point)
-        && s.conv_out().is_some()
-}
-
 /// A depthwise convolution node's operands, read once per call ([`Engine::dw_operands`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DwOperands<'m> {
@@ -656,7 +642,7 @@ impl<'m> Engine<'m> {
                 None => false,
             },
             (Some(q), Plane::U8(x), ty) => match k.qdepthwise_strided {
-                Some(kernel) if qdepthwise_takes(s, &q) => {
+                Some(kernel) => {
                     let dst = match ty {
                         ValueType::U8(vq) => QOutput::U8 {
                             q: qparams(vq),
@@ -668,10 +654,9 @@ impl<'m> Engine<'m> {
                             dst: &mut out[at..],
                         },
                     };
-                    kernel(s, &q, x, dst, l);
-                    true
+                    kernel(s, &q, x, dst, l)
                 }
-                _ => false,
+                None => false,
             },
             _ => false,
         }

@@ -229,9 +229,10 @@ pub type DwStridedFn = fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &
 /// shapes: `false` (nothing written) for the others.
 pub type ConvStridedFn =
     fn(&ConvShape, &[f32], &[f32], &[f32], Act, &mut [f32], &PlaneLayout) -> bool;
-/// A quantized depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says.
+/// A quantized depthwise convolution kernel on planes laid out as a [`PlaneLayout`] says that
+/// takes only some shapes: `false` (nothing written) for the others.
 pub type QDwStridedFn =
-    fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, &PlaneLayout);
+    fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, &PlaneLayout) -> bool;
 /// A pointwise convolution kernel.
 pub type Conv1x1Fn = fn(&Conv1x1, &[f32], &[f32], &[f32], Act, &mut [f32]);
 /// A pointwise convolution kernel writing through a [`PwEpilogue`] (strided planes, fused

@@ -415,16 +415,14 @@ fn ring_depthwise(s: &ConvShape, p: &QConvParams<'_>, x: &[u8], out: QOutput<'_>
     match out {
         QOutput::U8 { q, relu, dst } => {
             let mut big = vec![0xA5u8; len];
-            strided(
-                s,
-                p,
-                &ring,
-                QOutput::U8 {
-                    q,
-                    relu,
-                    dst: &mut big,
-                },
-                &l,
+            let u8_out = QOutput::U8 {
+                q,
+                relu,
+                dst: &mut big,
+            };
+            assert!(
+                strided(s, p, &ring, u8_out, &l),
+                "a supported shape refused"
             );
             for ch in 0..c {
                 dst[ch * oh * ow..][..oh * ow]
@@ -439,7 +437,11 @@ fn ring_depthwise(s: &ConvShape, p: &QConvParams<'_>, x: &[u8], out: QOutput<'_>
         }
         QOutput::F32 { act, dst } => {
             let mut big = vec![-9.5f32; len];
-            strided(s, p, &ring, QOutput::F32 { act, dst: &mut big }, &l);
+            let f32_out = QOutput::F32 { act, dst: &mut big };
+            assert!(
+                strided(s, p, &ring, f32_out, &l),
+                "a supported shape refused"
+            );
             for ch in 0..c {
                 dst[ch * oh * ow..][..oh * ow]
                     .copy_from_slice(&big[ch * l.out_stride..][..oh * ow]);

@@ -102,12 +102,7 @@ impl Engine<'_> {
             // All channels in one kernel call, reading the input ring where it wraps, where
             // the kernels have one.
             if b - a <= r.cap[u0] {
-                let l = PlaneLayout {
-                    in_stride: r.cap[u0] * x.w,
-                    in_rows: r.cap[u0],
-                    in_first_row: a % r.cap[u0].max(1),
-                    out_stride: r.cap[v] * y.w,
-                };
+                let l = r.layout(u0, a, v);
                 let at = r.rows(v, 0, r0, r1).start;
                 let src = Plane::of(ty_in, ins[0], 0..x.c * r.cap[u0] * x.w);
                 if self.depthwise_strided(&d, &s, src, out, ty_out, at, &l) {
@@ -274,12 +269,7 @@ impl Engine<'_> {
                     false
                 } else {
                     let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
-                    let l = PlaneLayout {
-                        in_stride: r.cap[u0] * x.w,
-                        in_rows: r.cap[u0],
-                        in_first_row: a % r.cap[u0].max(1),
-                        out_stride,
-                    };
+                    let l = r.layout(u0, a, v);
                     kernel(&s, ins[0], wt, bias, a_act, &mut out[out_at..], &l)
                 }
             } else {

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use rawnr_core::format::ValueType;
-use rawnr_kernels::ConvShape;
+use rawnr_kernels::{ConvShape, PlaneLayout};
 
 use super::schedule::RowMap;
 use crate::graph::{bytes, bytes_mut, slot_len, Shape};
@@ -77,6 +77,16 @@ impl Rings<'_> {
         let w = self.shapes[v].w;
         let at = (ch * self.cap[v] + a % self.cap[v]) * w;
         at..at + (b - a) * w
+    }
+    /// The layout of a call reading value `u`'s ring from row `a` on (wrapping at the ring's
+    /// end) and writing rows of value `v`'s ring.
+    pub(super) fn layout(&self, u: usize, a: usize, v: usize) -> PlaneLayout {
+        PlaneLayout {
+            in_stride: self.cap[u] * self.shapes[u].w,
+            in_rows: self.cap[u],
+            in_first_row: a % self.cap[u].max(1),
+            out_stride: self.cap[v] * self.shapes[v].w,
+        }
     }
     pub(super) fn load(&self, rings: &[f32], v: usize, r0: usize, r1: usize, dst: &mut [f32]) {
         ring_load(

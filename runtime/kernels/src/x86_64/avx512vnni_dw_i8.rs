@@ -484,24 +484,24 @@ pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
     check(s, p, input, &out);
-    depthwise_strided(s, p, input, out, &PlaneLayout::dense(s));
+    let taken = depthwise_strided(s, p, input, out, &PlaneLayout::dense(s));
+    debug_assert!(taken);
 }
 
 /// [`depthwise`] on planes laid out as `l` says (rows of larger planes, input rows wrapping
 /// like a ring's: a streamed value's ring, [`crate::Kernels::qdepthwise_strided`]); the same
-/// results as [`depthwise`] on each channel's rows alone. Needs a supported shape and AVX-512
-/// VNNI/BW (panics otherwise: the dispatch table installs it only then).
+/// results as [`depthwise`] on each channel's rows alone. Returns `false`, writing nothing,
+/// for a shape [`depthwise`] would hand to the reference, or a CPU without AVX-512 VNNI/BW.
 pub fn depthwise_strided(
     s: &ConvShape,
     p: &QConvParams<'_>,
     input: &[u8],
     out: QOutput<'_>,
     l: &PlaneLayout,
-) {
-    assert!(
-        supported(s, p) && crate::has_avx512vnni(),
-        "qdepthwise_strided: not a supported shape or CPU"
-    );
+) -> bool {
+    if !supported(s, p) || !crate::has_avx512vnni() {
+        return false;
+    }
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
     let k = s.k_h;
     assert!(
@@ -521,4 +521,5 @@ pub fn depthwise_strided(
     unsafe {
         run(s, p, input, out, l)
     }
+    true
 }
