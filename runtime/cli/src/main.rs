@@ -208,9 +208,10 @@ pub struct EngineArgs {
     /// `--scratch-mib`.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     pub layout: Layout,
-    /// Row streaming: input rows per step (the rings hold a few steps).
-    #[arg(long, default_value_t = 8)]
-    pub stream_step: usize,
+    /// Row streaming: input rows per step; the rings hold a few steps (default: 4 for int8
+    /// models, whose rings then stay nearer the cores' caches; 8 otherwise).
+    #[arg(long)]
+    pub stream_step: Option<usize>,
     /// Row streaming: fewest rows a node computes per call (default: 2 for int8 models, whose
     /// rings are a quarter of f32's, so deeper calls cost little memory; 1 otherwise).
     #[arg(long)]
@@ -292,18 +293,13 @@ impl EngineArgs {
         }
         let m = d.engine().model().info().size_multiple.max(1) as usize;
         let budget = self.scratch_mib.saturating_mul(1 << 20);
-        // int8: 2 rows per call measured 5% faster than 1 (3472x4624, 2 threads, 4 rounds),
-        // f32 no faster.
-        let default_min_rows = if rawnr_onnx::is_int8(d.engine().model()) {
-            2
-        } else {
-            1
-        };
+        // Step and rows per call: the engine's defaults for this model unless given.
+        let defaults = StripeOptions::for_model(d.engine().model());
         let opts = |width: usize| StripeOptions {
             width,
             halo: self.halo,
-            step: self.stream_step.max(1),
-            min_rows: self.stream_min_rows.unwrap_or(default_min_rows).max(1),
+            step: self.stream_step.unwrap_or(defaults.step).max(1),
+            min_rows: self.stream_min_rows.unwrap_or(defaults.min_rows).max(1),
         };
         let fits = |width: usize| {
             budget == 0
