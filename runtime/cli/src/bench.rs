@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 use clap::Args;
-use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::bayer::{pack_region_rows, CfaPhase, FrameLayout, Levels, PixelTransform};
 use rawnr_core::format::{DType, Model};
+use rawnr_core::noise::Affine;
 use rawnr_engine::graph::{Engine, Shape};
 use rawnr_engine::tiling::Denoiser;
 
@@ -353,6 +354,12 @@ fn profile_stream(
     let mut shapes = vec![Shape::default(); m.n_values()];
     engine.infer_shapes(h, w, &mut shapes)?;
     let mut scratch = vec![0f32; plan.scratch_len];
+    // Input rows packed from a synthetic raw frame of the region's size, as a real run packs
+    // them (the first convolution's calls include the packing).
+    let layout = FrameLayout::new(2 * w, 2 * h, CfaPhase::Rggb);
+    let frame = synthetic(layout.width, layout.height);
+    let levels = Levels::uniform(64.0, 1023.0);
+    let tf = PixelTransform::forward(&levels, Affine::IDENTITY, 1.0);
     let n = m.n_nodes();
     let mut best = vec![f64::MAX; n];
     let (mut calls, mut rows) = (vec![0usize; n], vec![0usize; n]);
@@ -365,11 +372,8 @@ fn profile_stream(
             plan,
             w,
             &mut scratch,
-            &mut |r0, _, planes| {
-                for (i, x) in planes.iter_mut().enumerate() {
-                    *x = ((r0 * w + i) % 97) as f32 / 97.0;
-                }
-                Ok(())
+            &mut |r0, r1, planes| {
+                pack_region_rows(&frame, 0, &layout, &tf, r0, 0, r1 - r0, w, planes)
             },
             &mut |_, _, _| Ok(()),
             &mut |i, r| {

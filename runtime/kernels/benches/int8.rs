@@ -4,7 +4,9 @@
 //! `vfmadd` / `vpdpbusd` / `vpmaddwd` loops) for "achieved vs peak".
 //!
 //! `-- quick` runs fewer repetitions; `-- pmrid` instead times every convolution of PMRID on a
-//! 384x384 tile with the f32 and the int8 kernels and prints the time per op class.
+//! 384x384 tile with the f32 and the int8 kernels and prints the time per op class; `-- calls`
+//! compares calls of 2 output rows (as streamed runs make them) with calls of 32 rows, per
+//! layer (the kernels' per-call set-up).
 
 use std::time::Instant;
 
@@ -251,6 +253,9 @@ fn main() {
     let runs = if quick { 3 } else { 9 };
     let k = Kernels::best();
     println!("kernels: {}", k.name);
+    if std::env::args().any(|a| a == "calls") {
+        return stream_calls(&k, runs);
+    }
     if std::env::args().any(|a| a == "pmrid") {
         return pmrid_profile(&k, 384, if quick { 1 } else { 3 });
     }
@@ -472,5 +477,52 @@ fn main() {
         for (name, r) in rows {
             println!("| {name} | {:.1} |", r / 1e9);
         }
+    }
+}
+
+/// GMAC/s of streamed-size calls (a few output rows of a wide plane) against tall calls of the
+/// same layer: the per-call cost of the kernels' set-up (stages, corrections, weight packing).
+fn stream_calls(k: &Kernels, runs: usize) {
+    println!("| layer | width | GMAC/s 2 rows | GMAC/s 32 rows |");
+    println!("|---|---|---|---|");
+    for &(ci, co, kk, w) in &[
+        (512, 128, 1, 64),
+        (128, 512, 1, 64),
+        (256, 64, 1, 128),
+        (16, 64, 1, 512),
+        (16, 16, 1, 1024),
+        (512, 512, 5, 64),
+        (512, 512, 3, 64),
+        (256, 256, 5, 128),
+        (64, 64, 5, 512),
+        (16, 16, 3, 1024),
+    ] {
+        let mut rates = Vec::new();
+        for rows in [2, 32] {
+            let dw = kk > 1;
+            let s = ConvShape {
+                in_c: ci,
+                in_h: rows + kk - 1,
+                in_w: w,
+                out_c: co,
+                k_h: kk,
+                k_w: kk,
+                stride_h: 1,
+                stride_w: 1,
+                pad: [0, kk / 2, 0, kk / 2],
+                groups: if dw { ci } else { 1 },
+            };
+            let wlen = co * (ci / s.groups) * kk * kk;
+            let ops = QOps::new(ci * s.in_h * w, wlen, co);
+            let f = if dw { k.qdepthwise } else { k.qconv1x1 };
+            let t = time_q(f, &s, &ops, co * rows * w, runs);
+            rates.push(wlen as f64 * (rows * w) as f64 / t / 1e9);
+        }
+        let kind = if kk > 1 {
+            format!("dw {kk}x{kk} {ci}")
+        } else {
+            format!("pw {ci}->{co}")
+        };
+        println!("| {kind} | {w} | {:.1} | {:.1} |", rates[0], rates[1]);
     }
 }

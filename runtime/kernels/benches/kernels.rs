@@ -4,7 +4,8 @@
 //! `cargo bench -p rawnr-kernels -- pmrid` instead times every layer of PMRID on one 384x384
 //! tile (a 256 tile with a 64 halo) with the dispatched kernels and prints the time per op
 //! class; `-- dwloop C H K S` runs one depthwise layer (C channels, H x H, K x K, stride S) in a
-//! loop, for a profiler.
+//! loop, for a profiler; `-- convloop CI CO W R` one dense 3x3 convolution of R output rows W
+//! wide (a streamed call).
 
 use std::time::Instant;
 
@@ -64,6 +65,44 @@ fn main() {
         println!(
             "{:.1} GMAC/s",
             (c * oh * ow * kk * kk * 20) as f64 / t / 1e9
+        );
+        return;
+    }
+    if only("convloop") {
+        // One dense 3x3 convolution of a few output rows in a loop (a streamed call): in_c,
+        // out_c, width, output rows from the arguments.
+        let n: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        let (ci, co, w, rows) = (n[0], n[1], n[2], n[3]);
+        let k = Kernels::best();
+        let s = ConvShape {
+            in_c: ci,
+            in_h: rows + 2,
+            in_w: w,
+            out_c: co,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad: [0, 1, 0, 1],
+            groups: 1,
+        };
+        let (oh, ow) = s.conv_out().unwrap();
+        let x = vec![0.5f32; ci * s.in_h * w];
+        let wt = vec![0.01f32; co * ci * 9];
+        let b = vec![0.1f32; co];
+        let mut y = vec![0f32; co * oh * ow];
+        let reps = 200;
+        let t = min_secs(
+            || {
+                for _ in 0..reps {
+                    (k.conv)(&s, &x, &wt, &b, Act::Relu, &mut y)
+                }
+            },
+            10,
+        );
+        println!(
+            "{ci}->{co} {w} wide, {oh} rows: {:.1} GMAC/s",
+            (co * ci * 9 * oh * ow * reps) as f64 / t / 1e9
         );
         return;
     }

@@ -250,9 +250,17 @@ pub type DequantizeFn = fn(&[u8], quant::QParams, &mut [f32]);
 pub type QAddFn = fn(&[u8], &[u8], &quant::QAddParams, &mut [u8]);
 /// A quantized pointwise convolution on strided planes: shape, int8 operands, `u8` input whose
 /// channel planes are `in_stride` bytes apart, output stage whose planes are `out_stride`
-/// elements apart (see [`x86_64::avx512vnni_conv1x1_i8::conv1x1_strided`]).
-pub type QConv1x1StridedFn =
-    fn(&ConvShape, &quant::QConvParams<'_>, &[u8], quant::QOutput<'_>, usize, usize);
+/// elements apart, and optionally a residual added in the output stage (see
+/// [`x86_64::avx512vnni_conv1x1_i8::conv1x1_strided`]).
+pub type QConv1x1StridedFn = fn(
+    &ConvShape,
+    &quant::QConvParams<'_>,
+    &[u8],
+    quant::QOutput<'_>,
+    usize,
+    usize,
+    Option<&quant::QResidual<'_>>,
+);
 /// f32 element-wise add with an activation.
 pub type AddFn = fn(&[f32], &[f32], Act, &mut [f32]);
 

@@ -308,6 +308,34 @@ impl QAddParams {
     }
 }
 
+/// A residual operand added in a quantized pointwise convolution's output stage: the add
+/// that alone reads the convolution's output, fused with it
+/// ([`crate::Kernels::qconv1x1_strided`]). Channel `o`, pixel `i` of the residual is element
+/// `o * stride + i` of `rows`.
+#[derive(Debug, Clone, Copy)]
+pub enum QResidual<'a> {
+    /// With `f32` output: each output is `act(y + r)`, `y` the convolution's output (its own
+    /// activation applied) and `r` the residual's element, as [`crate::generic::add`].
+    F32 {
+        /// Residual planes.
+        rows: &'a [f32],
+        /// Distance between the residual's channel planes, at least the pixels.
+        stride: usize,
+        /// Activation after the add.
+        act: crate::Act,
+    },
+    /// With `u8` output: each output is `add.apply(y, r)`, `y` the convolution's `u8` code
+    /// (the add's first operand) and `r` the residual's, as [`crate::generic_i8::qadd`].
+    U8 {
+        /// Residual planes.
+        rows: &'a [u8],
+        /// Distance between the residual's channel planes, at least the pixels.
+        stride: usize,
+        /// The add, the convolution's output as its first operand.
+        add: QAddParams,
+    },
+}
+
 /// Parameters that re-express one `u8` tensor in another's quantization (concat inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QRescale {

@@ -76,8 +76,9 @@ fn eltwise_kernels_equal_the_reference() {
         generic_i8::qadd(&codes, &other, &p, &mut a);
         k::qadd(&codes, &other, &p, &mut b);
         assert_eq!(a, b, "qadd case {case}");
-        // Extreme parameters: multipliers up to 2^31 - 1, odd zero points (the exact 32-bit
-        // path's limits, and the 64-bit fallback outside them).
+        // Extreme parameters: multipliers up to 2^31 - 1 (the exact 32-bit path takes them
+        // below 2^30), odd zero points (the path's limits, and the 64-bit fallback outside
+        // them).
         let zps = [0, 255, 128, -5, 300, 1 << 28, -(1 << 30)];
         let ms = [
             0,
@@ -88,6 +89,8 @@ fn eltwise_kernels_equal_the_reference() {
             i32::MAX,
             i32::MAX - 1024,
             1 << 30,
+            (1 << 30) - 1,
+            (1 << 15) - 1,
         ];
         let p = QAddParams {
             a_zero_point: zps[rng.random_range(0..3)],

@@ -8,7 +8,7 @@
 //! too).
 
 use rand::{Rng, SeedableRng};
-use rawnr_kernels::quant::{QConvParams, QOutput, QParams};
+use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput, QParams, QResidual};
 use rawnr_kernels::{
     generic, generic_i8, Act, ConvShape, F16ToF32Fn, Kernels, PlaneLayout, QConvFn,
 };
@@ -793,6 +793,7 @@ fn strided_pointwise_matches_reference() {
                 },
                 in_stride,
                 out_stride,
+                None,
             );
             same(
                 &planes(&got),
@@ -802,6 +803,58 @@ fn strided_pointwise_matches_reference() {
             assert!(
                 gaps_untouched(&got),
                 "case {case}: wrote between output planes"
+            );
+            // With a residual added in the output stage: the reference add of the reference
+            // output and the residual planes (random bytes between them).
+            let res_stride = pixels + r.random_range(0..40);
+            let res: Vec<u8> = (0..(s.out_c - 1) * res_stride + pixels)
+                .map(|_| r.random())
+                .collect();
+            let res_planes: Vec<u8> = (0..s.out_c)
+                .flat_map(|o| res[o * res_stride..o * res_stride + pixels].to_vec())
+                .collect();
+            let qb = QParams {
+                scale: r.random_range(0.05..2.0),
+                // Now and then a zero point outside 0..=255 (the kernel's scalar path).
+                zero_point: if case % 7 == 3 {
+                    -300
+                } else {
+                    zero_point(&mut r)
+                },
+            };
+            let qy = QParams {
+                scale: r.random_range(0.05..3.0),
+                zero_point: zero_point(&mut r),
+            };
+            let add = QAddParams::new(q, qb, qy, r.random()).unwrap();
+            let mut want_add = vec![0u8; n];
+            generic_i8::qadd(&want, &res_planes, &add, &mut want_add);
+            let mut got = vec![0xAAu8; len];
+            strided(
+                &s,
+                &p,
+                &xs,
+                QOutput::U8 {
+                    q,
+                    relu,
+                    dst: &mut got,
+                },
+                in_stride,
+                out_stride,
+                Some(&QResidual::U8 {
+                    rows: &res,
+                    stride: res_stride,
+                    add,
+                }),
+            );
+            same(
+                &planes(&got),
+                &want_add,
+                &format!("strided u8 + residual case {case} {s:?} {add:?}"),
+            );
+            assert!(
+                gaps_untouched(&got),
+                "case {case}: wrote between output planes (residual)"
             );
         }
         for act in [Act::None, Act::Relu, Act::LeakyRelu(0.1)] {
@@ -823,13 +876,51 @@ fn strided_pointwise_matches_reference() {
                 QOutput::F32 { act, dst: &mut got },
                 in_stride,
                 out_stride,
+                None,
             );
-            let got: Vec<u32> = (0..s.out_c)
-                .flat_map(|o| got[o * out_stride..o * out_stride + pixels].to_vec())
-                .map(f32::to_bits)
+            let bits_of = |got: &[f32]| -> Vec<u32> {
+                (0..s.out_c)
+                    .flat_map(|o| got[o * out_stride..o * out_stride + pixels].to_vec())
+                    .map(f32::to_bits)
+                    .collect()
+            };
+            let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            same(
+                &bits_of(&got),
+                &want_bits,
+                &format!("strided f32 case {case} {s:?}"),
+            );
+            // With an f32 residual and the add's own activation.
+            let res_stride = pixels + r.random_range(0..40);
+            let res: Vec<f32> = (0..(s.out_c - 1) * res_stride + pixels)
+                .map(|_| r.random_range(-3.0..3.0))
                 .collect();
-            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
-            same(&got, &want, &format!("strided f32 case {case} {s:?}"));
+            let res_planes: Vec<f32> = (0..s.out_c)
+                .flat_map(|o| res[o * res_stride..o * res_stride + pixels].to_vec())
+                .collect();
+            let add_act = [Act::None, Act::Relu, Act::LeakyRelu(0.2)][case % 3];
+            let mut want_add = vec![0f32; n];
+            rawnr_kernels::generic::add(&want, &res_planes, add_act, &mut want_add);
+            let mut got = vec![f32::NAN; len];
+            strided(
+                &s,
+                &p,
+                &xs,
+                QOutput::F32 { act, dst: &mut got },
+                in_stride,
+                out_stride,
+                Some(&QResidual::F32 {
+                    rows: &res,
+                    stride: res_stride,
+                    act: add_act,
+                }),
+            );
+            let want_bits: Vec<u32> = want_add.iter().map(|v| v.to_bits()).collect();
+            same(
+                &bits_of(&got),
+                &want_bits,
+                &format!("strided f32 + residual case {case} {s:?}"),
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use rawnr_core::format::{DType, OpKind, ValueType};
 use rawnr_core::Error;
-use rawnr_kernels::quant::QOutput;
+use rawnr_kernels::quant::{QAddParams, QOutput, QResidual};
 use rawnr_kernels::{Act, Conv1x1, ConvShape, PlaneLayout, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
 
 use super::rings::{ring_load, window_shape, Rings};
@@ -174,7 +174,9 @@ impl Engine<'_> {
             }
             return Ok(());
         }
-        if pointwise_f32 || sn.fused_add.is_some() {
+        // A fused pointwise + add node with int8 weights runs on the int8 kernel below.
+        let fused_i8 = sn.fused_add.is_some() && weight_ty == Some(DType::I8);
+        if pointwise_f32 || (sn.fused_add.is_some() && !fused_i8) {
             let (wt, bias) = (m.tensor_f32(n.weight as usize), self.bias_f32(i));
             let into = k.conv1x1_into.ok_or(Error::BadInfo("pointwise kernel"))?;
             // A fused add's other operand is the residual, read from its own ring.
@@ -214,20 +216,58 @@ impl Engine<'_> {
             && in_place
             && k.qconv1x1_strided.is_some();
         if let (true, Some(strided)) = (pointwise_i8, k.qconv1x1_strided) {
-            let qp = self.qconv_params(i).ok_or(Error::BadNode {
+            let bad = |reason| Error::BadNode {
                 node: i as u32,
-                reason: "u8 input",
-            })?;
-            let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
+                reason,
+            };
+            let qp = self.qconv_params(i).ok_or(bad("u8 input"))?;
+            let (out, ins) = split_io(rings, r.range(v), &in_r[..n_in], i)?;
             let a = act(n.activation);
             let input = bytes(ins[0], r.shapes[u0].c * r.cap[u0] * x.w);
-            // Rows read in place, one call per stretch the input ring does not wrap in.
+            // A fused add's other operand is the residual, read from its own ring; a `u8` add
+            // takes the pointwise output as its first operand.
+            let fused = match sn.fused_add {
+                Some(add) if fused_i8 => {
+                    let an = m.node(add);
+                    let u1 = inputs[1];
+                    let add_params = match (ty(u1), ty(v)) {
+                        (ValueType::U8(qb), ValueType::U8(qy)) => {
+                            let qa = m.value_quant(i + 1).ok_or(bad("u8 pointwise output"))?;
+                            let relu = act(an.activation) == Act::Relu;
+                            let p = QAddParams::new(qparams(qa), qparams(qb), qparams(qy), relu);
+                            Some(p.ok_or(bad("add scale ratio"))?)
+                        }
+                        _ => None,
+                    };
+                    Some((u1, act(an.activation), add_params))
+                }
+                _ => None,
+            };
+            // Rows read in place, one call per stretch no input ring wraps in.
             let mut s0 = r0;
             while s0 < r1 {
                 let s1 = r1.min(r.wrap_after(u0, s0));
+                let s1 = fused.map_or(s1, |(u1, ..)| s1.min(r.wrap_after(u1, s0)));
                 let pw = ConvShape { in_h: s1 - s0, ..s };
+                let residual = fused.map(|(u1, add_act, add_params)| {
+                    let at = r.rows(u1, 0, s0, s1).start;
+                    let stride = r.cap[u1] * y.w;
+                    match add_params {
+                        Some(add) => QResidual::U8 {
+                            rows: &bytes(ins[1], y.c * stride)[at..],
+                            stride,
+                            add,
+                        },
+                        None => QResidual::F32 {
+                            rows: &ins[1][at..],
+                            stride,
+                            act: add_act,
+                        },
+                    }
+                });
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
-                let dst = match ty(v) {
+                // The pointwise node's own output (a fused add's output is `v`).
+                let dst = match m.value_type(i + 1) {
                     ValueType::U8(q) => QOutput::U8 {
                         q: qparams(q),
                         relu: a == Act::Relu,
@@ -245,10 +285,17 @@ impl Engine<'_> {
                     dst,
                     r.cap[u0] * x.w,
                     r.cap[v] * y.w,
+                    residual.as_ref(),
                 );
                 s0 = s1;
             }
             return Ok(());
+        }
+        if sn.fused_add.is_some() {
+            return Err(Error::BadNode {
+                node: i as u32,
+                reason: "a fused pointwise + add without its kernel",
+            });
         }
         // A dense f32 convolution reads its input rows where they are (a ring's rows; the
         // input's, packed into the window) and writes its output rows into the ring.

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use rawnr_core::format::{DType, OpKind, ValueType};
 use rawnr_core::Error;
+use rawnr_kernels::QCONV1X1_STRIDED_MAX_IN_C;
 
 use crate::graph::{Engine, Shape};
 
@@ -93,8 +94,7 @@ pub(super) struct SNode {
     /// Computed only as far as its readers need (a clone, or fed only by lazy nodes), so
     /// that the rows it lags behind stay in the input frame instead of a ring.
     pub(super) lazy: bool,
-    /// An f32 pointwise node fused with the add (this model node) that alone reads its
-    /// output: inputs are the pointwise input and the add's other operand, the output is the
+    /// A pointwise node fused with the add (this model node) that alone reads its output: inputs are the pointwise input and the add's other operand, the output is the
     /// add's, and the pointwise output never reaches a ring.
     pub(super) fused_add: Option<usize>,
 }
@@ -279,22 +279,25 @@ impl Engine<'_> {
         })
     }
 
-    /// If f32 pointwise node `i` and the add after it stream as one node: the add's slot of
-    /// its other operand. `n_readers` counts every value's readers.
+    /// If pointwise node `i` and the add after it stream as one node: the add's slot of its
+    /// other operand. f32 pointwise nodes fuse with an f32 add where the CPU has
+    /// [`rawnr_kernels::Kernels::conv1x1_into`]; int8 ones (`u8` input) with an add of their
+    /// output's type (f32 or `u8`) where it has [`rawnr_kernels::Kernels::qconv1x1_strided`].
+    /// `n_readers` counts every value's readers.
     pub(super) fn pw_add_at(&self, i: usize, n_readers: &[usize]) -> Option<usize> {
         let m = &self.model;
-        if i + 1 >= m.n_nodes() || self.kernels.conv1x1_into.is_none() {
+        if i + 1 >= m.n_nodes() {
             return None;
         }
         let (pw, add) = (m.node(i), m.node(i + 1));
-        let f32v = |v: usize| m.value_type(v) == ValueType::F32;
-        let pointwise = pw.op == OpKind::Conv2d
-            && pw.kernel == [1, 1]
+        if pw.op != OpKind::Conv2d {
+            return None;
+        }
+        let pointwise = pw.kernel == [1, 1]
             && pw.stride == [1, 1]
             && pw.pad == [0; 4]
             && pw.groups == 1
-            && pw.n_inputs == 1
-            && m.tensor(pw.weight as usize).dtype == DType::F32;
+            && pw.n_inputs == 1;
         let ins = &add.inputs[..add.n_inputs as usize];
         let slot = ins.iter().position(|&u| u as usize != i + 1)?;
         let fits = add.op == OpKind::Add
@@ -303,11 +306,27 @@ impl Engine<'_> {
             && n_readers[i + 1] == 1
             && m.info().output_value as usize != i + 1
             && pw.inputs[0] != 0
-            && ins[slot] != 0
-            && [pw.inputs[0] as usize, i + 1, i + 2, ins[slot] as usize]
-                .iter()
-                .all(|&v| f32v(v));
-        (pointwise && fits).then_some(slot)
+            && ins[slot] != 0;
+        // The pointwise output, the add's output and its other operand: one type.
+        let outs = [i + 1, i + 2, ins[slot] as usize].map(|v| m.value_type(v));
+        let all = |f: fn(ValueType) -> bool| outs.iter().all(|&t| f(t));
+        let k = &self.kernels;
+        let w = m.tensor(pw.weight as usize);
+        let kernel = match w.dtype {
+            DType::F32 => {
+                k.conv1x1_into.is_some()
+                    && m.value_type(pw.inputs[0] as usize) == ValueType::F32
+                    && all(|t| t == ValueType::F32)
+            }
+            DType::I8 => {
+                k.qconv1x1_strided.is_some()
+                    && matches!(m.value_type(pw.inputs[0] as usize), ValueType::U8(_))
+                    && (1..=QCONV1X1_STRIDED_MAX_IN_C).contains(&(w.dims[1] as usize))
+                    && (all(|t| t == ValueType::F32) || all(|t| matches!(t, ValueType::U8(_))))
+            }
+            DType::F16 | DType::I32 => false,
+        };
+        (pointwise && fits && kernel).then_some(slot)
     }
 
     /// Whether this model runs row-streamed ([`Engine::stream_plan`]).

@@ -115,72 +115,100 @@ pub fn qadd(a: &[u8], b: &[u8], p: &QAddParams, output: &mut [u8]) {
 
 /// The constants of the exact 32-bit quantized add.
 ///
-/// With raw codes `a`, `b` (0..=255), the reference computes `floor((s + 2^19) / 2^20)` of `s =
-/// (a - za) ma + (b - zb) mb` in 64 bits. Split each multiplier as `m = mh 2^20 + ml1 2^10 +
-/// ml0` (`mh < 2^11`, `ml1, ml0 < 2^10`) and the constant `2^19 - za ma - zb mb = dh 2^20 + dl`
-/// (`0 <= dl < 2^20`). Then `s + 2^19 = 2^20 (a mh_a + b mh_b + dh) + t` with `t = 2^10 (a
-/// ml1_a + b ml1_b) + (a ml0_a + b ml0_b) + dl` in `[0, 2^30)`, so the result is `a mh_a + b
-/// mh_b + dh + (t >> 20)`, every term an `i32` and each pair of products one `vpdpwssd` of the
-/// `i16` pair `(a, b)` with the `i16` pair of multiplier parts.
-struct QAdd32 {
+/// With raw codes `a`, `b` (0..=255), the reference computes `zp + floor((s + 2^19) / 2^20)`
+/// of `s = (a - za) ma + (b - zb) mb` in 64 bits, that is `floor(T / 2^20)` of the sum
+/// `T = a ma + b mb + c` with `c = 2^19 - za ma - zb mb + zp 2^20`. Split each multiplier as
+/// `m = mh 2^15 + ml` (`mh, ml < 2^15` for `m < 2^30`) and `c = ch 2^15 + cl` (`0 <= cl <
+/// 2^15`): then `T = 2^15 H + L` with `H = ch + a mh_a + b mh_b` and `L = cl + a ml_a + b
+/// ml_b` in `[0, 2^24)`, each one `vpdpwssd` of the `i16` pair `(a, b)` with the `i16` pair
+/// of multiplier parts. With `L = 2^15 lh + ll` (`0 <= ll < 2^15`), the result
+/// `floor((H + lh + ll / 2^15) / 2^5)` is `(H + lh) >> 5`, as `H + lh` is an integer and
+/// `ll / 2^15 < 1`.
+pub(crate) struct QAdd32 {
     /// `(mh_a, mh_b)` as the `i16` halves of a dword.
     mh: i32,
-    /// `(ml1_a, ml1_b)`.
-    ml1: i32,
-    /// `(ml0_a, ml0_b)`.
-    ml0: i32,
-    /// `dl`.
-    dl: i32,
-    /// `dh + out_zero_point`.
-    k: i32,
+    /// `(ml_a, ml_b)`.
+    ml: i32,
+    /// `ch`.
+    ch: i32,
+    /// `cl`.
+    cl: i32,
     /// Lower clamp.
     lo: i32,
 }
 
 impl QAdd32 {
     /// The constants, or `None` outside the ranges of the derivation (zero points of the
-    /// inputs in 0..=255, multipliers >= 0, a moderate output zero point).
-    fn new(p: &QAddParams) -> Option<QAdd32> {
+    /// inputs in 0..=255, multipliers in `0..2^30`, a moderate output zero point).
+    pub(crate) fn new(p: &QAddParams) -> Option<QAdd32> {
         let (za, zb) = (p.a_zero_point as i64, p.b_zero_point as i64);
         let (ma, mb) = (p.a_multiplier, p.b_multiplier);
-        if !(0..=255).contains(&za) || !(0..=255).contains(&zb) || ma < 0 || mb < 0 {
+        let m_ok = |m: i32| (0..1 << 30).contains(&m);
+        if !(0..=255).contains(&za) || !(0..=255).contains(&zb) || !m_ok(ma) || !m_ok(mb) {
             return None;
         }
-        let d = (1i64 << (RESCALE_SHIFT - 1)) - za * ma as i64 - zb * mb as i64;
-        let (dh, dl) = (d >> RESCALE_SHIFT, d & ((1 << RESCALE_SHIFT) - 1));
-        // |dh| < 2^21 (|d| < 2^41), |a mh_a + b mh_b| < 2^20: the sum with k stays in i32.
-        let k = dh + p.out_zero_point as i64;
-        if k.abs() >= 1 << 29 {
+        let c = (1i64 << (RESCALE_SHIFT - 1)) - za * ma as i64 - zb * mb as i64
+            + ((p.out_zero_point as i64) << RESCALE_SHIFT);
+        let (ch, cl) = (c >> 15, c & ((1 << 15) - 1));
+        // H = ch + a mh_a + b mh_b with |a mh_a + b mh_b| < 2^24, plus lh < 2^9: stays in i32.
+        if ch.abs() >= 1 << 29 {
             return None;
         }
         let pair = |x: i32, y: i32| (x as u32 | (y as u32) << 16) as i32;
-        let part = |m: i32, sh: u32, bits: u32| (m >> sh) & ((1 << bits) - 1);
+        let low = |m: i32| m & ((1 << 15) - 1);
         Some(QAdd32 {
-            mh: pair(ma >> 20, mb >> 20),
-            ml1: pair(part(ma, 10, 10), part(mb, 10, 10)),
-            ml0: pair(part(ma, 0, 10), part(mb, 0, 10)),
-            dl: dl as i32,
-            k: k as i32,
+            mh: pair(ma >> 15, mb >> 15),
+            ml: pair(low(ma), low(mb)),
+            ch: ch as i32,
+            cl: cl as i32,
             lo: lower_bound(p.out_zero_point, p.relu),
         })
     }
 }
 
-/// 16 elements per iteration in `i32` lanes ([`QAdd32`]); the last partial vector through the
-/// reference.
+/// [`QAdd32`]'s constants broadcast to 16 lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct QAdd16 {
+    mh: __m512i,
+    ml: __m512i,
+    ch: __m512i,
+    cl: __m512i,
+    lo: __m512i,
+}
+
+impl QAdd16 {
+    /// Broadcasts `c` (caller has avx512f).
+    #[inline(always)]
+    pub(crate) unsafe fn new(c: &QAdd32) -> QAdd16 {
+        QAdd16 {
+            mh: _mm512_set1_epi32(c.mh),
+            ml: _mm512_set1_epi32(c.ml),
+            ch: _mm512_set1_epi32(c.ch),
+            cl: _mm512_set1_epi32(c.cl),
+            lo: _mm512_set1_epi32(c.lo),
+        }
+    }
+}
+
+/// The quantized add of 16 pairs of codes (`i32` lanes holding 0..=255), as `i32` lanes
+/// clamped below (at the add's lower bound) but not above: store with unsigned saturation
+/// (caller has avx512f/bw/vnni).
+#[inline(always)]
+pub(crate) unsafe fn qadd16(c: &QAdd16, a: __m512i, b: __m512i) -> __m512i {
+    // i16 pairs (a, b).
+    let ab = _mm512_or_si512(a, _mm512_slli_epi32::<16>(b));
+    let h = _mm512_dpwssd_epi32(c.ch, ab, c.mh);
+    let l = _mm512_dpwssd_epi32(c.cl, ab, c.ml);
+    let r = _mm512_add_epi32(h, _mm512_srli_epi32::<15>(l));
+    let r = _mm512_srai_epi32::<{ RESCALE_SHIFT - 15 }>(r);
+    _mm512_max_epi32(r, c.lo)
+}
+
+/// 16 elements per iteration in `i32` lanes ([`QAdd32`]); the last partial vector masked.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn qadd_vnni(a: &[u8], b: &[u8], c: &QAdd32, output: &mut [u8]) {
     let n = a.len();
-    let (mh, ml1, ml0) = (
-        _mm512_set1_epi32(c.mh),
-        _mm512_set1_epi32(c.ml1),
-        _mm512_set1_epi32(c.ml0),
-    );
-    let (dl, k, lo) = (
-        _mm512_set1_epi32(c.dl),
-        _mm512_set1_epi32(c.k),
-        _mm512_set1_epi32(c.lo),
-    );
+    let c = QAdd16::new(c);
     let mut i = 0;
     while i < n {
         // The last vector partial: masked-off bytes are not accessed.
@@ -189,15 +217,8 @@ unsafe fn qadd_vnni(a: &[u8], b: &[u8], c: &QAdd32, output: &mut [u8]) {
             let v = _mm512_maskz_loadu_epi8(m as u64, p.add(i) as *const _);
             _mm512_cvtepu8_epi32(_mm512_castsi512_si128(v))
         };
-        let (x, y) = (load(a.as_ptr()), load(b.as_ptr()));
-        // i16 pairs (a, b).
-        let ab = _mm512_or_si512(x, _mm512_slli_epi32::<16>(y));
-        let t1 = _mm512_slli_epi32::<10>(_mm512_madd_epi16(ab, ml1));
-        let t = _mm512_add_epi32(_mm512_dpwssd_epi32(dl, ab, ml0), t1);
-        let r = _mm512_dpwssd_epi32(k, ab, mh);
-        let r = _mm512_add_epi32(r, _mm512_srli_epi32::<RESCALE_SHIFT>(t));
-        // Clamp below, then unsigned saturation to 255 on the narrowing store.
-        let r = _mm512_max_epi32(r, lo);
+        let r = qadd16(&c, load(a.as_ptr()), load(b.as_ptr()));
+        // Unsigned saturation to 255 on the narrowing store.
         _mm512_mask_cvtusepi32_storeu_epi8(output.as_mut_ptr().add(i) as *mut _, m, r);
         i += 16;
     }

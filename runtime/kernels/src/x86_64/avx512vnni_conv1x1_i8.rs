@@ -17,9 +17,11 @@
 
 use core::arch::x86_64::*;
 
-use super::qout_i8::{probe, requant64_high, store16, v16, Dst, Stage};
-use crate::quant::{QConvParams, QOutput};
-use crate::ConvShape;
+use super::avx512_eltwise_i8::{qadd16, QAdd16, QAdd32};
+use super::qout_i8::{act16, pack64_raw, probe, requant16, requant64_high, store16, v16};
+use super::qout_i8::{requant16_high, Dst, Stage};
+use crate::quant::{QAddParams, QConvParams, QOutput, QResidual};
+use crate::{Act, ConvShape};
 
 /// Pixels per tile (the packed buffer's row length).
 pub(crate) const TILE: usize = 64;
@@ -86,6 +88,37 @@ pub(crate) fn mask16(n: usize) -> u16 {
         0xFFFF
     } else {
         ((1u32 << n) - 1) as u16
+    }
+}
+
+/// A residual added in the output stage ([`QResidual`] as raw pointers, at the element of the
+/// register tile's first channel and pixel).
+#[derive(Clone, Copy)]
+pub(crate) enum Res {
+    /// No residual.
+    None,
+    /// `f32` residual, channel planes `stride` apart, and the add's activation.
+    F32(*const f32, usize, Act),
+    /// `u8` residual, channel planes `stride` apart, and the add (the convolution's output
+    /// first; one per call, pointed to: the tiles pass `Res` by value).
+    U8(*const u8, usize, *const ResAdd),
+}
+
+/// The add of a `u8` residual and its vector constants where [`QAdd32`] covers it.
+pub(crate) struct ResAdd {
+    add: QAddParams,
+    c: Option<QAdd16>,
+}
+
+impl Res {
+    /// The residual `ch` channels and `px` pixels further.
+    #[inline(always)]
+    pub(crate) fn offset(self, ch: usize, px: usize) -> Res {
+        match self {
+            Res::None => Res::None,
+            Res::F32(p, st, a) => Res::F32(p.wrapping_add(ch * st + px), st, a),
+            Res::U8(p, st, a) => Res::U8(p.wrapping_add(ch * st + px), st, a),
+        }
     }
 }
 
@@ -167,6 +200,7 @@ pub(crate) unsafe fn tile<const M: usize, const N: usize>(
     plane: usize,
     at: usize,
     n: usize,
+    res: Res,
 ) {
     let mut tail = [0i32; M];
     if !k.is_multiple_of(4) {
@@ -208,16 +242,17 @@ pub(crate) unsafe fn tile<const M: usize, const N: usize>(
             _mm512_store_si512(spill.0.as_mut_ptr().add(j * N + v), acc[j][v]);
         }
     }
-    finish(&spill.0[..M * N], N, stages, dst, plane, at, n);
+    finish(&spill.0[..M * N], N, stages, dst, plane, at, n, res);
 }
 
 /// Accumulators of a register tile, in memory for the finishing code.
 #[repr(C, align(64))]
 struct Spill([__m512i; 24]);
 
-/// Finishes a register tile's accumulators (`acc[j * nv + v]`: channel `j`, vector `v`).
+/// Finishes a register tile's accumulators (`acc[j * nv + v]`: channel `j`, vector `v`),
+/// adding the residual `res` (at the tile's first channel and pixel) where there is one.
 #[inline(never)]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn finish(
     acc: &[__m512i],
     nv: usize,
@@ -226,20 +261,82 @@ unsafe fn finish(
     plane: usize,
     at: usize,
     n: usize,
+    res: Res,
 ) {
     for j in 0..acc.len() / nv {
         let s = &stages[j];
         let vs = v16(s);
         let a = &acc[j * nv..][..nv];
-        if let (Dst::U8(p), true, 4) = (dst, s.high, nv) {
-            // A whole channel row of the tile: one 64-byte store.
-            let b = requant64_high(&vs, [a[0], a[1], a[2], a[3]]);
-            _mm512_mask_storeu_epi8(p.wrapping_add(j * plane + at) as *mut _, mask64(n), b);
-            continue;
-        }
-        for (v, &a) in a.iter().enumerate() {
-            let left = n.saturating_sub(16 * v);
-            store16(s, &vs, dst, j * plane + at + 16 * v, a, mask16(left));
+        let o = j * plane + at;
+        match (res.offset(j, 0), dst) {
+            (Res::None, Dst::U8(p)) if s.high && nv == 4 => {
+                // A whole channel row of the tile: one 64-byte store.
+                let b = requant64_high(&vs, [a[0], a[1], a[2], a[3]]);
+                _mm512_mask_storeu_epi8(p.wrapping_add(o) as *mut _, mask64(n), b);
+            }
+            (Res::None, _) => {
+                for (v, &a) in a.iter().enumerate() {
+                    let left = n.saturating_sub(16 * v);
+                    store16(s, &vs, dst, o + 16 * v, a, mask16(left));
+                }
+            }
+            (Res::F32(r, _, add_act), Dst::F32(p, act)) => {
+                for (v, &a) in a.iter().enumerate() {
+                    let m = mask16(n.saturating_sub(16 * v));
+                    // As the unfused nodes: the convolution's f32 output, then the add.
+                    let y = act16(_mm512_mul_ps(_mm512_cvtepi32_ps(a), vs.scale), act);
+                    // Masked-off lanes are not accessed (fault suppression).
+                    let x = _mm512_maskz_loadu_ps(m, r.wrapping_add(16 * v));
+                    let y = act16(_mm512_add_ps(y, x), add_act);
+                    _mm512_mask_storeu_ps(p.wrapping_add(o + 16 * v), m, y);
+                }
+            }
+            (Res::U8(r, _, ra), Dst::U8(p)) if s.fast && (*ra).c.is_some() => {
+                let c = (*ra).c.unwrap_or_else(|| unreachable!());
+                // The convolution's codes (clamped to lo..=255 as stored unfused), then the
+                // add with the residual's codes.
+                let code = |v: usize, a: __m512i| {
+                    let y = if s.high {
+                        _mm512_max_epi32(requant16_high(&vs, a), _mm512_set1_epi32(s.st.lo))
+                    } else {
+                        requant16(s, &vs, a)
+                    };
+                    let y = _mm512_min_epi32(y, _mm512_set1_epi32(255));
+                    let m = mask16(n.saturating_sub(16 * v));
+                    // Masked-off bytes are not accessed (fault suppression).
+                    let x = _mm512_maskz_loadu_epi8(m as u64, r.wrapping_add(16 * v) as *const _);
+                    qadd16(&c, y, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x)))
+                };
+                if nv == 4 {
+                    let q = [code(0, a[0]), code(1, a[1]), code(2, a[2]), code(3, a[3])];
+                    let b = pack64_raw(q);
+                    _mm512_mask_storeu_epi8(p.wrapping_add(o) as *mut _, mask64(n), b);
+                } else {
+                    for (v, &a) in a.iter().enumerate() {
+                        let m = mask16(n.saturating_sub(16 * v));
+                        let y = code(v, a);
+                        _mm512_mask_cvtusepi32_storeu_epi8(
+                            p.wrapping_add(o + 16 * v) as *mut _,
+                            m,
+                            y,
+                        );
+                    }
+                }
+            }
+            (Res::U8(r, _, ra), Dst::U8(p)) => {
+                // Scalar: the reference's arithmetic per element.
+                let add = &(*ra).add;
+                for (v, &a) in a.iter().enumerate() {
+                    let mut lanes = [0i32; 16];
+                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, a);
+                    for (i, &x) in lanes.iter().enumerate().take(n.saturating_sub(16 * v)) {
+                        let e = 16 * v + i;
+                        *p.add(o + e) = add.apply(s.st.u8(x), *r.add(e));
+                    }
+                }
+            }
+            // A residual of the other type than the output: refused by `conv1x1_strided`.
+            (Res::F32(..), Dst::U8(_)) | (Res::U8(..), Dst::F32(..)) => {}
         }
     }
 }
@@ -258,17 +355,18 @@ pub(crate) unsafe fn tile_row(
     at: usize,
     n: usize,
     n_oc: usize,
+    res: Res,
 ) {
     macro_rules! go {
         ($m:literal, $j:expr) => {{
             let j = $j;
             let (wj, cj, sj) = (w.add(j * k), &corr[j..], &stages[j..]);
-            let at = j * plane + at;
+            let (at, rj) = (j * plane + at, res.offset(j, 0));
             match n.div_ceil(16) {
-                1 => tile::<$m, 1>(buf, wj, k, cj, sj, dst, plane, at, n),
-                2 => tile::<$m, 2>(buf, wj, k, cj, sj, dst, plane, at, n),
-                3 => tile::<$m, 3>(buf, wj, k, cj, sj, dst, plane, at, n),
-                _ => tile::<$m, 4>(buf, wj, k, cj, sj, dst, plane, at, n),
+                1 => tile::<$m, 1>(buf, wj, k, cj, sj, dst, plane, at, n, rj),
+                2 => tile::<$m, 2>(buf, wj, k, cj, sj, dst, plane, at, n, rj),
+                3 => tile::<$m, 3>(buf, wj, k, cj, sj, dst, plane, at, n, rj),
+                _ => tile::<$m, 4>(buf, wj, k, cj, sj, dst, plane, at, n, rj),
             }
         }};
     }
@@ -295,11 +393,14 @@ unsafe fn run(
     mut out: QOutput<'_>,
     in_stride: usize,
     out_stride: usize,
+    res: Res,
 ) {
     let pixels = s.in_h * s.in_w;
     let pr = probe(&out);
     let dst = Dst::of(&mut out);
-    let mut buf = Packed([0; MAX_K * TILE]);
+    // Not zeroed: `pack` writes every byte the tiles read.
+    let mut buf = core::mem::MaybeUninit::<Packed>::uninit();
+    let buf = buf.as_mut_ptr() as *mut u8;
     let mut corr = [0i32; OC_CHUNK];
     let mut stages = [Stage::new(p, &pr, 0); OC_CHUNK];
     let mut oc0 = 0;
@@ -312,9 +413,9 @@ unsafe fn run(
         let mut p0 = 0;
         while p0 < pixels {
             let n = (pixels - p0).min(TILE);
-            pack(input.as_ptr(), s.in_c, in_stride, p0, n, buf.0.as_mut_ptr());
+            pack(input.as_ptr(), s.in_c, in_stride, p0, n, buf);
             tile_row(
-                buf.0.as_ptr(),
+                buf,
                 p.weight.as_ptr().add(oc0 * s.in_c),
                 s.in_c,
                 &corr,
@@ -324,6 +425,7 @@ unsafe fn run(
                 oc0 * out_stride + p0,
                 n,
                 n_oc,
+                res.offset(oc0, p0),
             );
             p0 += TILE;
         }
@@ -346,7 +448,7 @@ pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_
     // avx512f, avx512bw and avx512vnni are present (`supported`).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, p, input, out, pixels, pixels)
+        run(s, p, input, out, pixels, pixels, Res::None)
     }
 }
 
@@ -402,9 +504,11 @@ fn check(
 /// [`conv1x1`] on planes `in_stride` bytes (input) and `out_stride` elements (output) apart
 /// (rows of larger planes, e.g. a streamed value's ring): input channel `c`, pixel `i` is
 /// `input[c * in_stride + i]`, output channel `o`, pixel `i` goes to element
-/// `o * out_stride + i`. Same results as [`conv1x1`] on the planes alone. Installed as
+/// `o * out_stride + i`. Same results as [`conv1x1`] on the planes alone, then, with a
+/// residual, as the add of [`QResidual`] on them. Installed as
 /// [`crate::Kernels::qconv1x1_strided`] on CPUs with AVX-512 VNNI/BW; the shape must be
-/// pointwise with 1 to 512 input channels (the caller's contract: panics otherwise).
+/// pointwise with 1 to 512 input channels, and a residual of the output's type (the caller's
+/// contract: panics otherwise).
 pub fn conv1x1_strided(
     s: &ConvShape,
     p: &QConvParams<'_>,
@@ -412,6 +516,7 @@ pub fn conv1x1_strided(
     out: QOutput<'_>,
     in_stride: usize,
     out_stride: usize,
+    residual: Option<&QResidual<'_>>,
 ) {
     let pixels = s.in_h * s.in_w;
     assert!(
@@ -422,10 +527,40 @@ pub fn conv1x1_strided(
         return;
     }
     check(s, p, input, &out, in_stride, out_stride);
+    let needed = |stride: usize| {
+        assert!(
+            stride >= pixels,
+            "qconv1x1_strided: residual stride below the plane"
+        );
+        (s.out_c - 1) * stride + pixels
+    };
+    let mut res_add = None;
+    let res = match (residual, &out) {
+        (None, _) => Res::None,
+        (Some(QResidual::F32 { rows, stride, act }), QOutput::F32 { .. }) => {
+            assert!(
+                rows.len() >= needed(*stride),
+                "qconv1x1_strided: residual too short"
+            );
+            Res::F32(rows.as_ptr(), *stride, *act)
+        }
+        (Some(QResidual::U8 { rows, stride, add }), QOutput::U8 { .. }) => {
+            assert!(
+                rows.len() >= needed(*stride),
+                "qconv1x1_strided: residual too short"
+            );
+            // SAFETY: avx512f is present (`supported`).
+            #[allow(unsafe_code)]
+            let c = QAdd32::new(add).map(|c| unsafe { QAdd16::new(&c) });
+            let ra: &ResAdd = res_add.insert(ResAdd { add: *add, c });
+            Res::U8(rows.as_ptr(), *stride, ra)
+        }
+        _ => panic!("qconv1x1_strided: residual and output of different types"),
+    };
     // SAFETY: as in `conv1x1`, with every plane access inside `c * stride + [0, pixels)`,
-    // checked by `check` against the buffer lengths.
+    // checked by `check` (and above, for the residual) against the buffer lengths.
     #[allow(unsafe_code)]
     unsafe {
-        run(s, p, input, out, in_stride, out_stride)
+        run(s, p, input, out, in_stride, out_stride, res)
     }
 }

@@ -11,7 +11,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512vnni_conv1x1_i8::{corrections, interleave4, mask64, tile_row, Packed};
+use super::avx512vnni_conv1x1_i8::{corrections, interleave4, mask64, tile_row, Packed, Res};
 use super::avx512vnni_conv1x1_i8::{MAX_K, OC_CHUNK, TILE};
 use super::qout_i8::{probe, Dst, Stage};
 use crate::quant::{QConvParams, QOutput};
@@ -92,6 +92,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
                     oc0 * oh * ow + oy * ow + ox0,
                     n,
                     n_oc,
+                    Res::None,
                 );
                 ox0 += n;
             }

@@ -196,16 +196,21 @@ pub(crate) unsafe fn requant64_high(v: &V16, acc: [__m512i; 4]) -> __m512i {
 /// 64 bytes.
 #[inline(always)]
 pub(crate) unsafe fn pack64(v: &V16, r: [__m512i; 4]) -> __m512i {
-    // Saturating packs (to i16, then to u8: negative -> 0, large -> 255), then max with lo:
-    // clamp(x, lo, 255).
+    // Saturating packs, then max with lo: clamp(x, lo, 255).
+    _mm512_max_epu8(pack64_raw(r), v.lo8)
+}
+
+/// Packs 4 vectors of `i32` lanes, in order, into 64 bytes, saturated to `0..=255`.
+#[inline(always)]
+pub(crate) unsafe fn pack64_raw(r: [__m512i; 4]) -> __m512i {
+    // Saturating packs (to i16, then to u8: negative -> 0, large -> 255).
     let ab = _mm512_packs_epi32(r[0], r[1]);
     let cd = _mm512_packs_epi32(r[2], r[3]);
     let b = _mm512_packus_epi16(ab, cd);
     // 128-bit lane l holds dwords [a 4l.., b 4l.., c 4l.., d 4l..]: gather vector m's dword l
     // (dword 4l + m) into position 4m + l.
     let idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    let b = _mm512_permutexvar_epi32(idx, b);
-    _mm512_max_epu8(b, v.lo8)
+    _mm512_permutexvar_epi32(idx, b)
 }
 
 /// The `u8` codes of 16 accumulators as `i32` lanes, not yet clamped above (fast stages
