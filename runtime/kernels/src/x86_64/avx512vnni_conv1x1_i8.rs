@@ -12,6 +12,11 @@
 //!
 //! The packing and the register tile are shared with the dense convolution
 //! ([`super::avx512vnni_conv_i8`]), which feeds them im2col rows instead of channels.
+//!
+//! [`conv1x1_strided`] (streamed runs) can add a residual in the output stage, the add that
+//! alone reads the convolution's output ([`QResidual`]): f32 outputs `act(y + r)`, `u8` ones
+//! the quantized add of the convolution's code and the residual's in exact 32-bit arithmetic
+//! ([`super::avx512_eltwise_i8`]'s `qadd16`), each as the unfused nodes compute it.
 
 #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 
@@ -291,50 +296,51 @@ unsafe fn finish(
                     _mm512_mask_storeu_ps(p.wrapping_add(o + 16 * v), m, y);
                 }
             }
-            (Res::U8(r, _, ra), Dst::U8(p)) if s.fast && (*ra).c.is_some() => {
-                let c = (*ra).c.unwrap_or_else(|| unreachable!());
-                // The convolution's codes (clamped to lo..=255 as stored unfused), then the
-                // add with the residual's codes.
-                let code = |v: usize, a: __m512i| {
-                    let y = if s.high {
-                        _mm512_max_epi32(requant16_high(&vs, a), _mm512_set1_epi32(s.st.lo))
-                    } else {
-                        requant16(s, &vs, a)
+            (Res::U8(r, _, ra), Dst::U8(p)) => match (&(*ra).c, s.fast) {
+                (Some(c), true) => {
+                    // The convolution's codes (clamped to lo..=255 as stored unfused), then
+                    // the add with the residual's codes.
+                    let code = |v: usize, a: __m512i| {
+                        let y = if s.high {
+                            let lo = _mm512_set1_epi32(s.st.lo);
+                            _mm512_max_epi32(requant16_high(&vs, a), lo)
+                        } else {
+                            requant16(s, &vs, a)
+                        };
+                        let y = _mm512_min_epi32(y, _mm512_set1_epi32(255));
+                        let m = mask16(n.saturating_sub(16 * v)) as u64;
+                        // Masked-off bytes are not accessed (fault suppression).
+                        let x = _mm512_maskz_loadu_epi8(m, r.wrapping_add(16 * v) as *const _);
+                        qadd16(c, y, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x)))
                     };
-                    let y = _mm512_min_epi32(y, _mm512_set1_epi32(255));
-                    let m = mask16(n.saturating_sub(16 * v));
-                    // Masked-off bytes are not accessed (fault suppression).
-                    let x = _mm512_maskz_loadu_epi8(m as u64, r.wrapping_add(16 * v) as *const _);
-                    qadd16(&c, y, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x)))
-                };
-                if nv == 4 {
-                    let q = [code(0, a[0]), code(1, a[1]), code(2, a[2]), code(3, a[3])];
-                    let b = pack64_raw(q);
-                    _mm512_mask_storeu_epi8(p.wrapping_add(o) as *mut _, mask64(n), b);
-                } else {
+                    if nv == 4 {
+                        // A whole channel row of the tile: one 64-byte store.
+                        let q = [code(0, a[0]), code(1, a[1]), code(2, a[2]), code(3, a[3])];
+                        let b = pack64_raw(q);
+                        _mm512_mask_storeu_epi8(p.wrapping_add(o) as *mut _, mask64(n), b);
+                    } else {
+                        for (v, &a) in a.iter().enumerate() {
+                            let m = mask16(n.saturating_sub(16 * v));
+                            let y = code(v, a);
+                            let at = p.wrapping_add(o + 16 * v) as *mut _;
+                            _mm512_mask_cvtusepi32_storeu_epi8(at, m, y);
+                        }
+                    }
+                }
+                _ => {
+                    // Scalar: the reference's arithmetic per element.
+                    let add = &(*ra).add;
                     for (v, &a) in a.iter().enumerate() {
-                        let m = mask16(n.saturating_sub(16 * v));
-                        let y = code(v, a);
-                        _mm512_mask_cvtusepi32_storeu_epi8(
-                            p.wrapping_add(o + 16 * v) as *mut _,
-                            m,
-                            y,
-                        );
+                        let mut lanes = [0i32; 16];
+                        _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, a);
+                        let valid = n.saturating_sub(16 * v);
+                        for (i, &x) in lanes.iter().enumerate().take(valid) {
+                            let e = 16 * v + i;
+                            *p.add(o + e) = add.apply(s.st.u8(x), *r.add(e));
+                        }
                     }
                 }
-            }
-            (Res::U8(r, _, ra), Dst::U8(p)) => {
-                // Scalar: the reference's arithmetic per element.
-                let add = &(*ra).add;
-                for (v, &a) in a.iter().enumerate() {
-                    let mut lanes = [0i32; 16];
-                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, a);
-                    for (i, &x) in lanes.iter().enumerate().take(n.saturating_sub(16 * v)) {
-                        let e = 16 * v + i;
-                        *p.add(o + e) = add.apply(s.st.u8(x), *r.add(e));
-                    }
-                }
-            }
+            },
             // A residual of the other type than the output: refused by `conv1x1_strided`.
             (Res::F32(..), Dst::U8(_)) | (Res::U8(..), Dst::F32(..)) => {}
         }

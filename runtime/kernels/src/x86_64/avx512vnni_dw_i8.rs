@@ -328,6 +328,63 @@ unsafe fn row(r: &Row<'_>, s: usize) {
     }
 }
 
+/// One channel's `k x k` weights as the kernel's dwords.
+struct ChannelWeights {
+    /// Kernel row `ky`, taps `4g..4g + 4` (0 past the kernel), as a dword.
+    rows: [[i32; 2]; MAX_K],
+    /// Kernel column `kx`, rows 0..4 (0 past the kernel), as a dword (vertical quads).
+    columns: [i32; 5],
+    /// Sum of the weights.
+    sum: i32,
+}
+
+impl ChannelWeights {
+    /// The dwords of a `K x K` kernel (`K` at most 5), unrolled.
+    #[inline(always)]
+    fn of<const K: usize>(wc: &[i8]) -> ChannelWeights {
+        let wc = &wc[..K * K];
+        let mut rows = [[0u32; 2]; MAX_K];
+        let mut columns = [0u32; 5];
+        let mut sum = 0i32;
+        for ky in 0..K {
+            for kx in 0..K {
+                let b = wc[ky * K + kx];
+                sum += b as i32;
+                rows[ky][kx / 4] |= (b as u8 as u32) << (8 * (kx % 4));
+                if ky < 4 {
+                    columns[kx] |= (b as u8 as u32) << (8 * ky);
+                }
+            }
+        }
+        ChannelWeights {
+            rows: rows.map(|r| r.map(|d| d as i32)),
+            columns: columns.map(|d| d as i32),
+            sum,
+        }
+    }
+
+    /// The dwords of a `k x k` kernel (`k` at most [`MAX_K`]; columns for `k` up to 5).
+    #[inline(always)]
+    fn of_side(wc: &[i8], k: usize) -> ChannelWeights {
+        let mut cw = ChannelWeights {
+            rows: [[0; 2]; MAX_K],
+            columns: [0; 5],
+            sum: 0,
+        };
+        for ky in 0..k {
+            for kx in 0..k {
+                let b = wc[ky * k + kx];
+                cw.sum += b as i32;
+                cw.rows[ky][kx / 4] |= ((b as u8 as u32) << (8 * (kx % 4))) as i32;
+                if kx < 5 && ky < 4 {
+                    cw.columns[kx] |= ((b as u8 as u32) << (8 * ky)) as i32;
+                }
+            }
+        }
+        cw
+    }
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn run(
     s: &ConvShape,
@@ -354,25 +411,18 @@ unsafe fn run(
         let stage = Stage::new(p, &pr, c);
         let vs = v16(&stage);
         let wc = &p.weight[c * k * k..][..k * k];
-        let mut wq = [[0i32; 2]; MAX_K];
-        let mut sum = 0i32;
-        for ky in 0..k {
-            for kx in 0..k {
-                let wv = wc[ky * k + kx];
-                sum += wv as i32;
-                wq[ky][kx / 4] |= ((wv as u8 as u32) << (8 * (kx % 4))) as i32;
-            }
-        }
-        let init = p.bias_of(c).wrapping_sub(zp.wrapping_mul(sum));
+        // The channel's weights as dwords (a fixed side unrolls: this runs per channel and
+        // call, and streamed calls are a row or two).
+        let cw = match k {
+            3 => ChannelWeights::of::<3>(wc),
+            5 => ChannelWeights::of::<5>(wc),
+            _ => ChannelWeights::of_side(wc, k),
+        };
+        let (wq, wv) = (&cw.rows, &cw.columns);
+        let init = p.bias_of(c).wrapping_sub(zp.wrapping_mul(cw.sum));
         let plane = &input[c * l.in_stride..][..l.in_rows * w];
         if vertical {
             // Column dwords of kernel rows 0..4, and the fifth row's taps as horizontal dwords.
-            let mut wv = [0i32; 5];
-            for kx in 0..k {
-                for ky in 0..k.min(4) {
-                    wv[kx] |= ((wc[ky * k + kx] as u8 as u32) << (8 * ky)) as i32;
-                }
-            }
             let w4 = if k == 5 { wq[4] } else { [0; 2] };
             let mut x0 = 0;
             while x0 < ow {
@@ -407,7 +457,7 @@ unsafe fn run(
                     }
                     let r = Row {
                         rows: &[core::ptr::null(); MAX_K],
-                        wq: &wq,
+                        wq,
                         k,
                         init,
                         st: &stage,
@@ -417,9 +467,9 @@ unsafe fn run(
                         n,
                     };
                     if k == 5 {
-                        segment_vertical::<5>(&r, vq, &wv, base, w4);
+                        segment_vertical::<5>(&r, vq, wv, base, w4);
                     } else {
-                        segment_vertical::<3>(&r, vq, &wv, base, w4);
+                        segment_vertical::<3>(&r, vq, wv, base, w4);
                     }
                 }
                 x0 += n;
@@ -458,7 +508,7 @@ unsafe fn run(
                 }
                 let r = Row {
                     rows: &rows,
-                    wq: &wq,
+                    wq,
                     k,
                     init,
                     st: &stage,
