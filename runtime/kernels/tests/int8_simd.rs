@@ -687,9 +687,27 @@ fn f16_widening_matches_reference_for_every_half() {
     }
 }
 
+/// The planes of `dense` (`pixels` elements each) `stride` apart, random elements between them.
+fn spread<T: Copy>(
+    dense: &[T],
+    pixels: usize,
+    stride: usize,
+    mut random: impl FnMut() -> T,
+) -> Vec<T> {
+    let planes = dense.len() / pixels;
+    let mut v: Vec<T> = (0..(planes - 1) * stride + pixels)
+        .map(|_| random())
+        .collect();
+    for (c, plane) in dense.chunks_exact(pixels).enumerate() {
+        v[c * stride..c * stride + pixels].copy_from_slice(plane);
+    }
+    v
+}
+
 /// The strided pointwise kernel ([`Kernels::qconv1x1_strided`], rows of a streamed value's
 /// ring): every plane equal to the reference on the dense planes, bit for bit, for `u8` and
-/// `f32` outputs, and nothing written between the output planes.
+/// `f32` outputs, with and without a residual added in the output stage (against the reference
+/// add of the reference output), and nothing written between the output planes.
 #[test]
 fn strided_pointwise_matches_reference() {
     let Some(strided) = Kernels::best().qconv1x1_strided else {
@@ -726,15 +744,9 @@ fn strided_pointwise_matches_reference() {
             } else {
                 r.random_range(1..70)
             };
-        let x = inputs(&mut r, in_c * pixels);
         // The strided input: the dense planes with random bytes between them.
-        let mut xs: Vec<u8> = (0..(in_c - 1) * in_stride + pixels)
-            .map(|_| r.random())
-            .collect();
-        for c in 0..in_c {
-            xs[c * in_stride..c * in_stride + pixels]
-                .copy_from_slice(&x[c * pixels..(c + 1) * pixels]);
-        }
+        let x = inputs(&mut r, in_c * pixels);
+        let xs = spread(&x, pixels, in_stride, || r.random());
         let w = weights(&mut r, s.out_c * in_c);
         let bias: Vec<i32> = if case % 5 == 0 {
             vec![]
@@ -781,38 +793,25 @@ fn strided_pointwise_matches_reference() {
                     dst: &mut want,
                 },
             );
-            let mut got = vec![0xAAu8; len];
-            strided(
-                &s,
-                &p,
-                &xs,
-                QOutput::U8 {
+            // The kernel's output planes (0xAA between them), with `residual` if any.
+            let run = |residual: Option<&QResidual<'_>>| {
+                let mut got = vec![0xAAu8; len];
+                let dst = QOutput::U8 {
                     q,
                     relu,
                     dst: &mut got,
-                },
-                in_stride,
-                out_stride,
-                None,
-            );
-            same(
-                &planes(&got),
-                &want,
-                &format!("strided u8 case {case} {s:?}"),
-            );
-            assert!(
-                gaps_untouched(&got),
-                "case {case}: wrote between output planes"
-            );
-            // With a residual added in the output stage: the reference add of the reference
-            // output and the residual planes (random bytes between them).
+                };
+                strided(&s, &p, &xs, dst, in_stride, out_stride, residual);
+                got
+            };
+            let got = run(None);
+            let what = format!("strided u8 case {case} {s:?}");
+            same(&planes(&got), &want, &what);
+            assert!(gaps_untouched(&got), "{what}: wrote between output planes");
+            // With a residual added in the output stage.
             let res_stride = pixels + r.random_range(0..40);
-            let res: Vec<u8> = (0..(s.out_c - 1) * res_stride + pixels)
-                .map(|_| r.random())
-                .collect();
-            let res_planes: Vec<u8> = (0..s.out_c)
-                .flat_map(|o| res[o * res_stride..o * res_stride + pixels].to_vec())
-                .collect();
+            let res_planes: Vec<u8> = (0..n).map(|_| r.random()).collect();
+            let res = spread(&res_planes, pixels, res_stride, || r.random());
             let qb = QParams {
                 scale: r.random_range(0.05..2.0),
                 // Now and then a zero point outside 0..=255 (the kernel's scalar path).
@@ -829,33 +828,14 @@ fn strided_pointwise_matches_reference() {
             let add = QAddParams::new(q, qb, qy, r.random()).unwrap();
             let mut want_add = vec![0u8; n];
             generic_i8::qadd(&want, &res_planes, &add, &mut want_add);
-            let mut got = vec![0xAAu8; len];
-            strided(
-                &s,
-                &p,
-                &xs,
-                QOutput::U8 {
-                    q,
-                    relu,
-                    dst: &mut got,
-                },
-                in_stride,
-                out_stride,
-                Some(&QResidual::U8 {
-                    rows: &res,
-                    stride: res_stride,
-                    add,
-                }),
-            );
-            same(
-                &planes(&got),
-                &want_add,
-                &format!("strided u8 + residual case {case} {s:?} {add:?}"),
-            );
-            assert!(
-                gaps_untouched(&got),
-                "case {case}: wrote between output planes (residual)"
-            );
+            let got = run(Some(&QResidual::U8 {
+                rows: &res,
+                stride: res_stride,
+                add,
+            }));
+            let what = format!("strided u8 + residual case {case} {s:?} {add:?}");
+            same(&planes(&got), &want_add, &what);
+            assert!(gaps_untouched(&got), "{what}: wrote between output planes");
         }
         for act in [Act::None, Act::Relu, Act::LeakyRelu(0.1)] {
             let mut want = vec![0f32; n];
@@ -868,57 +848,37 @@ fn strided_pointwise_matches_reference() {
                     dst: &mut want,
                 },
             );
-            let mut got = vec![f32::NAN; len];
-            strided(
-                &s,
-                &p,
-                &xs,
-                QOutput::F32 { act, dst: &mut got },
-                in_stride,
-                out_stride,
-                None,
-            );
-            let bits_of = |got: &[f32]| -> Vec<u32> {
+            // The bits of the kernel's output planes, with `residual` if any.
+            let run = |residual: Option<&QResidual<'_>>| -> Vec<u32> {
+                let mut got = vec![f32::NAN; len];
+                let dst = QOutput::F32 { act, dst: &mut got };
+                strided(&s, &p, &xs, dst, in_stride, out_stride, residual);
                 (0..s.out_c)
                     .flat_map(|o| got[o * out_stride..o * out_stride + pixels].to_vec())
                     .map(f32::to_bits)
                     .collect()
             };
-            let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|x| x.to_bits()).collect() };
             same(
-                &bits_of(&got),
-                &want_bits,
+                &run(None),
+                &bits(&want),
                 &format!("strided f32 case {case} {s:?}"),
             );
             // With an f32 residual and the add's own activation.
             let res_stride = pixels + r.random_range(0..40);
-            let res: Vec<f32> = (0..(s.out_c - 1) * res_stride + pixels)
-                .map(|_| r.random_range(-3.0..3.0))
-                .collect();
-            let res_planes: Vec<f32> = (0..s.out_c)
-                .flat_map(|o| res[o * res_stride..o * res_stride + pixels].to_vec())
-                .collect();
+            let res_planes: Vec<f32> = (0..n).map(|_| r.random_range(-3.0..3.0)).collect();
+            let res = spread(&res_planes, pixels, res_stride, || r.random());
             let add_act = [Act::None, Act::Relu, Act::LeakyRelu(0.2)][case % 3];
             let mut want_add = vec![0f32; n];
             rawnr_kernels::generic::add(&want, &res_planes, add_act, &mut want_add);
-            let mut got = vec![f32::NAN; len];
-            strided(
-                &s,
-                &p,
-                &xs,
-                QOutput::F32 { act, dst: &mut got },
-                in_stride,
-                out_stride,
-                Some(&QResidual::F32 {
-                    rows: &res,
-                    stride: res_stride,
-                    act: add_act,
-                }),
-            );
-            let want_bits: Vec<u32> = want_add.iter().map(|v| v.to_bits()).collect();
+            let got = run(Some(&QResidual::F32 {
+                rows: &res,
+                stride: res_stride,
+                act: add_act,
+            }));
             same(
-                &bits_of(&got),
-                &want_bits,
+                &got,
+                &bits(&want_add),
                 &format!("strided f32 + residual case {case} {s:?}"),
             );
         }
