@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// time per op class.
     #[arg(long)]
     profile: bool,
+    /// With the profile, also print the time of every node (or fused chain), in network
+    /// order, with its input and output shapes (implies --profile).
+    #[arg(long)]
+    profile_nodes: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -253,12 +257,13 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             r - frame_bytes / (1 << 20) as f64
         )),
     );
-    if args.profile {
+    if args.profile || args.profile_nodes {
+        let (runs, each) = (args.runs.max(1), args.profile_nodes);
         match &streamed {
-            Some((_, plan)) => profile_stream(d.engine(), plan, args.runs.max(1)).map_err(rt)?,
+            Some((_, plan)) => profile_stream(d.engine(), plan, runs, each).map_err(rt)?,
             None => {
                 let region = fp.grid.tile + 2 * fp.grid.halo;
-                profile_nodes(d.engine(), region, args.runs.max(1)).map_err(rt)?;
+                profile_nodes(d.engine(), region, runs, each).map_err(rt)?;
             }
         }
     }
@@ -340,14 +345,65 @@ fn print_profile(what: &str, mut rows: Vec<ClassTime>, total: f64, total_macs: u
     );
 }
 
+/// Time of one node (or fused chain) in a profile.
+struct NodeTime {
+    /// The (first) model node.
+    node: usize,
+    /// Its op class.
+    class: String,
+    /// Input and output value shapes.
+    shapes: (Shape, Shape),
+    secs: f64,
+    macs: u64,
+    /// Calls and rows computed (streamed runs).
+    calls: Option<(usize, usize)>,
+}
+
+/// Prints every node's time, in network order, with its share of `total` seconds.
+fn print_nodes(rows: &[NodeTime], total: f64) {
+    let streamed = rows.iter().any(|r| r.calls.is_some());
+    println!();
+    println!("Per node (network order):");
+    let head = "| node | op | input | output | ms | share | GMAC/s |";
+    if streamed {
+        println!("{head} calls | rows/call |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+    } else {
+        println!("{head}");
+        println!("|---|---|---|---|---|---|---|");
+    }
+    let shape = |s: &Shape| format!("{}x{}x{}", s.c, s.h, s.w);
+    for r in rows {
+        let rate = if r.macs > 0 {
+            format!("{:.1}", r.macs as f64 / 1e9 / r.secs)
+        } else {
+            "-".into()
+        };
+        let calls = match r.calls {
+            Some((c, n)) => format!(" {c} | {:.1} |", n as f64 / c.max(1) as f64),
+            None => String::new(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.1}% | {rate} |{calls}",
+            r.node,
+            r.class,
+            shape(&r.shapes.0),
+            shape(&r.shapes.1),
+            r.secs * 1e3,
+            100.0 * r.secs / total,
+        );
+    }
+}
+
 /// Times every node call of a streamed run over one stripe region (`plan`'s size, one thread,
 /// fastest of `runs` per node) and prints milliseconds, share, GMAC/s, calls and rows per call
 /// per op class (a pointwise node fused with its add counts as the pointwise node; a node
-/// cloned to run late counts twice).
+/// cloned to run late counts twice), then, with `each`, per node.
 fn profile_stream(
     engine: &Engine<'_>,
     plan: &rawnr_engine::stream::StreamPlan,
     runs: usize,
+    each: bool,
 ) -> Result<(), rawnr_core::Error> {
     let m = engine.model();
     let (h, w) = plan.input;
@@ -390,12 +446,28 @@ fn profile_stream(
     }
     // (class, seconds, MACs, calls, rows)
     let mut classes: Vec<(String, f64, u64, usize, usize)> = Vec::new();
+    let mut nodes = Vec::new();
     let mut total_macs = 0u64;
     for i in (0..n).filter(|&i| calls[i] > 0) {
-        let in_c = shapes[m.node(i).inputs[0] as usize].c;
+        let x = shapes[m.node(i).inputs[0] as usize];
         let macs = engine.node_macs(i, &shapes) * rows[i] as u64 / shapes[i + 1].h.max(1) as u64;
         total_macs += macs;
-        let class = node_class(m, i, in_c);
+        let class = node_class(m, i, x.c);
+        // An add that never ran on its own ran fused into the pointwise node before it.
+        let fused_add =
+            i + 1 < n && calls[i + 1] == 0 && m.node(i + 1).op == rawnr_core::format::OpKind::Add;
+        nodes.push(NodeTime {
+            node: i,
+            class: if fused_add {
+                format!("{class} + add")
+            } else {
+                class.clone()
+            },
+            shapes: (x, shapes[i + 1]),
+            secs: best[i],
+            macs,
+            calls: Some((calls[i], rows[i])),
+        });
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
                 c.1 += best[i];
@@ -422,12 +494,21 @@ fn profile_stream(
         total,
         total_macs,
     );
+    if each {
+        print_nodes(&nodes, total);
+    }
     Ok(())
 }
 
 /// Times every node of `engine` on a `region x region` tile (fastest of `runs` per node) and
-/// prints milliseconds, share and GMAC/s per op class.
-fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), rawnr_core::Error> {
+/// prints milliseconds, share and GMAC/s per op class, then, with `each`, per node or fused
+/// chain.
+fn profile_nodes(
+    engine: &Engine<'_>,
+    region: usize,
+    runs: usize,
+    each: bool,
+) -> Result<(), rawnr_core::Error> {
     let m = engine.model();
     let plan = engine.plan(region, region)?;
     let mut scratch = vec![0f32; plan.scratch_len];
@@ -446,6 +527,7 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
         }
     }
     let mut classes: Vec<(String, f64, u64)> = Vec::new();
+    let mut nodes = Vec::new();
     let mut i = 0;
     while i < n {
         let node = m.node(i);
@@ -467,6 +549,14 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
                 });
             }
         }
+        nodes.push(NodeTime {
+            node: i,
+            class: class.clone(),
+            shapes: (plan.shapes[node.inputs[0] as usize], plan.shapes[i + len]),
+            secs: time,
+            macs,
+            calls: None,
+        });
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
                 c.1 += time;
@@ -492,5 +582,8 @@ fn profile_nodes(engine: &Engine<'_>, region: usize, runs: usize) -> Result<(), 
         total,
         engine.macs(&plan.shapes),
     );
+    if each {
+        print_nodes(&nodes, total);
+    }
     Ok(())
 }

@@ -296,7 +296,7 @@ fn bench_profile_follows_the_layout() {
                 "1",
                 "--threads",
                 "1",
-                "--profile",
+                "--profile-nodes",
             ])
             .output()
             .unwrap();
@@ -307,11 +307,40 @@ fn bench_profile_follows_the_layout() {
         );
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let streamed = text.contains("one streamed");
+        // The per-node table: network order from conv0 (4 input channels), and its times add
+        // up to the class table's total.
+        let nodes: Vec<Vec<String>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("| node"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect();
+        assert!(nodes.len() > 20, "{text}");
+        assert_eq!(nodes[0][1], "0", "{text}");
+        assert!(nodes[0][2].starts_with("dense f32 3x3"), "{text}");
+        assert!(nodes[0][3].starts_with("4x"), "{text}");
+        let index = |r: &Vec<String>| r[1].parse::<usize>().unwrap();
+        assert!(
+            nodes.windows(2).all(|p| index(&p[0]) < index(&p[1])),
+            "{text}"
+        );
+        let node_ms: f64 = nodes.iter().map(|r| r[5].parse::<f64>().unwrap()).sum();
+        let total_ms: f64 = text
+            .lines()
+            .find(|l| l.starts_with("| total"))
+            .map(|l| l.split('|').nth(2).unwrap().trim().parse().unwrap())
+            .unwrap();
+        assert!(
+            (node_ms - total_ms).abs() <= 0.01 * nodes.len() as f64 + 0.01,
+            "nodes {node_ms} ms, total {total_ms} ms: {text}"
+        );
         assert_eq!(streamed, layout == "stripes", "{text}");
         let rows: Vec<Vec<String>> = text
             .lines()
             .skip_while(|l| !l.starts_with("| op class"))
             .skip(2)
+            .take_while(|l| l.starts_with('|'))
             .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
             .collect();
         assert!(
