@@ -304,6 +304,25 @@ struct ClassTime {
     calls: Option<(usize, usize)>,
 }
 
+impl ClassTime {
+    /// The GMAC/s cell ("-" without MACs).
+    fn rate(&self) -> String {
+        if self.macs > 0 {
+            format!("{:.1}", self.macs as f64 / 1e9 / self.secs)
+        } else {
+            "-".into()
+        }
+    }
+
+    /// The calls and rows-per-call cells (with their separators), empty without calls.
+    fn calls_cells(&self) -> String {
+        match self.calls {
+            Some((c, n)) => format!(" {c} | {:.1} |", n as f64 / c.max(1) as f64),
+            None => String::new(),
+        }
+    }
+}
+
 /// Prints a profile's op classes, slowest first, with their share of `total` seconds and their
 /// GMAC/s (and calls and rows per call where known), then the total.
 fn print_profile(what: &str, mut rows: Vec<ClassTime>, total: f64, total_macs: u64) {
@@ -319,21 +338,14 @@ fn print_profile(what: &str, mut rows: Vec<ClassTime>, total: f64, total_macs: u
         println!("|---|---|---|---|---|");
     }
     for r in &rows {
-        let rate = if r.macs > 0 {
-            format!("{:.1}", r.macs as f64 / 1e9 / r.secs)
-        } else {
-            "-".into()
-        };
-        let calls = match r.calls {
-            Some((c, n)) => format!(" {c} | {:.1} |", n as f64 / c.max(1) as f64),
-            None => String::new(),
-        };
         println!(
-            "| {} | {:.2} | {:.1}% | {:.3} | {rate} |{calls}",
+            "| {} | {:.2} | {:.1}% | {:.3} | {} |{}",
             r.class,
             r.secs * 1e3,
             100.0 * r.secs / total,
             r.macs as f64 / 1e9,
+            r.rate(),
+            r.calls_cells(),
         );
     }
     println!(
@@ -349,19 +361,15 @@ fn print_profile(what: &str, mut rows: Vec<ClassTime>, total: f64, total_macs: u
 struct NodeTime {
     /// The (first) model node.
     node: usize,
-    /// Its op class.
-    class: String,
     /// Input and output value shapes.
     shapes: (Shape, Shape),
-    secs: f64,
-    macs: u64,
-    /// Calls and rows computed (streamed runs).
-    calls: Option<(usize, usize)>,
+    /// Its op class and time.
+    time: ClassTime,
 }
 
 /// Prints every node's time, in network order, with its share of `total` seconds.
 fn print_nodes(rows: &[NodeTime], total: f64) {
-    let streamed = rows.iter().any(|r| r.calls.is_some());
+    let streamed = rows.iter().any(|r| r.time.calls.is_some());
     println!();
     println!("Per node (network order):");
     let head = "| node | op | input | output | ms | share | GMAC/s |";
@@ -374,23 +382,17 @@ fn print_nodes(rows: &[NodeTime], total: f64) {
     }
     let shape = |s: &Shape| format!("{}x{}x{}", s.c, s.h, s.w);
     for r in rows {
-        let rate = if r.macs > 0 {
-            format!("{:.1}", r.macs as f64 / 1e9 / r.secs)
-        } else {
-            "-".into()
-        };
-        let calls = match r.calls {
-            Some((c, n)) => format!(" {c} | {:.1} |", n as f64 / c.max(1) as f64),
-            None => String::new(),
-        };
+        let t = &r.time;
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.1}% | {rate} |{calls}",
+            "| {} | {} | {} | {} | {:.2} | {:.1}% | {} |{}",
             r.node,
-            r.class,
+            t.class,
             shape(&r.shapes.0),
             shape(&r.shapes.1),
-            r.secs * 1e3,
-            100.0 * r.secs / total,
+            t.secs * 1e3,
+            100.0 * t.secs / total,
+            t.rate(),
+            t.calls_cells(),
         );
     }
 }
@@ -458,15 +460,17 @@ fn profile_stream(
             i + 1 < n && calls[i + 1] == 0 && m.node(i + 1).op == rawnr_core::format::OpKind::Add;
         nodes.push(NodeTime {
             node: i,
-            class: if fused_add {
-                format!("{class} + add")
-            } else {
-                class.clone()
-            },
             shapes: (x, shapes[i + 1]),
-            secs: best[i],
-            macs,
-            calls: Some((calls[i], rows[i])),
+            time: ClassTime {
+                class: if fused_add {
+                    format!("{class} + add")
+                } else {
+                    class.clone()
+                },
+                secs: best[i],
+                macs,
+                calls: Some((calls[i], rows[i])),
+            },
         });
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
@@ -551,11 +555,13 @@ fn profile_nodes(
         }
         nodes.push(NodeTime {
             node: i,
-            class: class.clone(),
             shapes: (plan.shapes[node.inputs[0] as usize], plan.shapes[i + len]),
-            secs: time,
-            macs,
-            calls: None,
+            time: ClassTime {
+                class: class.clone(),
+                secs: time,
+                macs,
+                calls: None,
+            },
         });
         match classes.iter_mut().find(|c| c.0 == class) {
             Some(c) => {
