@@ -280,6 +280,17 @@ fn noise_profile_file_with_channels_is_used_per_channel() {
 
 /// `bench --profile` times the nodes of the layout that ran: a streamed stripe (with calls and
 /// rows per call) or a square tile; every op class of PMRID shows up and the shares add up.
+/// The body rows of the Markdown table in `text` whose header starts with `header`, as trimmed
+/// cells (cell 0 is the empty text before the first `|`).
+fn table(text: &str, header: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
 #[test]
 fn bench_profile_follows_the_layout() {
     for layout in ["stripes", "tiles"] {
@@ -309,13 +320,7 @@ fn bench_profile_follows_the_layout() {
         let streamed = text.contains("one streamed");
         // The per-node table: network order from conv0 (4 input channels), and its times add
         // up to the class table's total.
-        let nodes: Vec<Vec<String>> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("| node"))
-            .skip(2)
-            .take_while(|l| l.starts_with('|'))
-            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
-            .collect();
+        let nodes = table(&text, "| node");
         assert!(nodes.len() > 20, "{text}");
         assert_eq!(nodes[0][1], "0", "{text}");
         assert!(nodes[0][2].starts_with("dense f32 3x3"), "{text}");
@@ -326,23 +331,17 @@ fn bench_profile_follows_the_layout() {
             "{text}"
         );
         let node_ms: f64 = nodes.iter().map(|r| r[5].parse::<f64>().unwrap()).sum();
-        let total_ms: f64 = text
-            .lines()
-            .find(|l| l.starts_with("| total"))
-            .map(|l| l.split('|').nth(2).unwrap().trim().parse().unwrap())
+        let rows = table(&text, "| op class");
+        let total_ms: f64 = rows
+            .iter()
+            .find(|r| r[1] == "total")
+            .map(|r| r[2].parse().unwrap())
             .unwrap();
         assert!(
             (node_ms - total_ms).abs() <= 0.01 * nodes.len() as f64 + 0.01,
             "nodes {node_ms} ms, total {total_ms} ms: {text}"
         );
         assert_eq!(streamed, layout == "stripes", "{text}");
-        let rows: Vec<Vec<String>> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("| op class"))
-            .skip(2)
-            .take_while(|l| l.starts_with('|'))
-            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
-            .collect();
         assert!(
             rows.iter().any(|r| r[1].starts_with("pointwise f32")),
             "{text}"

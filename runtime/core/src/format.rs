@@ -546,6 +546,11 @@ impl<'a> Model<'a> {
         self.read_value_type(v).unwrap_or(ValueType::F32)
     }
 
+    /// Whether the model has int8 parts (any `u8` value).
+    pub fn is_int8(&self) -> bool {
+        (0..self.n_values()).any(|v| matches!(self.value_type(v), ValueType::U8(_)))
+    }
+
     /// Quantization of value `v` if it is u8.
     pub fn value_quant(&self, v: usize) -> Option<ValueQuant> {
         match self.value_type(v) {

@@ -45,7 +45,7 @@ use onnx_protobuf::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use rawnr_core::format::{
-    Activation, DType, Model, NoiseConditioning, OpKind, ValueQuant, ValueType, NO_TENSOR,
+    Activation, DType, Model, NoiseConditioning, OpKind, ValueQuant, NO_TENSOR,
 };
 
 /// ONNX operator set the export targets.
@@ -86,7 +86,7 @@ pub enum ExportError {
 
 /// True when `model` has int8 parts (any `u8` value): it exports as a QDQ graph.
 pub fn is_int8(model: &Model<'_>) -> bool {
-    (0..model.n_values()).any(|v| matches!(model.value_type(v), ValueType::U8(_)))
+    model.is_int8()
 }
 
 /// What `export(model, precision)` produces, in words: `"int8 QDQ"`, `"fp32"` or `"fp16"`
