@@ -83,6 +83,7 @@ fn synthetic(width: usize, height: usize) -> Vec<u16> {
 
 /// Runs the benchmark and prints one table row.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    args.engine.apply_isa()?;
     let store = model::load(args.engine.model.as_deref())?;
     let m = store.model();
     let d = Denoiser::new(Engine::new(m).with_fusion(!args.engine.no_fusion));
@@ -102,7 +103,14 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         ),
     };
     let mut out = vec![0u16; input.len()];
-    let (noise, _) = args.engine.noise(&d, Some(1600.0), None)?;
+    // Speed does not depend on the noise level: the model's own profile at ISO 1600.
+    let noise: rawnr_core::noise::ChannelNoise = d
+        .default_noise(1600.0)
+        .map_err(|source| CliError::Runtime {
+            context: "noise parameters".into(),
+            source,
+        })?
+        .into();
     let threads = args.engine.threads();
     let opts = args.engine.tiles(&d, threads);
     let rt = |source| CliError::Runtime {
@@ -143,6 +151,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             &m,
             threads,
             args.engine.ep,
+            args.engine.qdq_weights,
         )?),
         crate::Backend::Native => None,
     };
@@ -220,8 +229,16 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             ),
             #[cfg(feature = "ort")]
             crate::Backend::Ort => format!(
-                "ONNX Runtime 1.32 {} ({:?} EP)",
+                "ONNX Runtime 1.32 {}{} ({:?} EP)",
                 rawnr_onnx::graph_precision(&m, rawnr_onnx::Precision::F32),
+                if rawnr_onnx::is_int8(&m) {
+                    match args.engine.qdq_weights.resolve(args.engine.ep) {
+                        rawnr_onnx::QdqWeights::U8Offset => ", u8 weights",
+                        rawnr_onnx::QdqWeights::S8 => ", s8 weights",
+                    }
+                } else {
+                    ""
+                },
                 args.engine.ep
             ),
             #[cfg(not(feature = "ort"))]

@@ -57,13 +57,25 @@ pub enum CliError {
     version,
     about = "Denoise raw Bayer frames with a rawnr CNN on the CPU"
 )]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = EXAMPLES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     run: RunArgs,
 }
+
+/// Shown after `--help`.
+const EXAMPLES: &str = "Examples:
+  denoise-raw in.dng out.dng                      noise level from the file (NoiseProfile tag or ISO)
+  denoise-raw in.dng out.dng --iso 3200 --preview cmp.png
+  denoise-raw in.dng out.dng --model models/pmrid-int8.rnm --noise-profile sensor.json
+  denoise-raw in.pgm out.pgm --cfa grbg --black 64 --white 1023 --iso 1600
+  denoise-raw bench --model models/pmrid-int8.rnm --threads 2";
 
 #[derive(Subcommand)]
 enum Command {
@@ -134,7 +146,12 @@ pub fn run_backend(
             let fp = denoiser
                 .prepare(layout, levels, noise, &args.tiles(denoiser, threads))
                 .map_err(rt)?;
-            let mut net = ort_backend::OrtNet::new(denoiser.engine().model(), threads, args.ep)?;
+            let mut net = ort_backend::OrtNet::new(
+                denoiser.engine().model(),
+                threads,
+                args.ep,
+                args.qdq_weights,
+            )?;
             denoiser
                 .denoise_via(
                     &fp,
@@ -172,18 +189,12 @@ pub struct EngineArgs {
     #[cfg(feature = "ort")]
     #[arg(long, value_enum, default_value_t = ort_backend::Ep::Cpu)]
     pub ep: ort_backend::Ep,
-    /// ISO (overrides the file's; selects the noise level from the noise profile).
-    #[arg(long)]
-    pub iso: Option<f32>,
-    /// Noise profile file (JSON curves k(ISO), sigma^2(ISO); see the README).
-    #[arg(long)]
-    pub noise_profile: Option<PathBuf>,
-    /// Shot-noise gain k in normalised units (overrides the ISO profile; needs --noise-sigma2).
-    #[arg(long, requires = "noise_sigma2")]
-    pub noise_k: Option<f32>,
-    /// Read-noise variance in normalised units (with --noise-k).
-    #[arg(long, requires = "noise_k")]
-    pub noise_sigma2: Option<f32>,
+    /// With --backend ort and an int8 model: how the QDQ graph stores weights. `auto`: uint8
+    /// with zero point 128 on the CPU EP (exact on every x86 CPU), int8 on accelerators; `u8`
+    /// or `s8` to choose (both dequantize to the same weights).
+    #[cfg(feature = "ort")]
+    #[arg(long, value_enum, default_value_t = ort_backend::QdqWeightsArg::Auto)]
+    pub qdq_weights: ort_backend::QdqWeightsArg,
     /// Tile size in packed (half-resolution) pixels.
     #[arg(long, default_value_t = 256)]
     pub tile: usize,
@@ -216,6 +227,11 @@ pub struct EngineArgs {
     /// rings are a quarter of f32's, so deeper calls cost little memory; 1 otherwise).
     #[arg(long)]
     pub stream_min_rows: Option<usize>,
+    /// Native kernels: the highest instruction-set level to use (generic, avx2, avx512,
+    /// avx512vnni; generic, neon, dotprod on AArch64), to run a smaller CPU's kernels here;
+    /// default: the environment's RAWNR_ISA, else all this CPU has.
+    #[arg(long)]
+    pub isa: Option<String>,
 }
 
 impl EngineArgs {
@@ -224,6 +240,40 @@ impl EngineArgs {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1)
     }
+
+    /// Applies `--isa` (else checks `RAWNR_ISA`) before any kernel set is chosen: an unknown
+    /// level or one this CPU lacks is an error, not a silent fallback.
+    pub fn apply_isa(&self) -> Result<(), CliError> {
+        use rawnr_kernels::Isa;
+        let (what, value) = match (&self.isa, std::env::var("RAWNR_ISA")) {
+            (Some(v), _) => ("--isa", v.clone()),
+            (None, Ok(v)) => ("RAWNR_ISA", v),
+            (None, Err(_)) => return Ok(()),
+        };
+        let level =
+            Isa::check_name(&value).map_err(|e| CliError::Usage(format!("{what} {value}: {e}")))?;
+        Isa::force(level).map_err(|e| CliError::Usage(format!("{what} {value}: {e}")))
+    }
+}
+
+/// How noisy the input is (denoising only; `bench` runs at the model's ISO 1600 noise).
+#[derive(Args, Clone)]
+pub struct NoiseArgs {
+    /// ISO (overrides the file's; selects the noise level from the noise profile).
+    #[arg(long)]
+    pub iso: Option<f32>,
+    /// Noise profile file (JSON curves k(ISO), sigma^2(ISO); see the README).
+    #[arg(long)]
+    pub noise_profile: Option<PathBuf>,
+    /// Shot-noise gain k in normalised units (overrides the ISO profile; needs --noise-sigma2).
+    #[arg(long, requires = "noise_sigma2")]
+    pub noise_k: Option<f32>,
+    /// Read-noise variance in normalised units (with --noise-k).
+    #[arg(long, requires = "noise_k")]
+    pub noise_sigma2: Option<f32>,
+}
+
+impl NoiseArgs {
     /// The noise level, in this order: explicit `--noise-k/--noise-sigma2`; `--noise-profile`
     /// at the ISO; with an explicit `--iso`, the model's profile at it; the file's NoiseProfile
     /// tag; the model's profile at the file's ISO. Returns the parameters and where they came from.
@@ -271,7 +321,9 @@ impl EngineArgs {
             format!("the model's profile at ISO {iso}"),
         ))
     }
+}
 
+impl EngineArgs {
     /// Stripe options for row streaming (`None` when `--layout` picks tiles, or, with `auto`,
     /// for a model that does not stream; an error for `stripes` then): the fewest equal stripes, a multiple of `threads`, for which
     /// `threads` workers' scratch fits `--scratch-mib` (down to 64 packed columns).
@@ -360,8 +412,10 @@ enum DngCompression {
 #[derive(Args)]
 struct RunArgs {
     /// Input raw frame: a Bayer DNG, or a binary PGM (16-bit big-endian or 8-bit) with --cfa.
+    #[arg(required = true)]
     input: Option<PathBuf>,
-    /// Output file (DNG for DNG input, PGM for PGM input).
+    /// Output file: a .dng for DNG input, a .pgm for PGM input (never the input itself).
+    #[arg(required = true)]
     output: Option<PathBuf>,
     /// PGM input: CFA phase of the top-left 2x2 block (rggb, bggr, grbg or gbrg).
     #[arg(long, default_value = "rggb")]
@@ -388,6 +442,8 @@ struct RunArgs {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
+    noise: NoiseArgs,
+    #[command(flatten)]
     engine: EngineArgs,
 }
 
@@ -409,14 +465,39 @@ fn levels(black: &[f32], white: f32) -> Result<Levels, CliError> {
     Ok(l)
 }
 
-fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<(), CliError> {
-    let same = match (input.canonicalize(), output.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Checks that `output` can be written before any work is done, so an error leaves nothing
+/// behind: not the input (nor another output), not existing unless `overwrite`, and its folder
+/// exists and takes new files (a probe file is created and removed).
+fn check_output(
+    what: &str,
+    input: &Path,
+    output: &Path,
+    others: &[&Path],
+    overwrite: bool,
+) -> Result<(), CliError> {
+    let same = |a: &Path, b: &Path| {
+        a == b
+            || match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            }
     };
-    if same || input == output {
+    if same(input, output) {
         return Err(CliError::Usage(format!(
             "{}: refusing to overwrite the input",
+            output.display()
+        )));
+    }
+    if let Some(o) = others.iter().find(|o| same(o, output)) {
+        return Err(CliError::Usage(format!(
+            "{}: the {what} would overwrite {}",
+            output.display(),
+            o.display()
+        )));
+    }
+    if output.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{}: is a folder; give the {what} a file name",
             output.display()
         )));
     }
@@ -426,7 +507,58 @@ fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<(), CliEr
             output.display()
         )));
     }
-    Ok(())
+    let folder = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{}: the folder {} does not exist (create it first)",
+            output.display(),
+            folder.display()
+        )));
+    }
+    let probe = folder.join(format!(".rawnr-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(CliError::Usage(format!(
+            "{}: cannot write in the folder {}: {e}",
+            output.display(),
+            folder.display()
+        ))),
+    }
+}
+
+/// The output's extension must say what is written: `.dng` for a DNG input, `.pgm` for a PGM
+/// input (a picture is what `--preview` writes).
+fn check_output_kind(output: &Path, dng: bool) -> Result<(), CliError> {
+    let want = if dng { "dng" } else { "pgm" };
+    let ext = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if ext.as_deref() == Some(want) {
+        return Ok(());
+    }
+    let hint = match ext.as_deref() {
+        Some("png" | "jpg" | "jpeg" | "tif" | "tiff") => {
+            " (for a picture of the result, add --preview FILE.png)"
+        }
+        _ => "",
+    };
+    Err(CliError::Usage(format!(
+        "{}: a {} input is written as a {}; name the output .{want}{hint}",
+        output.display(),
+        want.to_ascii_uppercase(),
+        want.to_ascii_uppercase()
+    )))
 }
 
 /// A frame to denoise: samples, the region to denoise and its description.
@@ -539,13 +671,40 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     if !(0.0..=1.0).contains(&args.strength) {
         return Err(CliError::Usage("--strength must be in 0..1".into()));
     }
-    check_paths(input, output, args.overwrite)?;
+    if !input.is_file() {
+        return Err(CliError::Usage(format!(
+            "{}: {}",
+            input.display(),
+            if input.exists() {
+                "not a file"
+            } else {
+                "no such file"
+            }
+        )));
+    }
+    args.engine.apply_isa()?;
+    // Every output is checked before any is written: an error leaves nothing behind.
+    check_output("output", input, output, &[], args.overwrite)?;
+    if let Some(p) = &args.preview {
+        check_output("preview", input, p, &[output], args.overwrite)?;
+        if !p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        {
+            return Err(CliError::Usage(format!(
+                "{}: the preview is a PNG; name it .png",
+                p.display()
+            )));
+        }
+    }
     let frame = read_frame(input, &args)?;
+    check_output_kind(output, frame.dng.is_some())?;
 
     let model_store = model::load(args.engine.model.as_deref())?;
     let model = model_store.model();
     let denoiser = Denoiser::new(Engine::new(model).with_fusion(!args.engine.no_fusion));
-    let (noise, noise_source) = args.engine.noise(&denoiser, frame.iso, frame.tag_noise)?;
+    let (noise, noise_source) = args.noise.noise(&denoiser, frame.iso, frame.tag_noise)?;
     let threads = args.engine.threads();
     let start = Instant::now();
     let mut out = frame.data.clone();
@@ -632,12 +791,19 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         }
     }
     if let Some(p) = &args.preview {
+        let iso = args.noise.iso.or(frame.iso);
+        let noisy = match iso {
+            Some(iso) => format!("noisy, ISO {iso}"),
+            None => "noisy".to_string(),
+        };
+        let denoised = format!("denoised, {}", model.info().name_str());
         write_preview(
             p,
             &frame.data[frame.offset..],
             &out[frame.offset..],
             &layout,
             &frame.levels,
+            [&noisy, &denoised],
         )?;
     }
     if !args.quiet {
@@ -660,13 +826,15 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Before (left) and after (right) crops of the frame centre, up to 512x512 preview pixels each.
+/// Before (left) and after (right) crops of the frame centre, up to 512x512 preview pixels each,
+/// under a black band that labels them (`labels`: left, right).
 fn write_preview(
     path: &Path,
     before: &[u16],
     after: &[u16],
     layout: &FrameLayout,
     levels: &Levels,
+    labels: [&str; 2],
 ) -> Result<(), CliError> {
     let gains = preview::auto_gains(before, layout, levels);
     let (w, h, a) = preview::render(before, layout, levels, gains);
@@ -675,15 +843,42 @@ fn write_preview(
     let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
     let gap = 4;
     let out_w = 2 * cw + gap;
-    let mut img = vec![255u8; out_w * ch * 3];
+    // Label band: glyphs at scale 2 where both labels fit over their crops, else 1.
+    let fit = |scale: usize| {
+        labels
+            .iter()
+            .all(|l| preview::text_width(l, scale) + 4 * scale <= cw)
+    };
+    let scale = if fit(2) { 2 } else { 1 };
+    let band = (preview::GLYPH_HEIGHT + 4) * scale;
+    let out_h = band + ch;
+    let mut img = vec![255u8; out_w * out_h * 3];
+    img[..out_w * band * 3].fill(0);
+    for (i, label) in labels.iter().enumerate() {
+        // As much of the label as fits over its crop.
+        let fits = label
+            .char_indices()
+            .map(|(at, c)| at + c.len_utf8())
+            .take_while(|&end| preview::text_width(&label[..end], scale) + 4 * scale <= cw)
+            .last()
+            .unwrap_or(0);
+        preview::draw_text(
+            &mut img,
+            out_w,
+            (i * (cw + gap) + 2 * scale, 2 * scale),
+            &label[..fits],
+            scale,
+            [255, 255, 255],
+        );
+    }
     for y in 0..ch {
         let src = ((y0 + y) * w + x0) * 3;
-        let dst = y * out_w * 3;
+        let dst = (band + y) * out_w * 3;
         img[dst..dst + cw * 3].copy_from_slice(&a[src..src + cw * 3]);
         let dst2 = dst + (cw + gap) * 3;
         img[dst2..dst2 + cw * 3].copy_from_slice(&b[src..src + cw * 3]);
     }
-    preview::write_png(path, out_w, ch, &img)?;
+    preview::write_png(path, out_w, out_h, &img)?;
     Ok(())
 }
 

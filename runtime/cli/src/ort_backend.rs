@@ -35,6 +35,40 @@ pub enum Ep {
     Coreml,
 }
 
+/// `--qdq-weights`: how an int8 model's QDQ export stores weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum QdqWeightsArg {
+    /// By execution provider ([`Ep::qdq_weights`]).
+    Auto,
+    /// uint8 with zero point 128.
+    U8,
+    /// int8 with zero point 0.
+    S8,
+}
+
+impl QdqWeightsArg {
+    /// The storage used on `ep`.
+    pub fn resolve(self, ep: Ep) -> rawnr_onnx::QdqWeights {
+        match self {
+            QdqWeightsArg::Auto => ep.qdq_weights(),
+            QdqWeightsArg::U8 => rawnr_onnx::QdqWeights::U8Offset,
+            QdqWeightsArg::S8 => rawnr_onnx::QdqWeights::S8,
+        }
+    }
+}
+
+impl Ep {
+    /// How an int8 model's QDQ weights are stored for this provider: offset uint8 for the CPU EP
+    /// (exact on every x86 level: its u8 x u8 kernels cannot saturate, its u8 x s8 ones can
+    /// without VNNI), symmetric int8 for the accelerators, which expect it.
+    pub fn qdq_weights(self) -> rawnr_onnx::QdqWeights {
+        match self {
+            Ep::Cpu => rawnr_onnx::QdqWeights::U8Offset,
+            _ => rawnr_onnx::QdqWeights::S8,
+        }
+    }
+}
+
 fn ort_err(what: &str) -> impl Fn(ort::Error) -> CliError + '_ {
     move |e| CliError::Usage(format!("ONNX Runtime: {what}: {e}"))
 }
@@ -75,10 +109,15 @@ pub struct OrtNet {
 }
 
 impl OrtNet {
-    /// Exports `model` to ONNX (fp32; int8 QDQ for an int8 model) and opens a session with
-    /// `threads` intra-op threads on `ep`.
-    pub fn new(model: &Model<'_>, threads: usize, ep: Ep) -> Result<Self, CliError> {
-        let onnx = rawnr_onnx::export(model, rawnr_onnx::Precision::F32)
+    /// Exports `model` to ONNX (fp32; int8 QDQ for an int8 model, its weights stored as
+    /// `weights` says) and opens a session with `threads` intra-op threads on `ep`.
+    pub fn new(
+        model: &Model<'_>,
+        threads: usize,
+        ep: Ep,
+        weights: QdqWeightsArg,
+    ) -> Result<Self, CliError> {
+        let onnx = rawnr_onnx::export_with(model, rawnr_onnx::Precision::F32, weights.resolve(ep))
             .map_err(|e| CliError::Usage(format!("ONNX export: {e}")))?;
         let lib = library_path()?;
         let env = ort::init_from(&lib)

@@ -492,3 +492,139 @@ fn streamed_stripes_equal_tiles_at_the_receptive_field() {
     eprintln!("narrow stripes vs exact: max {max} DN");
     assert!(max <= 8, "stripe seams differ by {max} DN");
 }
+
+#[test]
+fn every_output_is_checked_before_any_is_written() {
+    let d = tmpdir("outputs");
+    let out = d.join("out.pgm");
+    let o = out.to_str().unwrap();
+    let f = fixture();
+    let pgm = |extra: &[&str]| {
+        let mut v = vec![
+            f.to_str().unwrap().to_string(),
+            o.to_string(),
+            "--cfa".into(),
+            "grbg".into(),
+            "--iso".into(),
+            "800".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: Vec<String>, needle: &str| {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        expect_error(&a, &out, needle);
+    };
+    // A preview that cannot be written stops the run before the output is written.
+    let nodir = d.join("nosuchdir/p.png");
+    run(
+        pgm(&["--preview", nodir.to_str().unwrap()]),
+        "does not exist",
+    );
+    run(pgm(&["--preview", o]), "would overwrite");
+    let jpg = d.join("p.jpg");
+    run(pgm(&["--preview", jpg.to_str().unwrap()]), ".png");
+    assert!(!jpg.exists());
+    // The output's name says what is written.
+    let png_out = d.join("out.png");
+    expect_error(
+        &[
+            f.to_str().unwrap(),
+            png_out.to_str().unwrap(),
+            "--iso",
+            "800",
+        ],
+        &png_out,
+        "name the output .pgm",
+    );
+    let dng = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/tinydng/colorchart_crop.dng");
+    expect_error(
+        &[
+            dng.to_str().unwrap(),
+            png_out.to_str().unwrap(),
+            "--iso",
+            "800",
+        ],
+        &png_out,
+        "--preview",
+    );
+    // Instruction-set levels: unknown or unsupported ones are errors, not fallbacks.
+    run(pgm(&["--isa", "bogus"]), "--isa bogus");
+    let st = bin()
+        .args(pgm(&[]))
+        .env("RAWNR_ISA", "sse9")
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("RAWNR_ISA sse9"));
+    assert!(!out.exists());
+    // The generic level runs.
+    let st = bin()
+        .args(pgm(&["--isa", "generic", "-q"]))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(out.exists());
+}
+
+#[test]
+fn help_shows_required_arguments_and_examples() {
+    let st = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success());
+    assert!(text.contains("<INPUT> <OUTPUT>"), "{text}");
+    assert!(text.contains("Examples:"), "{text}");
+    // bench takes no noise options (it runs at the model's ISO 1600 noise).
+    let st = bin().args(["bench", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success());
+    for unused in ["--iso", "--noise-k", "--noise-profile", "--preview"] {
+        assert!(!text.contains(unused), "bench --help lists {unused}");
+    }
+    assert!(text.contains("--isa"), "{text}");
+    // No arguments at all: a usage error naming what is missing.
+    let st = bin().output().unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("<INPUT>"));
+}
+
+#[test]
+fn preview_is_labelled() {
+    let d = tmpdir("label");
+    let (out, png) = (d.join("out.pgm"), d.join("cmp.png"));
+    let st = bin()
+        .arg(fixture())
+        .arg(&out)
+        .args([
+            "--cfa", "grbg", "--black", "25", "--white", "1023", "--iso", "3200",
+        ])
+        .arg("--preview")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (_, ph, _) = read_pgm16(&fixture());
+    // A label band above the crops: black with white text over each half.
+    let band = h - (ph / 2).min(512);
+    assert!(band >= 7, "no label band ({w}x{h})");
+    let px = |x: usize, y: usize| &buf[(y * w + x) * 3..(y * w + x) * 3 + 3];
+    let white_in =
+        |x0: usize, x1: usize| (0..band).any(|y| (x0..x1).any(|x| px(x, y) == [255, 255, 255]));
+    assert!(white_in(0, w / 2), "left label missing");
+    assert!(white_in(w / 2, w), "right label missing");
+    assert!((0..w).any(|x| px(x, 0) == [0, 0, 0]));
+}

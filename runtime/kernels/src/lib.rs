@@ -13,12 +13,16 @@ extern crate std;
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
 pub mod aarch64;
+mod cpu;
 pub mod generic;
 pub mod generic_i8;
+mod isa;
 pub mod quant;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod x86_64;
+
+pub use isa::{Isa, IsaError};
 
 /// Most input channels [`Kernels::qconv1x1_strided`] takes.
 pub const QCONV1X1_STRIDED_MAX_IN_C: usize = 512;
@@ -434,75 +438,34 @@ impl Kernels {
     }
 }
 
-/// AVX2 and FMA present (run-time detection with `std`).
+/// AVX2 and FMA present and allowed ([`Isa::Avx2`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(all(target_feature = "avx2", target_feature = "fma"))
-    }
+    cpu::x86::avx2_fma() && Isa::allows(Isa::Avx2)
 }
 
-/// AVX-512F present (run-time detection with `std`).
+/// AVX-512F present and allowed ([`Isa::Avx512`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512f() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(target_feature = "avx512f")
-    }
+    cpu::x86::avx512f() && Isa::allows(Isa::Avx512)
 }
 
-/// AVX2 present (run-time detection with `std`).
+/// AVX2 present and allowed ([`Isa::Avx2`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx2() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(target_feature = "avx2")
-    }
+    cpu::x86::avx2() && Isa::allows(Isa::Avx2)
 }
 
-/// AVX-512F, AVX-512BW and AVX-512 VNNI present (run-time detection with `std`).
+/// AVX-512F, AVX-512BW and AVX-512 VNNI present and allowed ([`Isa::Avx512Vnni`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512vnni() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        ))
-    }
+    cpu::x86::avx512vnni() && Isa::allows(Isa::Avx512Vnni)
 }
 
-/// AVX and F16C present (run-time detection with `std`).
+/// AVX and F16C present and allowed (with [`Isa::Avx2`]).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_f16c() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(all(target_feature = "avx", target_feature = "f16c"))
-    }
+    cpu::x86::f16c() && Isa::allows(Isa::Avx2)
 }
 
 /// Shape and parameters of a (transposed) 2-D convolution.

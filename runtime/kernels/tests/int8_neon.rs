@@ -231,8 +231,14 @@ fn pointwise_kernels() -> [(&'static str, QConvFn); 3] {
 #[test]
 fn dispatch_installs_the_neon_int8_kernels() {
     let k = Kernels::best();
-    let dot = std::arch::is_aarch64_feature_detected!("dotprod");
+    // What the kernels may use: the CPU's features below any forced level (RAWNR_ISA).
+    let dot = rawnr_kernels::Isa::allows(rawnr_kernels::Isa::NeonDotprod);
     println!("kernels: {} (dotprod {dot})", k.name);
+    if !rawnr_kernels::Isa::allows(rawnr_kernels::Isa::Neon) {
+        let generic: QConvFn = rawnr_kernels::generic_i8::qconv2d;
+        assert!(std::ptr::fn_addr_eq(k.qconv1x1, generic));
+        return;
+    }
     let want: QConvFn = if dot {
         neon_dot_conv1x1_i8::qconv1x1
     } else {

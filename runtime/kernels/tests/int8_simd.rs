@@ -9,6 +9,8 @@
 
 use rand::{Rng, SeedableRng};
 use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput, QParams, QResidual};
+#[cfg(target_arch = "x86_64")]
+use rawnr_kernels::Isa;
 use rawnr_kernels::{
     generic, generic_i8, Act, ConvShape, F16ToF32Fn, Kernels, PlaneLayout, QConvFn,
 };
@@ -224,11 +226,10 @@ fn pointwise_kernels() -> Vec<(&'static str, QConvFn)> {
     #[cfg(target_arch = "x86_64")]
     {
         use rawnr_kernels::x86_64 as x;
-        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw")
-        {
+        if Isa::allows(Isa::Avx512Vnni) {
             v.push(("avx512vnni", x::avx512vnni_conv1x1_i8::conv1x1));
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if Isa::allows(Isa::Avx2) {
             v.push(("avx2", x::avx2_conv1x1_i8::conv1x1));
         }
     }
@@ -298,11 +299,11 @@ fn depthwise_kernels() -> Vec<(&'static str, QConvFn)> {
     #[allow(unused_mut)]
     let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qdepthwise)];
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if Isa::allows(Isa::Avx2) {
         v.push(("avx2", rawnr_kernels::x86_64::avx2_dw_i8::depthwise));
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+    if Isa::allows(Isa::Avx512Vnni) {
         v.push((
             "avx512vnni",
             rawnr_kernels::x86_64::avx512vnni_dw_i8::depthwise,
@@ -463,7 +464,7 @@ fn depthwise_on_ring_rows_matches_reference() {
     if Kernels::best().qdepthwise_strided.is_none() {
         #[cfg(target_arch = "x86_64")]
         assert!(
-            !std::is_x86_feature_detected!("avx512vnni"),
+            !Isa::allows(Isa::Avx512Vnni),
             "a VNNI CPU must get the strided kernel"
         );
         return;
@@ -505,14 +506,14 @@ fn transposed_kernels() -> Vec<(&'static str, QConvFn)> {
     #[allow(unused_mut)]
     let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qconv_transpose)];
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if Isa::allows(Isa::Avx2) {
         v.push((
             "avx2",
             rawnr_kernels::x86_64::avx2_convt2x2_i8::conv_transpose2x2,
         ));
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+    if Isa::allows(Isa::Avx512Vnni) {
         v.push((
             "avx512vnni",
             rawnr_kernels::x86_64::avx512vnni_convt2x2_i8::conv_transpose2x2,
@@ -569,14 +570,14 @@ fn dense_kernels() -> Vec<(&'static str, QConvFn)> {
     #[allow(unused_mut)]
     let mut v: Vec<(&'static str, QConvFn)> = vec![("best", Kernels::best().qconv)];
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+    if Isa::allows(Isa::Avx512Vnni) {
         v.push((
             "avx512vnni",
             rawnr_kernels::x86_64::avx512vnni_conv_i8::conv,
         ));
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if Isa::allows(Isa::Avx2) {
         v.push(("avx2", rawnr_kernels::x86_64::avx2_conv_i8::conv));
     }
     v
@@ -656,7 +657,7 @@ fn f16_widening_matches_reference_for_every_half() {
     #[allow(unused_mut)]
     let mut fns: Vec<(&str, F16ToF32Fn)> = vec![("best", Kernels::best().f16_to_f32)];
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("f16c") {
+    if Isa::allows(Isa::Avx2) {
         fns.push(("f16c", rawnr_kernels::x86_64::f16c_cvt::f16_to_f32));
     }
     for (name, f) in fns {
@@ -713,7 +714,7 @@ fn strided_pointwise_matches_reference() {
     let Some(strided) = Kernels::best().qconv1x1_strided else {
         #[cfg(target_arch = "x86_64")]
         assert!(
-            !std::is_x86_feature_detected!("avx512vnni"),
+            !Isa::allows(Isa::Avx512Vnni),
             "a VNNI CPU must get the strided kernel"
         );
         return;

@@ -4,7 +4,7 @@
 //! depend on where it sits in the plane.
 
 use rand::{Rng, SeedableRng};
-use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Kernels, PlaneLayout};
+use rawnr_kernels::{generic, Act, Conv1x1, ConvShape, Isa, Kernels, PlaneLayout};
 
 fn rand_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
@@ -25,9 +25,14 @@ const ACTS: [Act; 3] = [Act::None, Act::Relu, Act::LeakyRelu(0.125)];
 #[test]
 fn selected_kernels_are_reported() {
     let k = Kernels::best();
-    println!("kernels: {}", k.name);
+    println!(
+        "kernels: {} (CPU level {}, active level {})",
+        k.name,
+        Isa::detected(),
+        Isa::active()
+    );
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if Isa::allows(Isa::Avx2) {
         assert_ne!(
             k.name, "generic",
             "AVX2+FMA CPU but generic kernels selected"
@@ -45,10 +50,56 @@ fn selected_kernels_are_reported() {
         );
         assert!(std::arch::is_aarch64_feature_detected!("neon"));
         assert!(
-            k.name.contains("neon"),
+            k.name.contains("neon") || !Isa::allows(Isa::Neon),
             "NEON CPU but NEON kernels not selected"
         );
     }
+}
+
+/// A level forced through `RAWNR_ISA` (as CI does to run the AVX2 set on AVX-512 machines) is
+/// the one in effect: a typo or a level the CPU lacks fails here instead of silently testing
+/// another set.
+#[test]
+fn forced_level_is_in_effect() {
+    let Some(want) = std::env::var("RAWNR_ISA").ok().filter(|v| !v.is_empty()) else {
+        assert_eq!(Isa::active(), Isa::detected());
+        return;
+    };
+    let want = Isa::check_name(&want).unwrap_or_else(|e| panic!("RAWNR_ISA={want}: {e}"));
+    assert_eq!(Isa::forced(), want);
+    assert_eq!(Isa::active(), want.unwrap_or(Isa::detected()));
+    for &l in Isa::levels() {
+        let allowed = Isa::levels().iter().position(|&x| x == l)
+            <= Isa::levels().iter().position(|&x| x == Isa::active());
+        assert_eq!(Isa::allows(l), allowed, "{l}");
+    }
+    if Isa::active() == Isa::Generic {
+        assert_eq!(Kernels::best().name, "generic");
+    }
+}
+
+#[test]
+fn level_names_parse() {
+    for &l in Isa::levels() {
+        assert_eq!(Isa::parse(l.name()), Some(l));
+        if let Ok(x) = Isa::check_name(l.name()) {
+            assert_eq!(x, Some(l));
+        }
+    }
+    assert_eq!(Isa::parse("AVX512-VNNI"), Some(Isa::Avx512Vnni));
+    assert_eq!(Isa::parse("neon+dotprod"), Some(Isa::NeonDotprod));
+    assert_eq!(Isa::parse("sse2"), None);
+    assert_eq!(Isa::check_name("native"), Ok(None));
+    assert_eq!(
+        Isa::check_name("bogus"),
+        Err(rawnr_kernels::IsaError::Unknown)
+    );
+    assert_eq!(Isa::check_name("generic"), Ok(Some(Isa::Generic)));
+    #[cfg(target_arch = "x86_64")]
+    assert!(matches!(
+        Isa::check_name("neon"),
+        Err(rawnr_kernels::IsaError::OtherArchitecture(Isa::Neon))
+    ));
 }
 
 #[test]
@@ -526,9 +577,7 @@ fn avx512_and_avx2_pointwise_agree_bit_for_bit() {
     // (tiling stays exact whichever a machine selects). Calling either is sound anywhere: each
     // falls back to the reference without its features.
     use rawnr_kernels::x86_64::{avx2_conv1x1_f32, avx512_conv1x1_f32};
-    let both = std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma");
+    let both = Isa::allows(Isa::Avx512);
     let mut rng = rand::rngs::StdRng::seed_from_u64(38);
     for n in 0..100 {
         let (ci, co, px) = (
@@ -638,10 +687,7 @@ fn dense_conv_matches_reference_on_random_shapes() {
             avx2_conv_f32::conv(&s, &x, &wt, &b, act, &mut a);
             avx512_conv_f32::conv(&s, &x, &wt, &b, act, &mut c);
             close(&a, &want, &what);
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-            {
+            if Isa::allows(Isa::Avx512) {
                 assert_eq!(a, c, "{what}: AVX2 and AVX-512 differ");
             }
         }
@@ -753,9 +799,7 @@ fn avx512_and_avx2_depthwise_and_transposed_agree_bit_for_bit() {
     use rawnr_kernels::x86_64::{
         avx2_convt2x2_f32, avx2_dw_f32, avx512_convt2x2_f32, avx512_dw_f32,
     };
-    let both = std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma");
+    let both = Isa::allows(Isa::Avx512);
     let mut rng = rand::rngs::StdRng::seed_from_u64(43);
     for n in 0..150 {
         let kk = [1, 3, 5, 7][rng.random_range(0..4)];
@@ -913,7 +957,7 @@ fn pointwise_epilogue_equals_pointwise_then_add() {
         sets.push((best.name, best.conv1x1, into, best.add));
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if Isa::allows(Isa::Avx2) {
         use rawnr_kernels::x86_64::avx2_conv1x1_f32;
         sets.push((
             "avx2",

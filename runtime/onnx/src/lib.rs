@@ -21,10 +21,21 @@
 //!   the value's scale and zero point) after the float op that computes it (after the fused
 //!   ReLU; a PixelUnshuffle's SpaceToDepth intermediate gets the same pair);
 //! - a `Quantize` node is that pair on its input, a `Dequantize` node an `Identity`;
-//! - an int8 convolution reads its weights as an int8 initializer through a per-channel
-//!   `DequantizeLinear` (zero points 0; axis 0 for Conv `[out, in/g, kh, kw]`, axis 1 for
-//!   ConvTranspose `[in, out/g, kh, kw]`) and its bias as an int32 initializer through a
-//!   `DequantizeLinear` with scale `in_scale * weight_scale[oc]` (axis 0).
+//! - an int8 convolution reads its weights through a per-channel `DequantizeLinear` (axis 0 for
+//!   Conv `[out, in/g, kh, kw]`, axis 1 for ConvTranspose `[in, out/g, kh, kw]`), stored as
+//!   [`QdqWeights`] says, and its bias as an int32 initializer through a `DequantizeLinear` with
+//!   scale `in_scale * weight_scale[oc]` (axis 0).
+//!
+//! ## Weight storage and ONNX Runtime's CPU kernels
+//!
+//! Both [`QdqWeights`] forms dequantize to the very same numbers; they differ in which integer
+//! kernels a runtime picks. [`QdqWeights::S8`] (int8, zero point 0) is what TensorRT, QNN and
+//! NNAPI expect. On x86 CPUs without AVX-512 VNNI / AVX-VNNI, ONNX Runtime's CPU EP multiplies
+//! u8 activations by s8 weights with `vpmaddubsw`, which saturates the 16-bit sum of two
+//! products (255 x 127 x 2 > 32767): measured on PMRID int8, up to 42 DN from the native engine
+//! where VNNI machines give 11 DN. [`QdqWeights::U8Offset`] (uint8 `q + 128`, zero point 128)
+//! takes ONNX Runtime's u8 x u8 kernels, which widen to 16 bits before multiplying and are
+//! exact on every x86 level: the default, and what `--backend ort` uses on the CPU EP.
 //!
 //! A grouped int8 ConvTranspose whose weight scales differ between groups cannot be written
 //! as a per-axis `DequantizeLinear` (axis 1 has `out/g` entries); its weights are then the
@@ -82,6 +93,29 @@ pub enum ExportError {
     /// Serialising the protobuf failed.
     #[error("protobuf: {0}")]
     Protobuf(String),
+}
+
+/// How an int8 model's QDQ graph stores convolution weights (see the crate documentation). Both
+/// dequantize to the same values: the choice is which integer kernels a runtime runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QdqWeights {
+    /// uint8 `q + 128` with zero point 128: exact in ONNX Runtime's CPU EP on every x86 CPU
+    /// (its u8 x u8 kernels cannot saturate).
+    #[default]
+    U8Offset,
+    /// int8 with zero point 0 (symmetric): for TensorRT, QNN, NNAPI; ONNX Runtime's CPU EP on
+    /// x86 without VNNI saturates some products' pair sums with these.
+    S8,
+}
+
+impl QdqWeights {
+    /// The name written to the model's `rawnr.qdq_weights` property.
+    pub fn name(self) -> &'static str {
+        match self {
+            QdqWeights::U8Offset => "u8-offset128",
+            QdqWeights::S8 => "s8",
+        }
+    }
 }
 
 /// True when `model` has int8 parts (any `u8` value): it exports as a QDQ graph.
@@ -251,13 +285,15 @@ fn push_qdq(g: &mut GraphProto, tag: &str, src: &str, dst: &str, q: ValueQuant) 
 }
 
 /// Per-axis `DequantizeLinear` of a constant: the quantized initializer `{name}_q`, scales
-/// `{name}_scale` and zero points `{name}_zp` (zeros of the initializer's type) make `name`.
+/// `{name}_scale` and zero points `{name}_zp` (all `zero_point`, of the initializer's type;
+/// 128 for offset uint8 weights, else 0) make `name`.
 fn push_dq_const(
     g: &mut GraphProto,
     name: &str,
     (dims, ty, raw): (&[i64], DataType, Vec<u8>),
     scales: &[f32],
     axis: i64,
+    zero_point: u8,
 ) {
     let (q, s, z) = (
         format!("{name}_q"),
@@ -278,7 +314,7 @@ fn push_dq_const(
             _ => 1,
         };
     g.initializer
-        .push(tensor_raw(&z, &[n], ty, vec![0u8; zero_len]));
+        .push(tensor_raw(&z, &[n], ty, vec![zero_point; zero_len]));
     g.node.push(node(
         "DequantizeLinear",
         format!("{name}_dequantize"),
@@ -295,6 +331,7 @@ fn conv_operands(
     model: &Model<'_>,
     i: usize,
     precision: Precision,
+    weights: QdqWeights,
 ) -> Result<Vec<String>, ExportError> {
     let n = model.node(i);
     let w = model.tensor(n.weight as usize);
@@ -351,14 +388,23 @@ fn conv_operands(
             } else {
                 None
             };
-            let raw: Vec<u8> = q.iter().map(|&x| x as u8).collect();
+            // Offset uint8 is the same value: (q + 128) - 128 (q is in -128..=127).
+            let (ty, raw, zp) = match weights {
+                QdqWeights::S8 => (DataType::INT8, q.iter().map(|&x| x as u8).collect(), 0),
+                QdqWeights::U8Offset => (
+                    DataType::UINT8,
+                    q.iter().map(|&x| (x as i16 + 128) as u8).collect(),
+                    128,
+                ),
+            };
             match axis_scales {
                 Some(s) => push_dq_const(
                     g,
                     &wname,
-                    (&dims, DataType::INT8, raw),
+                    (&dims, ty, raw),
                     s,
                     if transposed { 1 } else { 0 },
+                    zp,
                 ),
                 None => {
                     // [in, out/g, kh, kw]: input channel ic is in group ic / (in/g).
@@ -391,6 +437,7 @@ fn conv_operands(
                     ),
                     &bscale,
                     0,
+                    0,
                 );
             }
             let mut names = vec![wname];
@@ -419,9 +466,18 @@ fn conv_operands(
     Ok(names)
 }
 
-/// Exports `model` to serialised ONNX bytes (an int8 model as a QDQ graph; see the crate
-/// documentation).
+/// Exports `model` to serialised ONNX bytes (an int8 model as a QDQ graph with the default
+/// [`QdqWeights`]; see the crate documentation).
 pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, ExportError> {
+    export_with(model, precision, QdqWeights::default())
+}
+
+/// [`export`] with the int8 weight storage chosen (ignored for models without int8 parts).
+pub fn export_with(
+    model: &Model<'_>,
+    precision: Precision,
+    weights: QdqWeights,
+) -> Result<Vec<u8>, ExportError> {
     let int8 = is_int8(model);
     if int8 && precision == Precision::F16 {
         return Err(ExportError::Int8NeedsF32);
@@ -486,7 +542,7 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
                 continue;
             }
             OpKind::Conv2d | OpKind::ConvTranspose2d => {
-                let operands = conv_operands(&mut g, model, i, precision)?;
+                let operands = conv_operands(&mut g, model, i, precision, weights)?;
                 let mut inputs = vec![ins[0]];
                 inputs.extend(operands.iter().map(String::as_str));
                 let [pt, pl, pb, pr] = n.pad.map(|p| p as i64);
@@ -654,6 +710,9 @@ pub fn export(model: &Model<'_>, precision: Precision) -> Result<Vec<u8>, Export
             p => p.into(),
         },
     );
+    if int8 {
+        meta("rawnr.qdq_weights", weights.name().into());
+    }
     m.graph = Some(g).into();
     m.write_to_bytes()
         .map_err(|e| ExportError::Protobuf(e.to_string()))

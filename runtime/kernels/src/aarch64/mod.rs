@@ -26,16 +26,9 @@ mod neon_qout_i8;
 
 use core::arch::aarch64::*;
 
-/// NEON present (run-time detection with `std`, compile-time target features without).
+/// NEON present and allowed ([`crate::Isa::Neon`]).
 pub(crate) fn has_neon() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::arch::is_aarch64_feature_detected!("neon")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(target_feature = "neon")
-    }
+    crate::cpu::arm::neon() && crate::Isa::allows(crate::Isa::Neon)
 }
 
 /// Scalar fused multiply-add `a * b + c` (one rounding), for tails; callers run with NEON.

@@ -269,18 +269,9 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>
     }
 }
 
-/// The CPU has the dot-product instructions (run-time detection with `std`, compile-time target
-/// features without).
+/// The CPU has the dot-product instructions and they are allowed ([`crate::Isa::NeonDotprod`]).
 pub fn has_dotprod() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::arch::is_aarch64_feature_detected!("neon")
-            && std::arch::is_aarch64_feature_detected!("dotprod")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(all(target_feature = "neon", target_feature = "dotprod"))
-    }
+    crate::cpu::arm::dotprod() && crate::Isa::allows(crate::Isa::NeonDotprod)
 }
 
 /// Safe entry for quantized pointwise convolutions (`k = 1`, stride 1, no padding, one group),
