@@ -57,7 +57,7 @@ fn peak_rss() -> Option<u64> {
 
 /// What the native engine computes in: `int8` (W8A8 nodes), `f16 weights` or `f32`.
 fn native_precision(m: &Model<'_>) -> &'static str {
-    if rawnr_onnx::is_int8(m) {
+    if m.is_int8() {
         "int8"
     } else if (0..m.n_tensors()).any(|t| m.tensor(t).dtype == DType::F16) {
         "f32 (f16 weights)"
@@ -202,7 +202,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             #[cfg(not(feature = "ort"))]
             crate::Backend::Ort => {
                 return Err(CliError::Usage(
-                    "this build has no ONNX Runtime backend".into(),
+                    "--backend ort: this build has no ONNX Runtime backend; build with `--features ort`"
+                        .into(),
                 ))
             }
         }
@@ -231,7 +232,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             crate::Backend::Ort => format!(
                 "ONNX Runtime 1.32 {}{} ({:?} EP)",
                 rawnr_onnx::graph_precision(&m, rawnr_onnx::Precision::F32),
-                if rawnr_onnx::is_int8(&m) {
+                if m.is_int8() {
                     match args.engine.qdq_weights.resolve(args.engine.ep) {
                         rawnr_onnx::QdqWeights::U8Offset => ", u8 weights",
                         rawnr_onnx::QdqWeights::S8 => ", s8 weights",

@@ -171,7 +171,7 @@ pub fn run_backend(
         }
         #[cfg(not(feature = "ort"))]
         Backend::Ort => Err(CliError::Usage(
-            "this build has no ONNX Runtime backend (cargo feature `ort`)".into(),
+            "--backend ort: this build has no ONNX Runtime backend; build with `--features ort` (cargo run --features ort -p rawnr-cli --bin denoise-raw -- ...)".into(),
         )),
     }
 }

@@ -84,7 +84,7 @@ pub fn library_path() -> Result<PathBuf, CliError> {
         .map_err(|e| CliError::Usage(format!("ONNX Runtime not found (set ORT_DYLIB_PATH or pip install onnxruntime==1.32.0): python3: {e}")))?;
     if !out.status.success() {
         return Err(CliError::Usage(
-            "ONNX Runtime not found: set ORT_DYLIB_PATH to libonnxruntime, or pip install onnxruntime==1.32.0".into(),
+            "ONNX Runtime not found: set ORT_DYLIB_PATH to libonnxruntime (`source .ci/pyenv.sh` sets it to the one .ci/test installs), or pip install onnxruntime==1.32.0 into the python3 on PATH".into(),
         ));
     }
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("capi");

@@ -2,7 +2,8 @@
 //! result to within rounding (the int8 model, run as its QDQ export, within measured bounds); a
 //! provider that cannot register is an error naming it; the bench prints the same table for both
 //! backends and names int8 / int8 QDQ. Needs `pip install onnxruntime==1.32.0`
-//! (`.ci/test` installs it).
+//! (`.ci/test` installs it) and the CLI's `ort` feature (`.ci/test` turns it on).
+#![cfg(feature = "ort")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
