@@ -232,10 +232,43 @@ fn shipped_int8_and_f16_models_are_the_quantizer_output() {
     let words = aligned(&bytes);
     let model = Model::parse(as_bytes(&words, bytes.len())).unwrap();
     let shipped = std::fs::read(repo_root().join("models/pmrid-int8.rnm")).expect("int8 model");
-    assert!(
-        pmrid_int8_bytes(&model) == shipped,
-        "models/pmrid-int8.rnm differs from a fresh quantization"
-    );
+    let fresh = pmrid_int8_bytes(&model);
+    // Calibration runs the f32 model, so the activation ranges follow the f32 kernels' rounding:
+    // every SIMD level (AVX2, AVX-512, NEON) computes bias + one FMA per term and reproduces the
+    // shipped file byte for byte; the generic level (RAWNR_ISA=generic, or a CPU without FMA)
+    // multiplies and adds separately, which moves some activation scales (and the int8 biases
+    // quantized with them) in their last digits. There the weights must still be identical and
+    // the activation scales within 0.1%.
+    if rawnr_kernels::Isa::active() != rawnr_kernels::Isa::Generic {
+        assert!(
+            fresh == shipped,
+            "models/pmrid-int8.rnm differs from a fresh quantization"
+        );
+    } else {
+        let (fw, sw) = (aligned(&fresh), aligned(&shipped));
+        let f = Model::parse(as_bytes(&fw, fresh.len())).unwrap();
+        let s = Model::parse(as_bytes(&sw, shipped.len())).unwrap();
+        assert_eq!(
+            (f.n_nodes(), f.n_values(), f.n_tensors()),
+            (s.n_nodes(), s.n_values(), s.n_tensors())
+        );
+        for v in 0..f.n_values() {
+            match (f.value_quant(v), s.value_quant(v)) {
+                (None, None) => {}
+                (Some(a), Some(b)) => assert!(
+                    (a.scale / b.scale - 1.0).abs() < 1e-3
+                        && a.zero_point.abs_diff(b.zero_point) <= 1,
+                    "value {v}: {a:?} vs shipped {b:?}"
+                ),
+                (a, b) => panic!("value {v}: {a:?} vs shipped {b:?}"),
+            }
+        }
+        for t in 0..f.n_tensors() {
+            if f.tensor(t).dtype == rawnr_core::format::DType::I8 {
+                assert_eq!(f.tensor_i8(t), s.tensor_i8(t), "int8 weights of tensor {t}");
+            }
+        }
+    }
     let shipped = std::fs::read(repo_root().join("models/pmrid-f16.rnm")).expect("f16 model");
     assert!(
         rawnr_quant::to_f16(&model).unwrap() == shipped,

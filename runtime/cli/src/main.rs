@@ -189,8 +189,9 @@ pub struct EngineArgs {
     #[cfg(feature = "ort")]
     #[arg(long, value_enum, default_value_t = ort_backend::Ep::Cpu)]
     pub ep: ort_backend::Ep,
-    /// With --backend ort and an int8 model: how the QDQ graph stores weights. `auto`: uint8
-    /// with zero point 128 on the CPU EP (exact on every x86 CPU), int8 on accelerators; `u8`
+    /// With --backend ort and an int8 model: how the QDQ graph stores weights. `auto`: on the
+    /// CPU EP int8 where the CPU has VNNI (exact and fastest there), else uint8 with zero point
+    /// 128 (exact on every CPU: int8 saturates on x86 without VNNI); int8 on accelerators. `u8`
     /// or `s8` to choose (both dequantize to the same weights).
     #[cfg(feature = "ort")]
     #[arg(long, value_enum, default_value_t = ort_backend::QdqWeightsArg::Auto)]

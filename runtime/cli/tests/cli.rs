@@ -527,28 +527,17 @@ fn every_output_is_checked_before_any_is_written() {
     assert!(!jpg.exists());
     // The output's name says what is written.
     let png_out = d.join("out.png");
-    expect_error(
-        &[
-            f.to_str().unwrap(),
-            png_out.to_str().unwrap(),
-            "--iso",
-            "800",
-        ],
-        &png_out,
-        "name the output .pgm",
-    );
     let dng = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/tinydng/colorchart_crop.dng");
-    expect_error(
-        &[
-            dng.to_str().unwrap(),
+    for (input, needle) in [(&f, "name the output .pgm"), (&dng, "--preview")] {
+        let args = [
+            input.to_str().unwrap(),
             png_out.to_str().unwrap(),
             "--iso",
             "800",
-        ],
-        &png_out,
-        "--preview",
-    );
+        ];
+        expect_error(&args, &png_out, needle);
+    }
     // Instruction-set levels: unknown or unsupported ones are errors, not fallbacks.
     run(pgm(&["--isa", "bogus"]), "--isa bogus");
     let st = bin()

@@ -1,7 +1,9 @@
 //! rawnr compute kernels.
 //!
-//! [`generic`] holds the scalar f32 reference of every op: the oracle that every optimised
-//! kernel (per-ISA files added next to it) is tested against. Tensors are CHW `f32` slices;
+//! [`generic`] holds the scalar f32 reference of every op ([`generic_i8`] the int8 one): the
+//! oracle that every optimised kernel (per-ISA files in `x86_64/` and `aarch64/`) is tested
+//! against. [`Kernels::best`] installs the fastest kernels of the CPU's level, which [`Isa`]
+//! can cap lower (`RAWNR_ISA`) to run a smaller CPU's kernels. Tensors are CHW `f32` slices;
 //! kernels never allocate, and shapes are described by plain structs.
 #![no_std]
 #![deny(unsafe_code)]
@@ -351,8 +353,9 @@ impl Kernels {
         }
     }
 
-    /// The fastest kernels this CPU runs: detected at run time with `std`, from the compile-time
-    /// target features without it.
+    /// The fastest kernels this CPU runs, up to [`Isa::active`] (a level forced with
+    /// [`Isa::force`] or `RAWNR_ISA` caps them): detected at run time with `std`, from the
+    /// compile-time target features without it.
     pub fn best() -> Self {
         #[allow(unused_mut)]
         let mut k = Self::reference();
