@@ -270,9 +270,12 @@ pub struct TensorDesc {
 }
 
 impl TensorDesc {
-    /// Number of elements.
+    /// Number of elements (`u64::MAX` where the product overflows, which no file can hold).
     pub fn elements(&self) -> u64 {
-        self.dims.iter().map(|&d| d as u64).product()
+        self.dims
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .unwrap_or(u64::MAX)
     }
     /// Name as a string.
     pub fn name_str(&self) -> &str {

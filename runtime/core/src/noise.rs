@@ -28,8 +28,26 @@ impl NoiseParams {
                 "read-noise variance must be >= 0 and finite",
             ));
         }
+        // Normalised units (full range = 1): k below 1e-9 would be a full well of over 10^9
+        // electrons, and either parameter above 1 a noise standard deviation above the whole
+        // range. Outside these the k-sigma transform overflows f32 and every output is garbage.
+        if !(NoiseParams::K_RANGE.0..=NoiseParams::K_RANGE.1).contains(&self.k) {
+            return Err(Error::BadNoise(
+                "shot-noise gain k outside 1e-9..=1 (normalised units: full range = 1)",
+            ));
+        }
+        if self.sigma2 > NoiseParams::SIGMA2_MAX {
+            return Err(Error::BadNoise(
+                "read-noise variance above 1 (normalised units: full range = 1)",
+            ));
+        }
         Ok(self)
     }
+
+    /// Accepted shot-noise gains `k` (normalised units), smallest and largest.
+    pub const K_RANGE: (f32, f32) = (1e-9, 1.0);
+    /// Largest accepted read-noise variance (normalised units).
+    pub const SIGMA2_MAX: f32 = 1.0;
     /// Converts parameters given in raw digital numbers above black (for a sensor whose
     /// `white - black` is `range`) into normalised units.
     pub fn from_dn(k_dn: f32, sigma2_dn: f32, range: f32) -> Self {
@@ -246,5 +264,15 @@ mod tests {
         }
         .validate()
         .is_err());
+        // Finite but absurd (fuzz findings: every output sample became 0).
+        for (k, sigma2) in [(1e-45, 1e-6), (1e-3, 3e38), (1e30, 0.0), (1e-3, 1.5)] {
+            assert!(
+                NoiseParams { k, sigma2 }.validate().is_err(),
+                "k {k} sigma2 {sigma2} accepted"
+            );
+        }
+        for (k, sigma2) in [(1e-9, 0.0), (1.0, 1.0), (2e-6, 1e-12)] {
+            assert!(NoiseParams { k, sigma2 }.validate().is_ok());
+        }
     }
 }

@@ -3,12 +3,33 @@
 //! every entry has a known type, and every value's `count x size` bytes lie in the file.
 //! rawler allocates what an entry's count says before reading it; a hostile count would ask
 //! for gigabytes and abort the process. After this check no allocation can exceed the file.
+//! It also requires a DNG (a `DNGVersion` tag in IFD0: other TIFF-based raw formats would reach
+//! rawler's other decoders, whose sizes rawnr does not check), tiles no larger than their image
+//! padded to 16 (or 1024), and lossless-JPEG tiles or strips whose frame header claims no more
+//! samples than the tile holds (rawler allocates what a tile or its header says).
 
 /// Most IFDs followed (a DNG has a handful).
 const MAX_IFDS: usize = 64;
 /// Most entries in one IFD.
 const MAX_ENTRIES: usize = 4096;
 
+const IMAGE_WIDTH: u16 = 256;
+const IMAGE_LENGTH: u16 = 257;
+const TILE_WIDTH: u16 = 322;
+const TILE_LENGTH: u16 = 323;
+const DNG_VERSION: u16 = 50706;
+const COMPRESSION: u16 = 259;
+const STRIP_OFFSETS: u16 = 273;
+const SAMPLES_PER_PIXEL: u16 = 277;
+const ROWS_PER_STRIP: u16 = 278;
+const STRIP_BYTE_COUNTS: u16 = 279;
+const TILE_OFFSETS: u16 = 324;
+const TILE_BYTE_COUNTS: u16 = 325;
+/// Tiles may exceed their image (padded to 16) up to this size: writers use 256x256 tiles on
+/// small images too.
+const MAX_TILE_PAD: u64 = 1024;
+/// Most lossless-JPEG tiles or strips whose headers are checked in one IFD.
+const MAX_SEGMENTS: u64 = 1 << 20;
 const SUB_IFDS: u16 = 330;
 const EXIF_IFD: u16 = 34665;
 const GPS_IFD: u16 = 34853;
@@ -51,6 +72,7 @@ pub fn check(b: &[u8]) -> Result<(), String> {
     let first = u32_at(4).ok_or("truncated header")? as u64;
     let mut pending = vec![first];
     let mut seen = Vec::new();
+    let mut is_dng = false;
     while let Some(off) = pending.pop() {
         if off == 0 {
             continue;
@@ -70,10 +92,15 @@ pub fn check(b: &[u8]) -> Result<(), String> {
         if end > len {
             return Err(format!("IFD at {off} runs past the end of the file"));
         }
+        // This IFD's entries that the checks below read: (tag, type, count, value offset).
+        let mut fields: Vec<(u16, u16, u64, u64)> = Vec::new();
         for e in 0..n {
             let at = off + 2 + 12 * e;
             let (tag, typ) = (u16_at(at).unwrap_or(0), u16_at(at + 2).unwrap_or(0));
             let count = u32_at(at + 4).unwrap_or(0) as u64;
+            if off == first && tag == DNG_VERSION {
+                is_dng = true;
+            }
             let size = type_size(typ).ok_or(format!("tag {tag}: unknown type {typ}"))?;
             let bytes = count
                 .checked_mul(size)
@@ -91,20 +118,142 @@ pub fn check(b: &[u8]) -> Result<(), String> {
                     pending.push(u32_at(value_at + 4 * i).unwrap_or(0) as u64);
                 }
             }
+            if matches!(
+                tag,
+                IMAGE_WIDTH
+                    | IMAGE_LENGTH
+                    | TILE_WIDTH
+                    | TILE_LENGTH
+                    | COMPRESSION
+                    | SAMPLES_PER_PIXEL
+                    | ROWS_PER_STRIP
+                    | STRIP_OFFSETS
+                    | STRIP_BYTE_COUNTS
+                    | TILE_OFFSETS
+                    | TILE_BYTE_COUNTS
+            ) {
+                fields.push((tag, typ, count, value_at));
+            }
+        }
+        // Value `i` of an integer (SHORT or LONG) field.
+        let value = |tag: u16, i: u64| -> Option<u64> {
+            let &(_, typ, count, at) = fields.iter().find(|f| f.0 == tag)?;
+            if i >= count {
+                return None;
+            }
+            match typ {
+                3 => u16_at(at + 2 * i).map(u64::from),
+                4 => u32_at(at + 4 * i).map(u64::from),
+                _ => None,
+            }
+        };
+        let (w, h) = (value(IMAGE_WIDTH, 0), value(IMAGE_LENGTH, 0));
+        let (tw, th) = (value(TILE_WIDTH, 0), value(TILE_LENGTH, 0));
+        if let (Some(w), Some(h)) = (w, h) {
+            for (tile, image, what) in [(tw, w, "width"), (th, h, "length")] {
+                if tile.is_some_and(|t| t == 0 || t > image.next_multiple_of(16).max(MAX_TILE_PAD))
+                {
+                    return Err(format!(
+                        "IFD at {off}: tile {what} {} for an image {what} of {image}",
+                        tile.unwrap_or(0)
+                    ));
+                }
+            }
+        }
+        // Lossless JPEG tiles or strips: each one's SOF may not claim more samples than the
+        // tile (or strip) holds, with slack for odd encoders; rawler allocates what it claims.
+        if value(COMPRESSION, 0) == Some(7) {
+            let (w, h) = (w.unwrap_or(0), h.unwrap_or(0));
+            let spp = value(SAMPLES_PER_PIXEL, 0).unwrap_or(1).max(1);
+            let (offsets, counts, seg_w, seg_h) = match (tw, th) {
+                (Some(tw), Some(th)) => (TILE_OFFSETS, TILE_BYTE_COUNTS, tw, th),
+                _ => (
+                    STRIP_OFFSETS,
+                    STRIP_BYTE_COUNTS,
+                    w,
+                    value(ROWS_PER_STRIP, 0).unwrap_or(h).min(h),
+                ),
+            };
+            let limit = seg_w
+                .saturating_mul(seg_h)
+                .saturating_mul(spp)
+                .saturating_mul(4);
+            let n_segs = fields
+                .iter()
+                .find(|f| f.0 == offsets)
+                .map_or(0, |f| f.2)
+                .min(MAX_SEGMENTS);
+            for i in 0..n_segs {
+                let (Some(at), Some(n)) = (value(offsets, i), value(counts, i)) else {
+                    break;
+                };
+                let Some(seg) = b.get(at as usize..at.saturating_add(n).min(len) as usize) else {
+                    continue;
+                };
+                if let Some((sof_h, sof_w, comps)) = ljpeg_sof(seg) {
+                    let claimed = sof_h * sof_w * comps;
+                    if claimed > limit {
+                        return Err(format!(
+                            "IFD at {off}: lossless JPEG segment {i} claims {sof_w}x{sof_h}x{comps} \
+                             samples for a {seg_w}x{seg_h} segment"
+                        ));
+                    }
+                }
+            }
         }
         pending.push(u32_at(off + 2 + 12 * n).unwrap_or(0) as u64);
     }
+    if !is_dng {
+        return Err("not a DNG (no DNGVersion tag in IFD0); rawnr reads DNG raw files".into());
+    }
     Ok(())
+}
+
+/// The frame header (SOF) of a JPEG stream: `(height, width, components)`, or `None` when none
+/// comes before the scan (the decoder then rejects the stream itself).
+fn ljpeg_sof(seg: &[u8]) -> Option<(u64, u64, u64)> {
+    if seg.get(..2)? != [0xff, 0xd8] {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        // Skip fill bytes up to the marker code.
+        while *seg.get(at)? == 0xff && *seg.get(at + 1)? == 0xff {
+            at += 1;
+        }
+        if *seg.get(at)? != 0xff {
+            return None;
+        }
+        let marker = *seg.get(at + 1)?;
+        let len = u16::from_be_bytes([*seg.get(at + 2)?, *seg.get(at + 3)?]) as usize;
+        match marker {
+            // SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+            0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
+                let h = u16::from_be_bytes([*seg.get(at + 5)?, *seg.get(at + 6)?]) as u64;
+                let w = u16::from_be_bytes([*seg.get(at + 7)?, *seg.get(at + 8)?]) as u64;
+                return Some((h, w, *seg.get(at + 9)? as u64));
+            }
+            0xda => return None,
+            _ => at += 2 + len,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::check;
 
-    fn tiff(entries: &[(u16, u16, u32, u32)]) -> Vec<u8> {
+    /// A little-endian TIFF with one IFD of `entries` (tag, type, count, value), a DNGVersion
+    /// 1.4 tag first unless `dng` is false.
+    fn tiff_of(entries: &[(u16, u16, u32, u32)], dng: bool) -> Vec<u8> {
+        let mut all = Vec::new();
+        if dng {
+            all.push((50706, 1, 4, 0x0000_0401));
+        }
+        all.extend_from_slice(entries);
         let mut b = b"II*\0\x08\0\0\0".to_vec();
-        b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        for &(tag, typ, count, value) in entries {
+        b.extend_from_slice(&(all.len() as u16).to_le_bytes());
+        for &(tag, typ, count, value) in &all {
             b.extend_from_slice(&tag.to_le_bytes());
             b.extend_from_slice(&typ.to_le_bytes());
             b.extend_from_slice(&count.to_le_bytes());
@@ -113,6 +262,10 @@ mod tests {
         b.extend_from_slice(&0u32.to_le_bytes());
         b.extend_from_slice(&[0u8; 64]);
         b
+    }
+
+    fn tiff(entries: &[(u16, u16, u32, u32)]) -> Vec<u8> {
+        tiff_of(entries, true)
     }
 
     #[test]
@@ -136,5 +289,43 @@ mod tests {
             "IFD0 outside the file"
         );
         assert!(check(b"P5 not tiff").is_err());
+    }
+
+    #[test]
+    fn only_dngs_with_sane_tiles_pass() {
+        // A TIFF without DNGVersion would reach rawler's other decoders (fuzz finding: a
+        // 192-byte "MEF" asked for 20-80 GB).
+        let plain = tiff_of(&[(256, 3, 1, 640), (271, 2, 4, 0x0046_454d)], false);
+        assert!(check(&plain).unwrap_err().contains("DNGVersion"));
+        // Tiles up to the image padded to 16; TileWidth 65535 asked rawler for 8.6 GB.
+        let tiled = |tw: u32, th: u32| {
+            tiff(&[
+                (256, 3, 1, 640),
+                (257, 3, 1, 480),
+                (322, 3, 1, tw),
+                (323, 4, 1, th),
+            ])
+        };
+        assert!(check(&tiled(256, 256)).is_ok());
+        assert!(check(&tiled(640, 480)).is_ok());
+        assert!(check(&tiled(1040, 480)).is_err());
+        assert!(
+            check(&tiled(1024, 480)).is_ok(),
+            "256-style tiles on small images"
+        );
+        // An image of 630 columns may have tiles of 640 (its width padded to 16).
+        assert!(check(&tiff(&[
+            (256, 3, 1, 630),
+            (257, 3, 1, 480),
+            (322, 3, 1, 640)
+        ]))
+        .is_ok());
+        assert!(check(&tiled(65535, 256))
+            .unwrap_err()
+            .contains("tile width"));
+        assert!(check(&tiled(256, 100_000))
+            .unwrap_err()
+            .contains("tile length"));
+        assert!(check(&tiled(0, 256)).is_err());
     }
 }
