@@ -70,7 +70,8 @@ pub(crate) fn status_of(e: Error) -> rawnr_status {
         | Error::UnknownOp { .. }
         | Error::BadNode { .. }
         | Error::BadInfo(_)
-        | Error::ShapeMismatch { .. } => RAWNR_ERR_BAD_MODEL,
+        | Error::ShapeMismatch { .. }
+        | Error::ScratchTooLarge { .. } => RAWNR_ERR_BAD_MODEL,
         Error::Misaligned => RAWNR_ERR_MISALIGNED,
         Error::BigEndianTarget => RAWNR_ERR_UNSUPPORTED,
         Error::BadFrame(_) | Error::Overflow => RAWNR_ERR_BAD_FRAME,

@@ -1,8 +1,8 @@
 //! Regression tests for the hostile inputs of the first fuzzing trial
 //! (`../shared/data/fuzz-findings/`, see its README): each must end in a one-line error, exit
-//! code 1 and no output, quickly and without a large allocation. Those still open (a parsed
-//! model whose plan asks for 110 GB, planner time on 500-1000 node models, rawler panics caught
-//! by the guard rather than by rawnr's own checks) are listed in the README's reliability notes.
+//! code 1 and no output, quickly and without a large allocation. Still open (issue [FUZZ]): the
+//! planner's time on 500-1000 node models, and rawler panics caught by the decoder guard rather
+//! than by rawnr's own checks (tested here for exit code 1 and no output).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,4 +124,28 @@ fn a_tensor_whose_element_count_overflows_is_rejected() {
         m.as_os_str(),
     ];
     expect_error("elements", &args, "o.pgm", "invalid tensor 0");
+}
+
+#[test]
+fn a_model_whose_plan_cannot_be_allocated_is_an_error() {
+    // Parses; unused concat nodes and size multiple 1024 make its plan ask for over 100 GiB on
+    // a small frame (the CLI aborted on the allocation).
+    let m = findings("model_parse").join("abort-110GB-dead-concat-size-multiple-1024.rnm");
+    let f = fixture();
+    for layout in ["tiles", "stripes"] {
+        let args = [
+            f.as_os_str(),
+            "--cfa".as_ref(),
+            "grbg".as_ref(),
+            "--noise-k".as_ref(),
+            "1e-3".as_ref(),
+            "--noise-sigma2".as_ref(),
+            "1e-6".as_ref(),
+            "--model".as_ref(),
+            m.as_os_str(),
+            "--layout".as_ref(),
+            layout.as_ref(),
+        ];
+        expect_error(layout, &args, "o.pgm", "working memory");
+    }
 }

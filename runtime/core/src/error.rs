@@ -84,6 +84,11 @@ pub enum Error {
     BadNoise(&'static str),
     /// A size computation overflowed (absurd dimensions).
     Overflow,
+    /// The working memory a model's plan needs for this frame could not be allocated.
+    ScratchTooLarge {
+        /// Bytes asked for.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -120,6 +125,11 @@ impl fmt::Display for Error {
             }
             Error::BadNoise(what) => write!(f, "invalid noise parameters: {what}"),
             Error::Overflow => write!(f, "size computation overflowed (absurd dimensions)"),
+            Error::ScratchTooLarge { bytes } => write!(
+                f,
+                "the model needs {:.1} GiB of working memory for this frame, which cannot be allocated",
+                *bytes as f64 / (1u64 << 30) as f64
+            ),
         }
     }
 }

@@ -499,7 +499,7 @@ impl<'m> Denoiser<'m> {
         let output = Mutex::new(output);
         let white = levels.white;
         let worker = || -> Result<(), Error> {
-            let mut scratch = vec![0f32; plan.scratch_len];
+            let mut scratch = scratch_vec(plan.scratch_len)?;
             loop {
                 let Some(t) = stripes.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return Ok(());
@@ -781,7 +781,7 @@ impl<'m> Denoiser<'m> {
         }
         let _ = threads;
         let mut shapes = vec![Shape::default(); n_values];
-        let mut scratch = vec![0f32; fp.scratch_len()];
+        let mut scratch = scratch_vec(fp.scratch_len())?;
         let bands = bands(output, out_layout, fp.grid.tile);
         let total = bands.len();
         for (row, (first_row, band)) in bands.into_iter().enumerate() {
@@ -823,7 +823,7 @@ impl<'m> Denoiser<'m> {
         let workers = threads.min(fp.grid.rows());
         run_workers(workers, || -> Result<(), Error> {
             let mut shapes = vec![Shape::default(); n_values];
-            let mut scratch = vec![0f32; fp.scratch_len()];
+            let mut scratch = scratch_vec(fp.scratch_len())?;
             loop {
                 let next = match work.lock() {
                     Ok(mut it) => it.next(),
@@ -847,6 +847,20 @@ impl<'m> Denoiser<'m> {
             }
         })
     }
+}
+
+/// A zeroed scratch arena of `len` f32s, or [`Error::ScratchTooLarge`] where the allocator
+/// refuses (a hostile model's plan can ask for more than the machine has: an error, not an
+/// abort).
+#[cfg(feature = "alloc")]
+fn scratch_vec(len: usize) -> Result<Vec<f32>, Error> {
+    let too_large = Error::ScratchTooLarge {
+        bytes: len.saturating_mul(4),
+    };
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| too_large)?;
+    v.resize(len, 0.0);
+    Ok(v)
 }
 
 /// Runs `worker` on `n` scoped threads (on the calling thread when `n` is 1) and returns the
