@@ -6,7 +6,7 @@ use core::mem::size_of;
 
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::NoiseParams;
-use rawnr_engine::graph::{PlanRef, Shape};
+use rawnr_engine::graph::{PlanRef, Shape, PLAN_WORK_PER_VALUE};
 use rawnr_engine::tiling::{Denoiser, FramePlan, TileOptions};
 
 use crate::mem::{bytes_of, frame_buf, overlaps, total_size, with_stride, Carver, HeapBlock};
@@ -158,7 +158,9 @@ fn storage_pieces(n_values: usize) -> [Option<usize>; 4] {
         Some(size_of::<DenoiserHandle>()),
         bytes_of::<Shape>(n_values),
         bytes_of::<usize>(n_values),
-        bytes_of::<usize>(n_values),
+        n_values
+            .checked_mul(PLAN_WORK_PER_VALUE)
+            .and_then(bytes_of::<usize>),
     ]
 }
 
@@ -292,15 +294,19 @@ unsafe fn init_in(
     h.cast::<u32>().write(0);
     let shapes = c.take(size_of::<Shape>() * n).cast::<Shape>();
     let offsets = c.take(size_of::<usize>() * n).cast::<usize>();
-    let work = c.take(size_of::<usize>() * n).cast::<usize>();
+    let work = c
+        .take(size_of::<usize>() * n * PLAN_WORK_PER_VALUE)
+        .cast::<usize>();
     for i in 0..n {
         shapes.add(i).write(Shape::default());
         offsets.add(i).write(0);
+    }
+    for i in 0..n * PLAN_WORK_PER_VALUE {
         work.add(i).write(0);
     }
     let shapes: &'static mut [Shape] = core::slice::from_raw_parts_mut(shapes, n);
     let offsets: &'static mut [usize] = core::slice::from_raw_parts_mut(offsets, n);
-    let work = core::slice::from_raw_parts_mut(work, n);
+    let work = core::slice::from_raw_parts_mut(work, n * PLAN_WORK_PER_VALUE);
     let fp = d
         .prepare_in(&layout, &levels, noise, &opts, shapes, offsets, work)
         .map_err(status_of)?;

@@ -389,10 +389,20 @@ impl EngineArgs {
                 .is_ok_and(|s| s.saturating_mul(threads) <= budget)
         };
         let mut tile = self.tile.max(1);
-        if budget > 0 {
-            while tile > 64 && !fits(tile) {
-                tile = tile.saturating_sub(m).max(64);
+        if budget > 0 && tile > 64 && !fits(tile) {
+            // The largest of tile - j m (down to 64) that fits, by bisection on j: scratch grows
+            // with the tile, and each probe plans the whole graph.
+            let at = |j: usize| tile.saturating_sub(j * m).max(64);
+            let (mut fail, mut ok) = (0, (tile - 64).div_ceil(m));
+            while ok - fail > 1 {
+                let mid = (fail + ok) / 2;
+                if fits(at(mid)) {
+                    ok = mid;
+                } else {
+                    fail = mid;
+                }
             }
+            tile = at(ok);
         }
         TileOptions {
             tile,

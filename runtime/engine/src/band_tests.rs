@@ -1,6 +1,7 @@
 //! Tests of the allocation-free entry points: plans in caller memory and tile rows run from a
 //! window of input rows (what a line-buffer / stripe caller does) against the whole-frame call.
 
+use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -75,7 +76,7 @@ fn plans_in_caller_memory_equal_owned_plans() {
         let owned = e.plan(h, w).unwrap();
         let mut shapes = vec![Shape::default(); n];
         let mut offsets = vec![0usize; n];
-        let mut work = vec![0usize; n];
+        let mut work = vec![0usize; n * crate::graph::PLAN_WORK_PER_VALUE];
         let r = e
             .plan_in(h, w, &mut shapes, &mut offsets, &mut work)
             .unwrap();
@@ -85,7 +86,7 @@ fn plans_in_caller_memory_equal_owned_plans() {
     }
     let mut short = vec![Shape::default(); n - 1];
     let mut offsets = vec![0usize; n];
-    let mut work = vec![0usize; n];
+    let mut work = vec![0usize; n * crate::graph::PLAN_WORK_PER_VALUE];
     assert!(e
         .plan_in(8, 8, &mut short, &mut offsets, &mut work)
         .is_err());
@@ -131,7 +132,7 @@ fn tile_rows_from_row_windows_equal_the_whole_frame_call() {
             .collect();
         let mut shapes = vec![Shape::default(); n];
         let mut offsets = vec![0usize; n];
-        let mut work = vec![0usize; n];
+        let mut work = vec![0usize; n * crate::graph::PLAN_WORK_PER_VALUE];
         let fp = d
             .prepare_in(
                 &layout,
@@ -244,5 +245,92 @@ fn tile_rows_from_row_windows_equal_the_whole_frame_call() {
                 &mut scratch,
             )
             .is_err());
+    }
+}
+
+/// A random graph of pointwise convolutions and adds whose inputs reach back to any earlier
+/// value, so many values stay alive at once (skip connections), with channel counts 4 or 8.
+fn skip_model(rng: &mut impl Rng, nodes: usize) -> Vec<u8> {
+    let mut b = ModelBuilder::new("skip model");
+    let x = b.input();
+    let mut values = vec![(x, 4usize)];
+    for i in 0..nodes {
+        let (a, ca) = values[rng.random_range(0..values.len())];
+        let same: Vec<_> = values.iter().filter(|v| v.1 == ca).copied().collect();
+        if rng.random_bool(0.4) && same.len() > 1 {
+            let (o, _) = same[rng.random_range(0..same.len())];
+            values.push((b.add(a, o, Activation::None), ca));
+        } else {
+            let co = if rng.random_bool(0.5) { 4 } else { 8 };
+            let w: Vec<f32> = (0..co * ca).map(|_| rng.random_range(-0.3..0.3)).collect();
+            let y = b.conv2d(
+                &format!("c{i}"),
+                a,
+                &w,
+                [co, ca, 1, 1],
+                None,
+                ConvSpec::same(1),
+            );
+            values.push((y, co));
+        }
+    }
+    let (last, c) = *values.last().unwrap();
+    let w: Vec<f32> = (0..4 * c).map(|_| rng.random_range(-0.3..0.3)).collect();
+    let o = b.conv2d("out", last, &w, [4, c, 1, 1], None, ConvSpec::same(1));
+    let out = b.add(x, o, Activation::None);
+    b.finish(out).expect("valid model")
+}
+
+/// The arena plan (without fusion) is what greedy-by-size placement defines: values taken
+/// largest first (lowest index among equals), each at the lowest offset, among 0 and the ends
+/// of the values already placed that live at the same time as it, where it overlaps none of
+/// them (checked by brute force, the planner's former O(n^3) form); and no two values alive at
+/// once share memory.
+#[test]
+fn plans_are_lowest_first_fit_greedy_by_size() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for case in 0..12 {
+        let bytes = skip_model(&mut rng, 5 + 15 * case);
+        let (buf, off) = aligned(&bytes);
+        let m = Model::parse(&buf[off..off + bytes.len()]).unwrap();
+        let e = Engine::new(m).with_fusion(false);
+        let (h, w) = (rng.random_range(1..9), rng.random_range(1..9));
+        let plan = e.plan(h, w).unwrap();
+        let n = m.n_values();
+        let mut last = vec![0usize; n];
+        for i in 0..m.n_nodes() {
+            let node = m.node(i);
+            for &v in &node.inputs[..node.n_inputs as usize] {
+                last[v as usize] = i;
+            }
+        }
+        last[m.info().output_value as usize] = usize::MAX;
+        let born = |v: usize| v.saturating_sub(1);
+        let dies = |v: usize| last[v].max(born(v));
+        let live_together = |a: usize, b: usize| born(a) <= dies(b) && born(b) <= dies(a);
+        let size = |v: usize| crate::graph::slot_len(m.value_type(v), &plan.shapes[v]);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| size(b).cmp(&size(a)).then(a.cmp(&b)));
+        let mut end = 0;
+        for (k, &v) in order.iter().enumerate() {
+            let earlier: Vec<usize> = order[..k]
+                .iter()
+                .copied()
+                .filter(|&u| live_together(u, v))
+                .collect();
+            let fits = |c: usize| {
+                earlier
+                    .iter()
+                    .all(|&u| c >= plan.offsets[u] + size(u) || plan.offsets[u] >= c + size(v))
+            };
+            let want = core::iter::once(0)
+                .chain(earlier.iter().map(|&u| plan.offsets[u] + size(u)))
+                .filter(|&c| fits(c))
+                .min()
+                .unwrap();
+            assert_eq!(plan.offsets[v], want, "case {case}: value {v}");
+            end = end.max(want + size(v));
+        }
+        assert_eq!(plan.scratch_len, end, "case {case}");
     }
 }

@@ -349,9 +349,9 @@ impl<'m> Denoiser<'m> {
         self.prepare_with(layout, levels, noise.into(), opts, |e, h, w| e.plan(h, w))
     }
 
-    /// [`Denoiser::prepare`] without allocating: the plan's tables go to `shapes` and `offsets`,
-    /// `work` is temporary (each [`rawnr_core::format::Model::n_values`] entries; see
-    /// [`Engine::plan_in`]).
+    /// [`Denoiser::prepare`] without allocating: the plan's tables go to `shapes` and `offsets`
+    /// ([`rawnr_core::format::Model::n_values`] entries each), `work` is temporary
+    /// ([`crate::graph::PLAN_WORK_PER_VALUE`] times as many; see [`Engine::plan_in`]).
     #[allow(clippy::too_many_arguments)]
     pub fn prepare_in<'a>(
         &self,
