@@ -1,8 +1,7 @@
 //! Regression tests for the hostile inputs of the first fuzzing trial
 //! (`../shared/data/fuzz-findings/`, see its README): each must end in a one-line error, exit
 //! code 1 and no output, quickly and without a large allocation (or, for valid models that were
-//! slow to plan, run in time). Still open (issue [FUZZ]): rawler panics caught by the decoder
-//! guard rather than by rawnr's own checks (tested here for exit code 1 and no output).
+//! slow to plan, run in time).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,7 +71,8 @@ fn hostile_dngs_are_rejected_before_the_decoder_allocates() {
             needle,
         );
     }
-    // rawler panics that the decoder guard turns into errors (exit 1, no output).
+    // rawler panics (found by fuzzing, caught by the decoder guard before): now rejected by
+    // rawnr's own check of the Bayer IFD before rawler reads it.
     let dir = findings("dng_read/caught-panics");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
@@ -85,6 +85,10 @@ fn hostile_dngs_are_rejected_before_the_decoder_allocates() {
         );
         assert_eq!(code, Some(1), "{name}: exit {code:?}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            err.contains("(CFA data)"),
+            "{name}: not rawnr's own check: {err}"
+        );
         n += 1;
     }
     assert!(n >= 6, "{n} files in {}", dir.display());

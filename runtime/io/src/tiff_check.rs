@@ -28,6 +28,16 @@ const TILE_BYTE_COUNTS: u16 = 325;
 /// Tiles may exceed their image (padded to 16) up to this size: writers use 256x256 tiles on
 /// small images too.
 const MAX_TILE_PAD: u64 = 1024;
+const BITS_PER_SAMPLE: u16 = 258;
+const PHOTOMETRIC: u16 = 262;
+const CFA_REPEAT_PATTERN_DIM: u16 = 33421;
+const CFA_PATTERN: u16 = 33422;
+const BLACK_LEVEL_REPEAT_DIM: u16 = 50713;
+const BLACK_LEVEL: u16 = 50714;
+const WHITE_LEVEL: u16 = 50717;
+const ACTIVE_AREA: u16 = 50829;
+/// PhotometricInterpretation of Bayer (CFA) data.
+const PHOTOMETRIC_CFA: u64 = 32803;
 /// Most lossless-JPEG tiles or strips whose headers are checked in one IFD.
 const MAX_SEGMENTS: u64 = 1 << 20;
 const SUB_IFDS: u16 = 330;
@@ -122,6 +132,14 @@ pub fn check(b: &[u8]) -> Result<(), String> {
                 tag,
                 IMAGE_WIDTH
                     | IMAGE_LENGTH
+                    | BITS_PER_SAMPLE
+                    | PHOTOMETRIC
+                    | CFA_REPEAT_PATTERN_DIM
+                    | CFA_PATTERN
+                    | BLACK_LEVEL_REPEAT_DIM
+                    | BLACK_LEVEL
+                    | WHITE_LEVEL
+                    | ACTIVE_AREA
                     | TILE_WIDTH
                     | TILE_LENGTH
                     | COMPRESSION
@@ -135,18 +153,23 @@ pub fn check(b: &[u8]) -> Result<(), String> {
                 fields.push((tag, typ, count, value_at));
             }
         }
-        // Value `i` of an integer (SHORT or LONG) field.
+        // Value `i` of an integer (BYTE, SHORT or LONG) field.
         let value = |tag: u16, i: u64| -> Option<u64> {
             let &(_, typ, count, at) = fields.iter().find(|f| f.0 == tag)?;
             if i >= count {
                 return None;
             }
             match typ {
+                1 => b.get((at + i) as usize).map(|&x| u64::from(x)),
                 3 => u16_at(at + 2 * i).map(u64::from),
                 4 => u32_at(at + 4 * i).map(u64::from),
                 _ => None,
             }
         };
+        let count = |tag: u16| fields.iter().find(|f| f.0 == tag).map(|f| f.2);
+        if value(PHOTOMETRIC, 0) == Some(PHOTOMETRIC_CFA) {
+            check_cfa_ifd(off, &value, &count)?;
+        }
         let (w, h) = (value(IMAGE_WIDTH, 0), value(IMAGE_LENGTH, 0));
         let (tw, th) = (value(TILE_WIDTH, 0), value(TILE_LENGTH, 0));
         if let (Some(w), Some(h)) = (w, h) {
@@ -205,6 +228,92 @@ pub fn check(b: &[u8]) -> Result<(), String> {
     }
     if !is_dng {
         return Err("not a DNG (no DNGVersion tag in IFD0); rawnr reads DNG raw files".into());
+    }
+    Ok(())
+}
+
+/// The Bayer IFD's own tags, checked before rawler reads them (it asserts or divides on bad
+/// values: each check below is one of its panics found by fuzzing, or its neighbour): one
+/// sample per pixel of 1..=16 bits, a 2x2 CFA of R, G, B (codes 0..=2), a black-level pattern
+/// of at most 2x2 with one value per position, one white level, an active area inside the
+/// image.
+fn check_cfa_ifd(
+    off: u64,
+    value: &dyn Fn(u16, u64) -> Option<u64>,
+    count: &dyn Fn(u16) -> Option<u64>,
+) -> Result<(), String> {
+    let bad = |what: String| Err(format!("IFD at {off} (CFA data): {what}"));
+    if count(SAMPLES_PER_PIXEL).is_some_and(|c| c != 1)
+        || value(SAMPLES_PER_PIXEL, 0).unwrap_or(1) != 1
+    {
+        return bad("not one sample per pixel".into());
+    }
+    for tag in [
+        IMAGE_WIDTH,
+        IMAGE_LENGTH,
+        TILE_WIDTH,
+        TILE_LENGTH,
+        COMPRESSION,
+        WHITE_LEVEL,
+    ] {
+        if count(tag).is_some_and(|c| c != 1) {
+            return bad(format!(
+                "tag {tag} has {} values, not one",
+                count(tag).unwrap_or(0)
+            ));
+        }
+    }
+    let bits = value(BITS_PER_SAMPLE, 0).unwrap_or(16);
+    if count(BITS_PER_SAMPLE).is_some_and(|c| c != 1) || !(1..=16).contains(&bits) {
+        return bad(format!("BitsPerSample {bits} (1..=16 supported)"));
+    }
+    if !matches!(value(COMPRESSION, 0), None | Some(1) | Some(7)) {
+        return bad(format!(
+            "compression {} (uncompressed and lossless JPEG supported)",
+            value(COMPRESSION, 0).unwrap_or(0)
+        ));
+    }
+    let dims = (
+        value(CFA_REPEAT_PATTERN_DIM, 0),
+        value(CFA_REPEAT_PATTERN_DIM, 1),
+    );
+    if count(CFA_REPEAT_PATTERN_DIM).is_some() && dims != (Some(2), Some(2)) {
+        return bad(format!(
+            "not a Bayer DNG: CFA pattern {}x{} (2x2 supported)",
+            dims.0.unwrap_or(0),
+            dims.1.unwrap_or(0)
+        ));
+    }
+    if let Some(n) = count(CFA_PATTERN) {
+        if n != 4 || (0..4).any(|i| value(CFA_PATTERN, i).is_none_or(|c| c > 2)) {
+            return bad("CFA pattern not four colours among R, G, B".into());
+        }
+    }
+    let (rows, cols) = (
+        value(BLACK_LEVEL_REPEAT_DIM, 0).unwrap_or(1),
+        value(BLACK_LEVEL_REPEAT_DIM, 1).unwrap_or(1),
+    );
+    if !(1..=2).contains(&rows) || !(1..=2).contains(&cols) {
+        return bad(format!("black level pattern {rows}x{cols} (at most 2x2)"));
+    }
+    if count(BLACK_LEVEL).is_some_and(|c| c != rows * cols) {
+        return bad(format!(
+            "{} black levels for a {rows}x{cols} pattern",
+            count(BLACK_LEVEL).unwrap_or(0)
+        ));
+    }
+    if let (Some(w), Some(h)) = (value(IMAGE_WIDTH, 0), value(IMAGE_LENGTH, 0)) {
+        if count(ACTIVE_AREA).is_some() {
+            let a: [Option<u64>; 4] = core::array::from_fn(|i| value(ACTIVE_AREA, i as u64));
+            let ok = matches!(a, [Some(t), Some(l), Some(bo), Some(r)]
+                if t < bo && l < r && bo <= h && r <= w);
+            if !ok || count(ACTIVE_AREA) != Some(4) {
+                let a = a.map(|x| x.unwrap_or(0));
+                return bad(format!(
+                    "active area (top, left, bottom, right) {a:?} outside the {w}x{h} image"
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -289,6 +398,43 @@ mod tests {
             "IFD0 outside the file"
         );
         assert!(check(b"P5 not tiff").is_err());
+    }
+
+    #[test]
+    fn bayer_ifd_tags_are_checked() {
+        // A 64x48 Bayer IFD plus `extra` entries.
+        let cfa = |extra: &[(u16, u16, u32, u32)]| {
+            let mut e = vec![(256, 3, 1, 64), (257, 3, 1, 48), (262, 3, 1, 32803)];
+            e.extend_from_slice(extra);
+            check(&tiff(&e))
+        };
+        assert!(cfa(&[]).is_ok());
+        assert!(cfa(&[
+            (258, 3, 1, 14),
+            (33421, 3, 2, 0x0002_0002),
+            (33422, 1, 4, 0x0201_0100)
+        ])
+        .is_ok());
+        assert!(
+            cfa(&[(50829, 3, 4, 0)]).is_err(),
+            "active area (read from the header bytes) not inside the image"
+        );
+        for (case, entries) in [
+            ("SamplesPerPixel 65535", vec![(277, 3, 1, 65535)]),
+            ("BitsPerSample 0", vec![(258, 3, 1, 0)]),
+            ("BitsPerSample 32", vec![(258, 3, 1, 32)]),
+            ("CFARepeatPatternDim 0", vec![(33421, 3, 2, 0)]),
+            ("CFARepeatPatternDim 255", vec![(33421, 3, 2, 0x00ff_00ff)]),
+            ("CFAPattern code 64", vec![(33422, 1, 4, 0x0201_0140)]),
+            (
+                "BlackLevelRepeatDim 65535",
+                vec![(50713, 3, 2, 0xffff_ffff)],
+            ),
+            ("3 black levels for 1x1", vec![(50714, 3, 3, 0)]),
+            ("lossy JPEG", vec![(259, 3, 1, 34892)]),
+        ] {
+            assert!(cfa(&entries).is_err(), "{case} accepted");
+        }
     }
 
     #[test]
