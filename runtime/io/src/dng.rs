@@ -105,6 +105,16 @@ pub fn read(path: &Path) -> Result<DngFrame, IoError> {
         return Err(fmt_err(path, "file larger than 2 GiB"));
     }
     let bytes = std::fs::read(path).map_err(os_err(path))?;
+    parse(bytes, path)
+}
+
+/// Reads a Bayer DNG from its bytes (`path` names it in errors): the structural check, then
+/// rawler behind the panic guard. What [`read`] does after reading the file; the fuzz target
+/// `dng_read` drives it.
+pub fn parse(bytes: Vec<u8>, path: &Path) -> Result<DngFrame, IoError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fmt_err(path, "file larger than 2 GiB"));
+    }
     if bytes.len() < 8 || !(bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*")) {
         return Err(fmt_err(path, "not a DNG (no TIFF header)"));
     }

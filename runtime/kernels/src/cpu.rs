@@ -5,6 +5,7 @@
 
 /// x86-64 features.
 #[cfg(target_arch = "x86_64")]
+#[cfg_attr(rawnr_no_simd, allow(dead_code))]
 pub(crate) mod x86 {
     /// Detects `$f` (feature names as `is_x86_feature_detected!` takes them).
     macro_rules! have {

@@ -3,7 +3,8 @@
 //! [`generic`] holds the scalar f32 reference of every op ([`generic_i8`] the int8 one): the
 //! oracle that every optimised kernel (per-ISA files in `x86_64/` and `aarch64/`) is tested
 //! against. [`Kernels::best`] installs the fastest kernels of the CPU's level, which [`Isa`]
-//! can cap lower (`RAWNR_ISA`) to run a smaller CPU's kernels. Tensors are CHW `f32` slices;
+//! can cap lower (`RAWNR_ISA`) to run a smaller CPU's kernels. Built with
+//! `--cfg rawnr_no_simd`, the crate has the generic kernels only (fuzz builds). Tensors are CHW `f32` slices;
 //! kernels never allocate, and shapes are described by plain structs.
 #![no_std]
 #![deny(unsafe_code)]
@@ -12,7 +13,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", not(rawnr_no_simd)))]
 #[allow(unsafe_code)]
 pub mod aarch64;
 mod cpu;
@@ -20,7 +21,7 @@ pub mod generic;
 pub mod generic_i8;
 mod isa;
 pub mod quant;
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 #[allow(unsafe_code)]
 pub mod x86_64;
 
@@ -359,7 +360,7 @@ impl Kernels {
     pub fn best() -> Self {
         #[allow(unused_mut)]
         let mut k = Self::reference();
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
         {
             if has_avx2_fma() {
                 k.name = "avx2/fma";
@@ -381,7 +382,7 @@ impl Kernels {
             }
         }
         // int8 kernels (x86): exact (equal to generic_i8), installed per feature.
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
         {
             if has_avx2() {
                 k.qconv1x1 = x86_64::avx2_conv1x1_i8::conv1x1;
@@ -408,7 +409,7 @@ impl Kernels {
             }
         }
         // The name says both selections (f32, then int8).
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
         {
             k.name = match (has_avx512f(), has_avx2_fma(), has_avx512vnni(), has_avx2()) {
                 (true, _, true, _) => "avx512f, int8 avx512vnni",
@@ -420,7 +421,7 @@ impl Kernels {
             };
         }
         // end int8 kernels
-        #[cfg(target_arch = "aarch64")]
+        #[cfg(all(target_arch = "aarch64", not(rawnr_no_simd)))]
         if aarch64::has_neon() {
             k.name = "neon";
             k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
@@ -442,31 +443,31 @@ impl Kernels {
 }
 
 /// AVX2 and FMA present and allowed ([`Isa::Avx2`]).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 pub(crate) fn has_avx2_fma() -> bool {
     cpu::x86::avx2_fma() && Isa::allows(Isa::Avx2)
 }
 
 /// AVX-512F present and allowed ([`Isa::Avx512`]).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 pub(crate) fn has_avx512f() -> bool {
     cpu::x86::avx512f() && Isa::allows(Isa::Avx512)
 }
 
 /// AVX2 present and allowed ([`Isa::Avx2`]).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 pub(crate) fn has_avx2() -> bool {
     cpu::x86::avx2() && Isa::allows(Isa::Avx2)
 }
 
 /// AVX-512F, AVX-512BW and AVX-512 VNNI present and allowed ([`Isa::Avx512Vnni`]).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 pub(crate) fn has_avx512vnni() -> bool {
     cpu::x86::avx512vnni() && Isa::allows(Isa::Avx512Vnni)
 }
 
 /// AVX and F16C present and allowed (with [`Isa::Avx2`]).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
 pub(crate) fn has_f16c() -> bool {
     cpu::x86::f16c() && Isa::allows(Isa::Avx2)
 }
