@@ -112,22 +112,26 @@ fn absurd_noise_profiles_are_errors() {
     }
 }
 
+/// Arguments denoising the PGM fixture with `model` at a fixed noise level, then `extra`.
+fn model_args(model: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = vec![fixture().into(), "--cfa".into(), "grbg".into()];
+    for s in ["--noise-k", "1e-3", "--noise-sigma2", "1e-6", "--model"] {
+        a.push(s.into());
+    }
+    a.push(model.into());
+    a.extend(extra.iter().map(|s| s.into()));
+    a
+}
+
+fn os(args: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    args.iter().map(|a| a.as_os_str()).collect()
+}
+
 #[test]
 fn a_tensor_whose_element_count_overflows_is_rejected() {
     let m = findings("model_parse").join("overflow-panic-debug-elements-2pow64.rnm");
-    let f = fixture();
-    let args = [
-        f.as_os_str(),
-        "--cfa".as_ref(),
-        "grbg".as_ref(),
-        "--noise-k".as_ref(),
-        "1e-3".as_ref(),
-        "--noise-sigma2".as_ref(),
-        "1e-6".as_ref(),
-        "--model".as_ref(),
-        m.as_os_str(),
-    ];
-    expect_error("elements", &args, "o.pgm", "invalid tensor 0");
+    let args = model_args(&m, &[]);
+    expect_error("elements", &os(&args), "o.pgm", "invalid tensor 0");
 }
 
 #[test]
@@ -135,22 +139,9 @@ fn a_model_whose_plan_cannot_be_allocated_is_an_error() {
     // Parses; unused concat nodes and size multiple 1024 make its plan ask for over 100 GiB on
     // a small frame (the CLI aborted on the allocation).
     let m = findings("model_parse").join("abort-110GB-dead-concat-size-multiple-1024.rnm");
-    let f = fixture();
     for layout in ["tiles", "stripes"] {
-        let args = [
-            f.as_os_str(),
-            "--cfa".as_ref(),
-            "grbg".as_ref(),
-            "--noise-k".as_ref(),
-            "1e-3".as_ref(),
-            "--noise-sigma2".as_ref(),
-            "1e-6".as_ref(),
-            "--model".as_ref(),
-            m.as_os_str(),
-            "--layout".as_ref(),
-            layout.as_ref(),
-        ];
-        expect_error(layout, &args, "o.pgm", "working memory");
+        let args = model_args(&m, &["--layout", layout]);
+        expect_error(layout, &os(&args), "o.pgm", "working memory");
     }
 }
 
@@ -166,19 +157,10 @@ fn models_with_many_live_values_plan_in_time() {
     ] {
         let m = findings("model_parse").join(file);
         let t = Instant::now();
+        let mut args = model_args(&m, &["--layout", "tiles", "--overwrite", "-q"]);
+        args.insert(1, d.join("o.pgm").into());
         let st = Command::new(env!("CARGO_BIN_EXE_denoise-raw"))
-            .arg(fixture())
-            .arg(d.join("o.pgm"))
-            .args([
-                "--cfa",
-                "grbg",
-                "--noise-k",
-                "1e-3",
-                "--noise-sigma2",
-                "1e-6",
-            ])
-            .args(["--layout", "tiles", "--overwrite", "-q", "--model"])
-            .arg(&m)
+            .args(&args)
             .output()
             .unwrap();
         assert!(
