@@ -67,25 +67,12 @@ impl Ep {
     /// 2.78-2.91 s, uint8 in 4.06-4.32 s.
     pub fn qdq_weights(self) -> rawnr_onnx::QdqWeights {
         match self {
-            Ep::Cpu if cpu_has_vnni() => rawnr_onnx::QdqWeights::S8,
+            // ONNX Runtime's kernels follow the hardware: `--isa` / `RAWNR_ISA` (rawnr's own
+            // kernels) do not change this.
+            Ep::Cpu if rawnr_kernels::cpu::x86_vnni() => rawnr_onnx::QdqWeights::S8,
             Ep::Cpu => rawnr_onnx::QdqWeights::U8Offset,
             _ => rawnr_onnx::QdqWeights::S8,
         }
-    }
-}
-
-/// Whether ONNX Runtime's CPU EP runs u8 x s8 products with VNNI on this CPU (AVX-512 VNNI with
-/// AVX-512BW, or AVX-VNNI). This is about ONNX Runtime's kernels, which follow the hardware:
-/// `--isa` / `RAWNR_ISA` (rawnr's own kernels) do not change it.
-fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        (std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw"))
-            || std::is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

@@ -102,7 +102,7 @@ pub fn check(b: &[u8]) -> Result<(), String> {
         if end > len {
             return Err(format!("IFD at {off} runs past the end of the file"));
         }
-        // This IFD's entries that the checks below read: (tag, type, count, value offset).
+        // This IFD's entries: (tag, type, count, value offset).
         let mut fields: Vec<(u16, u16, u64, u64)> = Vec::new();
         for e in 0..n {
             let at = off + 2 + 12 * e;
@@ -128,30 +128,7 @@ pub fn check(b: &[u8]) -> Result<(), String> {
                     pending.push(u32_at(value_at + 4 * i).unwrap_or(0) as u64);
                 }
             }
-            if matches!(
-                tag,
-                IMAGE_WIDTH
-                    | IMAGE_LENGTH
-                    | BITS_PER_SAMPLE
-                    | PHOTOMETRIC
-                    | CFA_REPEAT_PATTERN_DIM
-                    | CFA_PATTERN
-                    | BLACK_LEVEL_REPEAT_DIM
-                    | BLACK_LEVEL
-                    | WHITE_LEVEL
-                    | ACTIVE_AREA
-                    | TILE_WIDTH
-                    | TILE_LENGTH
-                    | COMPRESSION
-                    | SAMPLES_PER_PIXEL
-                    | ROWS_PER_STRIP
-                    | STRIP_OFFSETS
-                    | STRIP_BYTE_COUNTS
-                    | TILE_OFFSETS
-                    | TILE_BYTE_COUNTS
-            ) {
-                fields.push((tag, typ, count, value_at));
-            }
+            fields.push((tag, typ, count, value_at));
         }
         // Value `i` of an integer (BYTE, SHORT or LONG) field.
         let value = |tag: u16, i: u64| -> Option<u64> {
@@ -201,11 +178,7 @@ pub fn check(b: &[u8]) -> Result<(), String> {
                 .saturating_mul(seg_h)
                 .saturating_mul(spp)
                 .saturating_mul(4);
-            let n_segs = fields
-                .iter()
-                .find(|f| f.0 == offsets)
-                .map_or(0, |f| f.2)
-                .min(MAX_SEGMENTS);
+            let n_segs = count(offsets).unwrap_or(0).min(MAX_SEGMENTS);
             for i in 0..n_segs {
                 let (Some(at), Some(n)) = (value(offsets, i), value(counts, i)) else {
                     break;

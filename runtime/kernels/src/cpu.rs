@@ -1,7 +1,22 @@
 //! What the CPU has, ignoring any forced level: run-time detection with `std`, the compile-time
 //! target features without. The crate's feature checks (`crate::has_*`, gated by
-//! [`crate::Isa::allows`]) and [`crate::Isa::detected`] are built on these; nothing else reads
+//! [`crate::Isa::allows`]) and [`crate::Isa::detected`] are built on these, and so is
+//! [`x86_vnni`], which the CLI asks about ONNX Runtime's kernels; nothing else in rawnr reads
 //! CPU features.
+
+/// Whether this CPU has x86 VNNI int8 dot products in either form (AVX-512 VNNI with AVX-512BW,
+/// or AVX-VNNI), whatever level is forced (`false` on other architectures). ONNX Runtime's CPU
+/// kernels for u8 x s8 products follow this: with it they sum in 32 bits, without it in 16.
+pub fn x86_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::avx512vnni() || x86::avxvnni()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// x86-64 features.
 #[cfg(target_arch = "x86_64")]
@@ -40,6 +55,10 @@ pub(crate) mod x86 {
     /// AVX and F16C.
     pub(crate) fn f16c() -> bool {
         have!("avx", "f16c")
+    }
+    /// AVX-VNNI (the VEX-encoded `vpdpbusd` of AVX2-class CPUs).
+    pub(crate) fn avxvnni() -> bool {
+        have!("avxvnni")
     }
 }
 

@@ -86,8 +86,11 @@ impl core::fmt::Display for LevelNames {
 }
 
 /// The forced ceiling: `UNREAD` until the environment was read (or a level forced), `NONE` for
-/// no ceiling, else `1 + ` the level's index in [`ALL`].
+/// no ceiling, else the level's [`Isa::code`].
 static FORCED: AtomicU8 = AtomicU8::new(UNREAD);
+/// [`Isa::active`]'s answer once worked out (`UNREAD` before, and again after [`Isa::force`]):
+/// every kernel call's feature check reads it, so it is one load, not a CPU query.
+static ACTIVE: AtomicU8 = AtomicU8::new(UNREAD);
 const UNREAD: u8 = 0;
 const NONE: u8 = 0xff;
 const ALL: [Isa; 6] = [
@@ -98,6 +101,14 @@ const ALL: [Isa; 6] = [
     Isa::Neon,
     Isa::NeonDotprod,
 ];
+// [`Isa::code`] is the discriminant: `ALL` lists the levels in declaration order.
+const _: () = {
+    let mut i = 0;
+    while i < ALL.len() {
+        assert!(ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 impl Isa {
     /// The level's name, as [`Isa::parse`] and `RAWNR_ISA` take it.
@@ -160,6 +171,34 @@ impl Isa {
         Isa::levels().iter().position(|&l| l == self)
     }
 
+    /// The levels this CPU runs, lowest first (up to [`Isa::detected`]).
+    pub fn available() -> &'static [Isa] {
+        let top = Isa::detected().rank().unwrap_or(0);
+        &Isa::levels()[..=top]
+    }
+
+    /// The level's code in [`FORCED`] and [`ACTIVE`] (1 + its index in [`ALL`]).
+    const fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// The level of a code, `None` for `UNREAD` and `NONE`.
+    fn from_code(code: u8) -> Option<Isa> {
+        ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    /// `Ok(self)` if this CPU runs the level, else why not.
+    fn require(self) -> Result<Isa, IsaError> {
+        match (self.rank(), Isa::detected().rank()) {
+            (Some(r), Some(d)) if r <= d => Ok(self),
+            (Some(_), Some(_)) => Err(IsaError::Unsupported {
+                requested: self,
+                detected: Isa::detected(),
+            }),
+            _ => Err(IsaError::OtherArchitecture(self)),
+        }
+    }
+
     /// The highest level this CPU has (run-time detection with `std`, compile-time target
     /// features without), whatever is forced.
     pub fn detected() -> Isa {
@@ -202,19 +241,22 @@ impl Isa {
             let _ = FORCED.compare_exchange(UNREAD, v, Ordering::Relaxed, Ordering::Relaxed);
             v = FORCED.load(Ordering::Relaxed);
         }
-        match v {
-            UNREAD | NONE => None,
-            i => ALL.get(i as usize - 1).copied(),
-        }
+        Isa::from_code(v)
     }
 
-    /// The level the kernels use: the detected one, or the forced one below it.
+    /// The level the kernels use: the detected one, or the forced one below it (worked out
+    /// once, and again after [`Isa::force`]).
     pub fn active() -> Isa {
+        if let Some(a) = Isa::from_code(ACTIVE.load(Ordering::Relaxed)) {
+            return a;
+        }
         let d = Isa::detected();
-        match Isa::forced() {
+        let a = match Isa::forced() {
             Some(f) if f.rank() < d.rank() => f,
             _ => d,
-        }
+        };
+        ACTIVE.store(a.code(), Ordering::Relaxed);
+        a
     }
 
     /// Whether the kernels of `level` may run: this CPU has it and nothing forced is below it.
@@ -231,20 +273,10 @@ impl Isa {
     pub fn force(level: Option<Isa>) -> Result<(), IsaError> {
         let v = match level {
             None => NONE,
-            Some(l) => {
-                let (Some(r), Some(d)) = (l.rank(), Isa::detected().rank()) else {
-                    return Err(IsaError::OtherArchitecture(l));
-                };
-                if r > d {
-                    return Err(IsaError::Unsupported {
-                        requested: l,
-                        detected: Isa::detected(),
-                    });
-                }
-                1 + ALL.iter().position(|&a| a == l).unwrap_or(0) as u8
-            }
+            Some(l) => l.require()?.code(),
         };
         FORCED.store(v, Ordering::Relaxed);
+        ACTIVE.store(UNREAD, Ordering::Relaxed);
         Ok(())
     }
 
@@ -255,15 +287,7 @@ impl Isa {
         if s.is_empty() || s.eq_ignore_ascii_case("native") {
             return Ok(None);
         }
-        let l = Isa::parse(s).ok_or(IsaError::Unknown)?;
-        match (l.rank(), Isa::detected().rank()) {
-            (None, _) | (_, None) => Err(IsaError::OtherArchitecture(l)),
-            (Some(r), Some(d)) if r > d => Err(IsaError::Unsupported {
-                requested: l,
-                detected: Isa::detected(),
-            }),
-            _ => Ok(Some(l)),
-        }
+        Isa::parse(s).ok_or(IsaError::Unknown)?.require().map(Some)
     }
 }
 
@@ -283,7 +307,7 @@ fn from_env() -> u8 {
             let s = v.to_string_lossy();
             return match Isa::check_name(&s) {
                 Ok(None) => NONE,
-                Ok(Some(l)) => 1 + ALL.iter().position(|&a| a == l).unwrap_or(0) as u8,
+                Ok(Some(l)) => l.code(),
                 Err(e) => {
                     std::eprintln!("rawnr: RAWNR_ISA={s} ignored: {e}");
                     NONE

@@ -16,7 +16,7 @@ extern crate std;
 #[cfg(all(target_arch = "aarch64", not(rawnr_no_simd)))]
 #[allow(unsafe_code)]
 pub mod aarch64;
-mod cpu;
+pub mod cpu;
 pub mod generic;
 pub mod generic_i8;
 mod isa;
