@@ -8,7 +8,9 @@ use crate::error::CalibError;
 use crate::fitting::{fit_curves, fit_line, LineFit, Sample, Weighting};
 use crate::flats::{self, CellPoint, FlatOptions};
 use crate::frame::{Frame, PgmOptions, Rect};
-use crate::profile::{ChannelCurves, ChannelPoint, Curve, FitInfo, IsoPoint, Profile};
+use crate::profile::{
+    ChannelCurves, ChannelPoint, Curve, FitInfo, IsoPoint, NoiseProfile, Profile,
+};
 
 /// What to calibrate from.
 #[derive(Debug, Clone)]
@@ -451,23 +453,25 @@ pub fn calibrate(
         .black
         .unwrap_or(reference.levels.black.map(|b| b as f64));
     Ok(Profile {
-        format: crate::profile::FORMAT.into(),
-        version: crate::profile::VERSION,
-        sensor: opts.sensor.clone().unwrap_or_else(|| {
-            if reference.sensor.is_empty() {
-                "unknown".into()
-            } else {
-                reference.sensor.clone()
-            }
-        }),
-        source: "calibration".into(),
-        units: crate::profile::UNITS.into(),
-        k: pooled.k,
-        sigma2: pooled.sigma2,
-        channels: Some(channels),
-        black: Some(black),
-        white: Some(reference.levels.white as f64),
-        cfa: Some(reference.cfa.name().into()),
+        noise: NoiseProfile {
+            format: crate::profile::FORMAT.into(),
+            version: crate::profile::VERSION,
+            sensor: opts.sensor.clone().unwrap_or_else(|| {
+                if reference.sensor.is_empty() {
+                    "unknown".into()
+                } else {
+                    reference.sensor.clone()
+                }
+            }),
+            source: "calibration".into(),
+            units: crate::profile::UNITS.into(),
+            k: pooled.k,
+            sigma2: pooled.sigma2,
+            channels: Some(channels),
+            black: Some(black),
+            white: Some(reference.levels.white as f64),
+            cfa: Some(reference.cfa.name().into()),
+        },
         fit,
         points,
         darks,

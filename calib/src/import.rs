@@ -10,7 +10,9 @@ use crate::calibrate::fit_all_curves;
 use crate::error::CalibError;
 use crate::fitting::{fit_poly, Weighting};
 use crate::frame::{Frame, PgmOptions};
-use crate::profile::{ChannelPoint, Curve, IsoPoint, Profile, FORMAT, UNITS, VERSION};
+use crate::profile::{
+    ChannelPoint, Curve, IsoPoint, NoiseProfile, Profile, FORMAT, UNITS, VERSION,
+};
 
 /// Per-ISO R, G, B parameters `(k, sigma2)`.
 type RgbPoints = BTreeMap<u64, Vec<[(f64, f64); 3]>>;
@@ -62,17 +64,19 @@ fn from_points(
     fit.estimator = format!("imported from {source}");
     fit.notes.splice(0..0, notes);
     Ok(Profile {
-        format: FORMAT.into(),
-        version: VERSION,
-        sensor,
-        source: source.into(),
-        units: UNITS.into(),
-        k: pooled.k,
-        sigma2: pooled.sigma2,
-        channels: Some(channels),
-        black: None,
-        white: None,
-        cfa: None,
+        noise: NoiseProfile {
+            format: FORMAT.into(),
+            version: VERSION,
+            sensor,
+            source: source.into(),
+            units: UNITS.into(),
+            k: pooled.k,
+            sigma2: pooled.sigma2,
+            channels: Some(channels),
+            black: None,
+            white: None,
+            cfa: None,
+        },
         fit,
         points: pts,
         darks: Vec::new(),
@@ -123,9 +127,9 @@ pub fn from_dngs(paths: &[PathBuf], iso: Option<u32>) -> Result<Profile, CalibEr
         "dng",
         vec!["DNG NoiseProfile (S, O) pairs imported as k = S, sigma2 = O".into()],
     )?;
-    prof.black = Some(f.levels.black.map(|b| b as f64));
-    prof.white = Some(f.levels.white as f64);
-    prof.cfa = Some(f.cfa.name().into());
+    prof.noise.black = Some(f.levels.black.map(|b| b as f64));
+    prof.noise.white = Some(f.levels.white as f64);
+    prof.noise.cfa = Some(f.cfa.name().into());
     Ok(prof)
 }
 
@@ -378,9 +382,9 @@ pub fn from_sensor_yaml(path: &Path, sensor: &str) -> Result<Profile, CalibError
             ));
         }
         let c = Curve { k: ks, sigma2: br };
-        prof.k = c.k;
-        prof.sigma2 = c.sigma2;
-        prof.channels = Some(crate::profile::ChannelCurves { r: c, g: c, b: c });
+        prof.noise.k = c.k;
+        prof.noise.sigma2 = c.sigma2;
+        prof.noise.channels = Some(crate::profile::ChannelCurves { r: c, g: c, b: c });
         prof.fit.k_degree = 1;
         prof.fit.sigma2_degree = 2;
         prof.fit.iso_weighting = "uniform (the file's numpy.polyfit)".into();
@@ -402,6 +406,6 @@ pub fn from_sensor_yaml(path: &Path, sensor: &str) -> Result<Profile, CalibError
         prof.fit.notes.clear();
     }
     prof.fit.notes.splice(0..0, notes);
-    prof.white = Some(1023.0);
+    prof.noise.white = Some(1023.0);
     Ok(prof)
 }

@@ -321,8 +321,8 @@ fn show(a: ShowArgs) -> Result<(), CalibError> {
     out(&report::describe(&p));
     if let Some(iso) = a.iso {
         let bad = |e: rawnr_core::Error| CalibError::Usage(format!("--iso {iso}: {e}"));
-        let all = p.at(iso).map_err(bad)?;
-        let rgb = p.rgb_curves().at(iso).map_err(bad)?;
+        let all = p.noise.at(iso).map_err(bad)?;
+        let rgb = p.noise.rgb_curves().at(iso).map_err(bad)?;
         outln!(
             "at ISO {iso}: pooled k = {:.5e}, sigma2 = {:.5e}; R ({:.5e}, {:.5e}) G ({:.5e}, {:.5e}) B ({:.5e}, {:.5e})",
             all.k, all.sigma2, rgb[0].k, rgb[0].sigma2, rgb[1].k, rgb[1].sigma2, rgb[2].k, rgb[2].sigma2
@@ -352,7 +352,7 @@ fn import_cmd(a: ImportArgs) -> Result<(), CalibError> {
         ));
     };
     if let Some(s) = a.sensor {
-        p.sensor = s;
+        p.noise.sensor = s;
     }
     p.write(&a.output, a.overwrite)?;
     out(&report::describe(&p));

@@ -119,7 +119,7 @@ pub fn render(p: &Profile) -> Result<(usize, usize, Vec<u8>), CalibError> {
     let mut cv = Canvas::new(cols * PANEL_W, HEADER + rows * PANEL_H);
     let title = format!(
         "{} NOISE PROFILE ({}): VAR = K X + S2, NORMALISED",
-        p.sensor, p.source
+        p.noise.sensor, p.noise.source
     );
     cv.text(10, 8, &title, 2, BLACK);
     let mut lx = 10;
@@ -251,7 +251,7 @@ fn y_range(ser: &Series, xmax: f64) -> f64 {
 fn panel(cv: &mut Canvas, p: &Profile, pt: &crate::profile::IsoPoint, ox: i64, oy: i64) {
     let ser = Series {
         chans: [&pt.r, &pt.g, &pt.b],
-        curve: p.pooled().at(pt.iso),
+        curve: p.noise.pooled().at(pt.iso),
     };
     let (l, r, t, b) = (
         ox + 78,

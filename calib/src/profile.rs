@@ -1,60 +1,15 @@
-//! The noise profile file: versioned JSON, a superset of what `denoise-raw --noise-profile`
-//! reads (`format`, `version`, top-level `k` and `sigma2`). See `calib/README.md`.
+//! The calibration's profile file: the noise curves of [`rawnr_io::profile::NoiseProfile`] (the
+//! one definition of what `denoise-raw --noise-profile` reads) plus the calibration records:
+//! the fit, the per-ISO measurements and the dark-frame analyses. See `calib/README.md`.
 
 use std::path::Path;
 
-use rawnr_core::noise::{NoiseCurves, NoiseParams, RgbNoiseCurves};
 use serde::{Deserialize, Serialize};
 
 use crate::darks::DarkReport;
 use crate::error::CalibError;
 
-/// The `format` field.
-pub const FORMAT: &str = "rawnr-noise-profile";
-/// The `version` field this tool writes and reads.
-pub const VERSION: u32 = 1;
-/// The `units` field.
-pub const UNITS: &str = "normalised: x = (raw - black) / (white - black); var = k x + sigma2";
-
-/// `k(ISO) = k[0] ISO + k[1]`, `sigma2(ISO) = sigma2[0] ISO^2 + sigma2[1] ISO + sigma2[2]`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Curve {
-    /// Slope and intercept of k(ISO).
-    pub k: [f64; 2],
-    /// Coefficients of sigma2(ISO), highest power first.
-    pub sigma2: [f64; 3],
-}
-
-impl Curve {
-    /// `(k, sigma2)` at `iso`, without clamping.
-    pub fn at(&self, iso: f64) -> (f64, f64) {
-        (
-            self.k[0] * iso + self.k[1],
-            (self.sigma2[0] * iso + self.sigma2[1]) * iso + self.sigma2[2],
-        )
-    }
-    /// The runtime's f32 form.
-    pub fn to_core(&self) -> NoiseCurves {
-        NoiseCurves {
-            k: self.k.map(|v| v as f32),
-            sigma2: self.sigma2.map(|v| v as f32),
-        }
-    }
-    fn finite(&self) -> bool {
-        self.k.iter().chain(&self.sigma2).all(|v| v.is_finite())
-    }
-}
-
-/// Curves per colour channel (Gr and Gb share G).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ChannelCurves {
-    /// Red.
-    pub r: Curve,
-    /// Green (Gr and Gb).
-    pub g: Curve,
-    /// Blue.
-    pub b: Curve,
-}
+pub use rawnr_io::profile::{ChannelCurves, Curve, NoiseProfile, FORMAT, UNITS, VERSION};
 
 /// The fit of one channel group at one ISO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,38 +105,12 @@ pub struct FitInfo {
     pub notes: Vec<String>,
 }
 
-/// A noise profile file.
+/// A noise profile file as `rawnr-calib` writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// Always [`VERSION`].
-    pub version: u32,
-    /// Sensor or camera name.
-    #[serde(default)]
-    pub sensor: String,
-    /// Where the numbers come from: "calibration", "dng", "darktable", "imx766-yaml".
-    #[serde(default)]
-    pub source: String,
-    /// Always [`UNITS`].
-    #[serde(default)]
-    pub units: String,
-    /// Pooled k(ISO): slope, intercept (what `denoise-raw` reads).
-    pub k: [f64; 2],
-    /// Pooled sigma2(ISO): a, b, c (what `denoise-raw` reads).
-    pub sigma2: [f64; 3],
-    /// Per-channel curves; absent in minimal files, where the pooled curves apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channels: Option<ChannelCurves>,
-    /// Black levels R, Gr, Gb, B (DN) of the frames the profile was measured on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub black: Option<[f64; 4]>,
-    /// White level (DN).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub white: Option<f64>,
-    /// CFA phase at the active area's top-left corner.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cfa: Option<String>,
+    /// The noise curves (the fields every reader uses).
+    #[serde(flatten)]
+    pub noise: NoiseProfile,
     /// How the curves were fitted.
     #[serde(default)]
     pub fit: FitInfo,
@@ -194,81 +123,23 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Pooled curves.
-    pub fn pooled(&self) -> Curve {
-        Curve {
-            k: self.k,
-            sigma2: self.sigma2,
-        }
-    }
-
-    /// Per-channel curves for the runtime (the pooled ones for every channel when the file
-    /// has none).
-    pub fn rgb_curves(&self) -> RgbNoiseCurves {
-        match &self.channels {
-            Some(c) => RgbNoiseCurves {
-                r: c.r.to_core(),
-                g: c.g.to_core(),
-                b: c.b.to_core(),
-            },
-            None => RgbNoiseCurves::uniform(self.pooled().to_core()),
-        }
-    }
-
-    /// The DNG NoiseProfile pairs `(S, O)` at `iso`: R, G, B when the profile has channel
-    /// curves, else one pair for all planes.
-    pub fn dng_pairs(&self, iso: f32) -> Result<Vec<(f64, f64)>, rawnr_core::Error> {
-        if self.channels.is_some() {
-            Ok(self
-                .rgb_curves()
-                .at(iso)?
-                .iter()
-                .map(|p| p.to_dng_pair())
-                .collect())
-        } else {
-            Ok(vec![self.pooled().to_core().at(iso)?.to_dng_pair()])
-        }
-    }
-
-    /// Pooled parameters at `iso`, as the runtime computes them.
-    pub fn at(&self, iso: f32) -> Result<NoiseParams, rawnr_core::Error> {
-        self.pooled().to_core().at(iso)
-    }
-
     /// Parses and checks a profile (`path` names the file in errors).
     pub fn parse(text: &str, path: &Path) -> Result<Profile, CalibError> {
-        let p: Profile = serde_json::from_str(text)
-            .map_err(|e| CalibError::input(path, format!("not a noise profile: {e}")))?;
-        if p.format != FORMAT {
-            return Err(CalibError::input(
+        let p: Profile = serde_json::from_str(text).map_err(|e| {
+            CalibError::input(
                 path,
-                format!("format must be \"{FORMAT}\", not \"{}\"", p.format),
-            ));
-        }
-        if p.version != VERSION {
-            return Err(CalibError::input(
-                path,
-                format!(
-                    "unsupported profile version {} (this tool reads {VERSION})",
-                    p.version
-                ),
-            ));
-        }
-        let channels_ok = p
-            .channels
-            .as_ref()
-            .is_none_or(|c| c.r.finite() && c.g.finite() && c.b.finite());
-        if !p.pooled().finite() || !channels_ok {
-            return Err(CalibError::input(path, "curve coefficients must be finite"));
-        }
+                rawnr_io::profile::ProfileError::Syntax(e.to_string()).to_string(),
+            )
+        })?;
+        p.noise
+            .check()
+            .map_err(|e| CalibError::input(path, e.to_string()))?;
         Ok(p)
     }
 
     /// Reads a profile file.
     pub fn read(path: &Path) -> Result<Profile, CalibError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| CalibError::input(path, e.to_string()))?;
-        Profile::parse(&text, path)
+        Profile::parse(&rawnr_io::profile::read_bounded(path)?, path)
     }
 
     /// Writes the profile as pretty JSON, atomically; an existing file needs `overwrite`.
@@ -304,7 +175,8 @@ mod tests {
         let p = Path::new("p.json");
         let min = r#"{"format": "rawnr-noise-profile", "version": 1, "k": [1e-6, 0.001], "sigma2": [0, 1e-9, 1e-6]}"#;
         let prof = Profile::parse(min, p).unwrap();
-        assert_eq!(prof.dng_pairs(100.0).unwrap().len(), 1);
+        assert_eq!(prof.noise.dng_pairs(100.0).unwrap().len(), 1);
+        assert!(prof.points.is_empty());
         assert!(Profile::parse(&min.replace("\"version\": 1", "\"version\": 2"), p).is_err());
         assert!(Profile::parse(&min.replace("rawnr-noise-profile", "other"), p).is_err());
         assert!(Profile::parse("{", p).is_err());

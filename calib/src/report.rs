@@ -42,22 +42,30 @@ fn point_line(out: &mut String, name: &str, p: &ChannelPoint) {
 /// Describes a profile.
 pub fn describe(p: &Profile) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} v{} ({})", p.format, p.version, p.units);
-    let _ = writeln!(out, "sensor: {}   source: {}", p.sensor, p.source);
-    if let (Some(b), Some(w)) = (p.black, p.white) {
+    let _ = writeln!(
+        out,
+        "{} v{} ({})",
+        p.noise.format, p.noise.version, p.noise.units
+    );
+    let _ = writeln!(
+        out,
+        "sensor: {}   source: {}",
+        p.noise.sensor, p.noise.source
+    );
+    if let (Some(b), Some(w)) = (p.noise.black, p.noise.white) {
         let _ = writeln!(
             out,
             "levels: black R {} Gr {} Gb {} B {}, white {}",
             b[0], b[1], b[2], b[3], w
         );
-    } else if let Some(w) = p.white {
+    } else if let Some(w) = p.noise.white {
         let _ = writeln!(out, "levels: white {w}");
     }
-    if let Some(c) = &p.cfa {
+    if let Some(c) = &p.noise.cfa {
         let _ = writeln!(out, "cfa: {c}");
     }
-    let _ = writeln!(out, "pooled: {}", curve(&p.pooled()));
-    if let Some(c) = &p.channels {
+    let _ = writeln!(out, "pooled: {}", curve(&p.noise.pooled()));
+    if let Some(c) = &p.noise.channels {
         let _ = writeln!(out, "R:      {}", curve(&c.r));
         let _ = writeln!(out, "G:      {}", curve(&c.g));
         let _ = writeln!(out, "B:      {}", curve(&c.b));

@@ -48,6 +48,7 @@ pub fn tag(
         .or(frame.iso)
         .ok_or_else(|| CalibError::input(input, "no ISO in the file: pass --iso"))?;
     let pairs = prof
+        .noise
         .dng_pairs(iso as f32)
         .map_err(|e| CalibError::input(profile, format!("at ISO {iso}: {e}")))?;
     dng::write(

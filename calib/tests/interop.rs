@@ -29,16 +29,16 @@ fn imx766_yaml_keeps_its_curves_and_variances() {
     // (JSON numbers read back to within an ulp.)
     let close = |a: f64, b: f64| ((a - b) / b).abs() < 1e-14;
     assert!(
-        p.k.iter().zip(K_SHOT).all(|(&a, b)| close(a, b)),
+        p.noise.k.iter().zip(K_SHOT).all(|(&a, b)| close(a, b)),
         "{:?}",
-        p.k
+        p.noise.k
     );
     assert!(
-        p.sigma2.iter().zip(B_READ).all(|(&a, b)| close(a, b)),
+        p.noise.sigma2.iter().zip(B_READ).all(|(&a, b)| close(a, b)),
         "{:?}",
-        p.sigma2
+        p.noise.sigma2
     );
-    assert_eq!(p.white, Some(1023.0));
+    assert_eq!(p.noise.white, Some(1023.0));
     assert_eq!(p.points.len(), 5);
     // ISO 1000: read_noise is the variance itself (not squared).
     let pt = &p.points[2];
@@ -87,7 +87,7 @@ fn darktable_camera_imports_per_channel() {
         out.as_os_str(),
     ]));
     let p = Profile::read(&out).expect("profile");
-    assert_eq!(p.sensor, "OnePlus ONEPLUS A6003");
+    assert_eq!(p.noise.sensor, "OnePlus ONEPLUS A6003");
     assert_eq!(p.points.len(), 7);
     let iso100 = &p.points[0];
     assert_eq!(iso100.iso, 100.0);
@@ -95,7 +95,7 @@ fn darktable_camera_imports_per_channel() {
     assert!((iso100.b.sigma2 / 3.56168148499628e-08 - 1.0).abs() < 1e-14);
     // The curves follow the points (k grows about linearly with ISO on this phone).
     assert!(p.fit.k_rms_residual < 0.1, "{}", p.fit.k_rms_residual);
-    let ch = p.channels.expect("channels");
+    let ch = p.noise.channels.expect("channels");
     let (kg, _) = ch.g.at(800.0);
     assert!(((kg - 4.22001034313641e-05) / 4.22001034313641e-05).abs() < 0.05);
     let _ = std::fs::remove_dir_all(&dir);
@@ -132,12 +132,12 @@ fn tag_writes_the_noise_profile_and_import_reads_it_back() {
     ]));
     assert!(s.contains("NoiseProfile at ISO 800"), "{s}");
     let back = rawnr_io::dng::read(&tagged).expect("read tagged");
-    let want = p.dng_pairs(800.0).expect("pairs");
+    let want = p.noise.dng_pairs(800.0).expect("pairs");
     assert_eq!(want.len(), 3);
     assert_eq!(back.noise_profile.as_deref(), Some(&want[..]));
     assert_eq!(back.data, data);
     assert_eq!(back.iso, Some(800));
-    let (k, s2) = p.pooled().at(800.0);
+    let (k, s2) = p.noise.pooled().at(800.0);
     assert!(((want[1].0 - k) / k).abs() < 1e-6 && ((want[1].1 - s2) / s2).abs() < 1e-5);
     // --iso picks another ISO; the output needs --overwrite now.
     fails(
@@ -163,7 +163,7 @@ fn tag_writes_the_noise_profile_and_import_reads_it_back() {
     let back = rawnr_io::dng::read(&tagged).expect("read tagged");
     assert_eq!(
         back.noise_profile,
-        Some(p.dng_pairs(3200.0).expect("pairs"))
+        Some(p.noise.dng_pairs(3200.0).expect("pairs"))
     );
     // Import the tag back: one ISO, so constants (and a note saying so).
     let imported = dir.join("from_dng.json");
@@ -180,7 +180,7 @@ fn tag_writes_the_noise_profile_and_import_reads_it_back() {
     assert_eq!(q.points.len(), 1);
     // The file's EXIF ISO (800) wins over --iso, which only fills in a missing ISO.
     assert_eq!(q.points[0].iso, 800.0);
-    let pairs = p.dng_pairs(3200.0).expect("pairs");
+    let pairs = p.noise.dng_pairs(3200.0).expect("pairs");
     let close = |a: f64, b: f64| ((a - b) / b).abs() < 1e-14;
     assert!(close(q.points[0].r.k, pairs[0].0) && close(q.points[0].r.sigma2, pairs[0].1));
     assert!(close(q.points[0].b.k, pairs[2].0) && close(q.points[0].b.sigma2, pairs[2].1));
@@ -189,7 +189,7 @@ fn tag_writes_the_noise_profile_and_import_reads_it_back() {
         "{:?}",
         q.fit.notes
     );
-    assert_eq!(q.black, Some([BLACK; 4]));
+    assert_eq!(q.noise.black, Some([BLACK; 4]));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -40,7 +40,7 @@ fn rel(a: f64, b: f64) -> f64 {
 fn check_profile(p: &Profile, label: &str) -> (f64, f64) {
     assert_eq!(p.points.len(), ISOS.len());
     let (mut wk, mut ws) = (0.0f64, 0.0f64);
-    let ch = p.channels.expect("channel curves");
+    let ch = p.noise.channels.expect("channel curves");
     for (pt, iso) in p.points.iter().zip(ISOS) {
         assert_eq!(pt.iso, iso as f64);
         let (k, _) = truth(iso);
@@ -56,7 +56,7 @@ fn check_profile(p: &Profile, label: &str) -> (f64, f64) {
             ws = ws.max(es.abs());
         }
         for (name, curve) in [
-            ("curve", p.pooled()),
+            ("curve", p.noise.pooled()),
             ("R curve", ch.r),
             ("G curve", ch.g),
             ("B curve", ch.b),

@@ -10,7 +10,6 @@ mod bench;
 mod model;
 #[cfg(feature = "ort")]
 mod ort_backend;
-mod profile;
 mod residual;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::{ChannelNoise, NoiseParams};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
+use rawnr_io::profile::NoiseProfile;
 use rawnr_io::{dng, pgm, preview};
 
 /// Errors of the command line tool; each message names the file or option at fault.
@@ -300,11 +300,9 @@ impl NoiseArgs {
                 CliError::Usage("the ISO is unknown: pass --iso with --noise-profile".into())
             })?;
             return Ok((
-                profile::read(p)?
-                    .at(iso)
-                    .map_err(rt)?
-                    .validate()
-                    .map_err(rt)?,
+                NoiseProfile::read(p)?
+                    .channel_noise_at(iso)
+                    .map_err(|e| CliError::Usage(format!("{}: at ISO {iso}: {e}", p.display())))?,
                 format!("{} at ISO {iso}", p.display()),
             ));
         }

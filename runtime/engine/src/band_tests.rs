@@ -334,3 +334,24 @@ fn plans_are_lowest_first_fit_greedy_by_size() {
         assert_eq!(plan.scratch_len, end, "case {case}");
     }
 }
+
+/// Above `GREEDY_PLAN_MAX_VALUES` the planner gives each value its own slot in value order
+/// (linear time for hostile graphs): offsets are the running sum of the sizes, so no two
+/// values share memory.
+#[test]
+fn large_plans_give_each_value_its_own_slot() {
+    use crate::graph::GREEDY_PLAN_MAX_VALUES;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let bytes = skip_model(&mut rng, GREEDY_PLAN_MAX_VALUES + 10);
+    let (buf, off) = aligned(&bytes);
+    let m = Model::parse(&buf[off..off + bytes.len()]).unwrap();
+    assert!(m.n_values() > GREEDY_PLAN_MAX_VALUES + 1);
+    let e = Engine::new(m).with_fusion(false);
+    let plan = e.plan(3, 5).unwrap();
+    let mut end = 0;
+    for v in 0..m.n_values() {
+        assert_eq!(plan.offsets[v], end, "value {v}");
+        end += crate::graph::slot_len(m.value_type(v), &plan.shapes[v]);
+    }
+    assert_eq!(plan.scratch_len, end);
+}

@@ -90,6 +90,11 @@ impl Plan {
 /// Entries of [`Engine::plan_in`]'s `work` buffer per model value.
 pub const PLAN_WORK_PER_VALUE: usize = 3;
 
+/// Most arena values the planner packs by size with reuse (quadratic in the values that are
+/// alive together); larger graphs get one slot per value in linear time (see
+/// [`Engine::plan_in`]).
+pub const GREEDY_PLAN_MAX_VALUES: usize = 2048;
+
 /// A memory plan whose tables live in caller memory ([`Engine::plan_in`]): the same content
 /// as [`Plan`], borrowed. Works without an allocator.
 #[derive(Debug, Clone, Copy)]
@@ -360,10 +365,13 @@ impl<'m> Engine<'m> {
     /// [`Model::n_values`] entries, `work` [`PLAN_WORK_PER_VALUE`] times as many (else
     /// [`Error::BufferTooSmall`]).
     ///
-    /// Time: values are placed largest first (sorted once), each at the lowest offset clear of
-    /// the placed values whose lifetimes overlap its own (those sorted by offset, then one
-    /// sweep): O(n log n) plus, per value, a scan of the others and a sort of the `k` it
-    /// overlaps, so a few milliseconds for 1000 values even when all are alive at once.
+    /// Time: up to [`GREEDY_PLAN_MAX_VALUES`] arena values, they are placed largest first
+    /// (sorted once), each at the lowest offset clear of the placed values whose lifetimes
+    /// overlap its own (those sorted by offset, then one sweep): per value a scan of the others
+    /// and a sort of the `k` it overlaps, a few milliseconds at the limit even when all are
+    /// alive at once. Above it (no real denoiser has that many; a hostile file can) each value
+    /// gets its own slot in value order, O(n): the arena is then the sum of the values, which
+    /// the caller's scratch bound sees in `scratch_len` before anything is allocated.
     pub fn plan_in<'a>(
         &self,
         h: usize,
@@ -432,9 +440,21 @@ impl<'m> Engine<'m> {
                 n_order += 1;
             }
         }
-        order[..n_order].sort_unstable_by(|&a, &b| slots(b).cmp(&slots(a)).then(a.cmp(&b)));
         let mut end = 0usize;
-        for k in 0..n_order {
+        if n_order > GREEDY_PLAN_MAX_VALUES {
+            // `order` holds the values by index, that is in execution order.
+            for &v in &order[..n_order] {
+                offsets[v] = end;
+                end = end.checked_add(slots(v)).ok_or(Error::Overflow)?;
+            }
+        }
+        let greedy = if n_order > GREEDY_PLAN_MAX_VALUES {
+            0
+        } else {
+            n_order
+        };
+        order[..greedy].sort_unstable_by(|&a, &b| slots(b).cmp(&slots(a)).then(a.cmp(&b)));
+        for k in 0..greedy {
             let v = order[k];
             let size = slots(v);
             // The placed values alive with `v`, by offset (then end).

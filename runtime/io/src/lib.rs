@@ -1,4 +1,5 @@
-//! rawnr file IO (std): reading and writing raw Bayer frames and writing previews.
+//! rawnr file IO (std): reading and writing raw Bayer frames (DNG, PGM), noise profile files
+//! and previews.
 //!
 //! Everything written goes to a temporary file in the target folder, is synced, then renamed
 //! over the target: an output appears whole or not at all.
@@ -8,6 +9,7 @@ pub mod atomic;
 pub mod dng;
 pub mod pgm;
 pub mod preview;
+pub mod profile;
 pub mod tiff_check;
 
 /// Errors of rawnr-io, each naming the file.
