@@ -55,10 +55,16 @@ fn capi_params(i: u32) -> [u8; 48] {
     put(4, (14 + i).to_le_bytes());
     put(12, 64f32.to_le_bytes());
     put(16, 1023f32.to_le_bytes());
-    put(20, if i.is_multiple_of(2) { 1e-3f32 } else { 0.0 }.to_le_bytes());
+    put(
+        20,
+        if i.is_multiple_of(2) { 1e-3f32 } else { 0.0 }.to_le_bytes(),
+    );
     put(24, 1e-6f32.to_le_bytes());
     put(28, 1600f32.to_le_bytes());
-    put(32, if i.is_multiple_of(3) { 0u32 } else { 16 }.to_le_bytes());
+    put(
+        32,
+        if i.is_multiple_of(3) { 0u32 } else { 16 }.to_le_bytes(),
+    );
     put(36, (-1i32).to_le_bytes());
     put(44, (0x9e37_79b9u32 ^ i).to_le_bytes());
     b[8] = (i % 4) as u8;

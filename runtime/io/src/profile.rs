@@ -93,9 +93,11 @@ pub struct ChannelCurves {
 /// The noise curves of a profile file and what they were measured on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoiseProfile {
-    /// Always [`FORMAT`].
+    /// Always [`FORMAT`] (a file without it reads as this format).
+    #[serde(default = "default_format")]
     pub format: String,
-    /// Always [`VERSION`].
+    /// Always [`VERSION`] (a file without it reads as this version).
+    #[serde(default = "default_version")]
     pub version: u32,
     /// Sensor or camera name.
     #[serde(default)]
@@ -229,6 +231,14 @@ impl NoiseProfile {
     }
 }
 
+fn default_format() -> String {
+    FORMAT.into()
+}
+
+fn default_version() -> u32 {
+    VERSION
+}
+
 /// Reads a text file of at most [`MAX_FILE_BYTES`] (the size is checked before reading).
 pub fn read_bounded(path: &Path) -> Result<String, IoError> {
     let os = |source| IoError::Os {
@@ -277,6 +287,8 @@ mod tests {
             NoiseProfile::parse(r#"{"format": "rawnr-noise-profile", "version": 1}"#),
             Err(ProfileError::Syntax(_))
         ));
+        // Format and version may be left out; then the curves alone make a profile.
+        assert!(NoiseProfile::parse(r#"{"k": [0, 1e-3], "sigma2": [0, 0, 1e-6]}"#).is_ok());
         // JSON has no NaN or infinity (1e400 is a syntax error); values set in code are checked.
         let inf = MIN.replace("0.001", "1e400");
         assert!(matches!(

@@ -40,6 +40,9 @@ const ACTIVE_AREA: u16 = 50829;
 const PHOTOMETRIC_CFA: u64 = 32803;
 /// Most lossless-JPEG tiles or strips whose headers are checked in one IFD.
 const MAX_SEGMENTS: u64 = 1 << 20;
+/// Fewest bits of image data per pixel of a lossless-JPEG Bayer image (every sample has a
+/// Huffman code of at least one bit); uncompressed data has BitsPerSample bits per pixel.
+pub const MIN_DATA_BITS_PER_PIXEL: u64 = 1;
 const SUB_IFDS: u16 = 330;
 const EXIF_IFD: u16 = 34665;
 const GPS_IFD: u16 = 34853;
@@ -145,7 +148,7 @@ pub fn check(b: &[u8]) -> Result<(), String> {
         };
         let count = |tag: u16| fields.iter().find(|f| f.0 == tag).map(|f| f.2);
         if value(PHOTOMETRIC, 0) == Some(PHOTOMETRIC_CFA) {
-            check_cfa_ifd(off, &value, &count)?;
+            check_cfa_ifd(off, len, &value, &count)?;
         }
         let (w, h) = (value(IMAGE_WIDTH, 0), value(IMAGE_LENGTH, 0));
         let (tw, th) = (value(TILE_WIDTH, 0), value(TILE_LENGTH, 0));
@@ -209,9 +212,11 @@ pub fn check(b: &[u8]) -> Result<(), String> {
 /// values: each check below is one of its panics found by fuzzing, or its neighbour): one
 /// sample per pixel of 1..=16 bits, a 2x2 CFA of R, G, B (codes 0..=2), a black-level pattern
 /// of at most 2x2 with one value per position, one white level, an active area inside the
-/// image.
+/// image; and image data that lies in the file and can hold the image (see
+/// [`MIN_DATA_BITS_PER_PIXEL`]).
 fn check_cfa_ifd(
     off: u64,
+    file_len: u64,
     value: &dyn Fn(u16, u64) -> Option<u64>,
     count: &dyn Fn(u16) -> Option<u64>,
 ) -> Result<(), String> {
@@ -276,6 +281,43 @@ fn check_cfa_ifd(
         ));
     }
     if let (Some(w), Some(h)) = (value(IMAGE_WIDTH, 0), value(IMAGE_LENGTH, 0)) {
+        // The image data: every strip or tile in the file, and together at least the bytes
+        // the image needs at its compression, so the decoder's frame (2 bytes a pixel) is at
+        // most 16 bytes per byte of image data in the file (lossless JPEG: 1 bit a pixel).
+        let (offsets, counts) = if count(TILE_OFFSETS).is_some() {
+            (TILE_OFFSETS, TILE_BYTE_COUNTS)
+        } else {
+            (STRIP_OFFSETS, STRIP_BYTE_COUNTS)
+        };
+        let n = count(offsets).unwrap_or(0);
+        if count(counts) != Some(n) || n == 0 || n > MAX_SEGMENTS {
+            return bad(format!(
+                "{n} data segments with {} byte counts",
+                count(counts).unwrap_or(0)
+            ));
+        }
+        let mut data = 0u64;
+        for i in 0..n {
+            let (Some(at), Some(bytes)) = (value(offsets, i), value(counts, i)) else {
+                return bad(format!("data segment {i} unreadable"));
+            };
+            if at.checked_add(bytes).is_none_or(|end| end > file_len) {
+                return bad(format!(
+                    "data segment {i} ({bytes} bytes at {at}) outside the {file_len}-byte file"
+                ));
+            }
+            data += bytes;
+        }
+        let bits_per_pixel = match value(COMPRESSION, 0) {
+            Some(7) => MIN_DATA_BITS_PER_PIXEL,
+            _ => bits,
+        };
+        let needed = w.saturating_mul(h).saturating_mul(bits_per_pixel) / 8;
+        if data < needed {
+            return bad(format!(
+                "{data} bytes of image data cannot hold {w}x{h} pixels (at least {needed})"
+            ));
+        }
         if count(ACTIVE_AREA).is_some() {
             let a: [Option<u64>; 4] = core::array::from_fn(|i| value(ACTIVE_AREA, i as u64));
             let ok = matches!(a, [Some(t), Some(l), Some(bo), Some(r)]
@@ -326,7 +368,7 @@ mod tests {
     use super::check;
 
     /// A little-endian TIFF with one IFD of `entries` (tag, type, count, value), a DNGVersion
-    /// 1.4 tag first unless `dng` is false.
+    /// 1.4 tag first unless `dng` is false, padded with zeros to 4096 bytes.
     fn tiff_of(entries: &[(u16, u16, u32, u32)], dng: bool) -> Vec<u8> {
         let mut all = Vec::new();
         if dng {
@@ -342,7 +384,7 @@ mod tests {
             b.extend_from_slice(&value.to_le_bytes());
         }
         b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&[0u8; 64]);
+        b.resize(4096, 0);
         b
     }
 
@@ -375,13 +417,25 @@ mod tests {
 
     #[test]
     fn bayer_ifd_tags_are_checked() {
-        // A 64x48 Bayer IFD plus `extra` entries.
+        // A 32x24 Bayer IFD of 16-bit samples in one strip plus `extra` entries (an entry of
+        // `extra` replaces the default one of its tag).
         let cfa = |extra: &[(u16, u16, u32, u32)]| {
-            let mut e = vec![(256, 3, 1, 64), (257, 3, 1, 48), (262, 3, 1, 32803)];
+            let mut e: Vec<(u16, u16, u32, u32)> = vec![
+                (256, 3, 1, 32),
+                (257, 3, 1, 24),
+                (262, 3, 1, 32803),
+                (273, 4, 1, 2048),
+                (279, 4, 1, 32 * 24 * 2),
+            ];
+            e.retain(|d| extra.iter().all(|x| x.0 != d.0));
             e.extend_from_slice(extra);
+            e.sort_by_key(|x| x.0);
             check(&tiff(&e))
         };
         assert!(cfa(&[]).is_ok());
+        // Lossless JPEG needs one bit a pixel: 96 bytes for 32x24.
+        assert!(cfa(&[(259, 3, 1, 7), (279, 4, 1, 96)]).is_ok());
+        assert!(cfa(&[(259, 3, 1, 7), (279, 4, 1, 95)]).is_err());
         assert!(cfa(&[
             (258, 3, 1, 14),
             (33421, 3, 2, 0x0002_0002),
@@ -405,6 +459,17 @@ mod tests {
             ),
             ("3 black levels for 1x1", vec![(50714, 3, 3, 0)]),
             ("lossy JPEG", vec![(259, 3, 1, 34892)]),
+            (
+                "100000x100000 in 4 KB",
+                vec![(256, 4, 1, 100_000), (257, 4, 1, 100_000)],
+            ),
+            ("strip past the end", vec![(273, 4, 1, 3000)]),
+            ("no image data", vec![(279, 4, 1, 0)]),
+            (
+                "65535 tiles",
+                vec![(322, 3, 1, 16), (323, 3, 1, 16), (324, 4, 65535, 8)],
+            ),
+            ("offsets without counts", vec![(279, 4, 2, 8)]),
         ] {
             assert!(cfa(&entries).is_err(), "{case} accepted");
         }
