@@ -112,7 +112,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         })?
         .into();
     let threads = args.engine.threads();
-    let opts = args.engine.tiles(&d, threads);
+    let opts = args.engine.tiles(&d, threads)?;
     let rt = |source| CliError::Runtime {
         context: "bench".into(),
         source,

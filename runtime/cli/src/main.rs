@@ -135,7 +135,7 @@ pub fn run_backend(
                     layout,
                     levels,
                     noise,
-                    &args.tiles(denoiser, threads),
+                    &args.tiles(denoiser, threads)?,
                     threads,
                     on_band,
                 )
@@ -144,7 +144,7 @@ pub fn run_backend(
         #[cfg(feature = "ort")]
         Backend::Ort => {
             let fp = denoiser
-                .prepare(layout, levels, noise, &args.tiles(denoiser, threads))
+                .prepare(layout, levels, noise, &args.tiles(denoiser, threads)?)
                 .map_err(rt)?;
             let mut net = ort_backend::OrtNet::new(
                 denoiser.engine().model(),
@@ -334,8 +334,8 @@ impl EngineArgs {
     ) -> Result<Option<StripeOptions>, CliError> {
         if self.layout == Layout::Stripes && !d.engine().can_stream() {
             return Err(CliError::Usage(
-                "--layout stripes: this model has an op that cannot be streamed by rows \
-                 (a transposed convolution whose kernel differs from its stride)"
+                "--layout stripes: this model cannot be streamed by rows (a transposed \
+                 convolution whose kernel differs from its stride, or over 1024 nodes)"
                     .into(),
             ));
         }
@@ -367,15 +367,21 @@ impl EngineArgs {
                 .div_ceil(stripes)
                 .next_multiple_of(m)
                 .max(64usize.next_multiple_of(m));
-            if width <= 64usize.next_multiple_of(m) || fits(width) {
+            if fits(width) {
                 return Ok(Some(opts(width)));
+            }
+            if width <= 64usize.next_multiple_of(m) {
+                return Err(
+                    self.over_budget(&format!("stripes {width} packed columns wide"), threads)
+                );
             }
             stripes += threads;
         }
     }
 
-    /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`.
-    fn tiles(&self, d: &Denoiser<'_>, threads: usize) -> TileOptions {
+    /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`;
+    /// an error when even a 64-pixel tile does not (nothing is allocated before).
+    fn tiles(&self, d: &Denoiser<'_>, threads: usize) -> Result<TileOptions, CliError> {
         let info = d.engine().model().info();
         let m = info.size_multiple.max(1) as usize;
         let halo = self.halo.unwrap_or(info.halo as usize).next_multiple_of(m);
@@ -402,10 +408,23 @@ impl EngineArgs {
             }
             tile = at(ok);
         }
-        TileOptions {
+        if budget > 0 && !fits(tile) {
+            return Err(self.over_budget(&format!("{tile}-pixel tiles"), threads));
+        }
+        Ok(TileOptions {
             tile,
             halo: self.halo,
-        }
+        })
+    }
+
+    /// The error for a model whose smallest tile or stripe needs more working memory than
+    /// `--scratch-mib`.
+    fn over_budget(&self, what: &str, threads: usize) -> CliError {
+        CliError::Usage(format!(
+            "the model needs more working memory than --scratch-mib {} allows for {threads} \
+             thread(s) even with {what}; raise --scratch-mib (0: no limit) or lower --threads",
+            self.scratch_mib
+        ))
     }
 }
 

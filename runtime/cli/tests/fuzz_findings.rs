@@ -149,6 +149,8 @@ fn a_model_whose_plan_cannot_be_allocated_is_an_error() {
 fn models_with_many_live_values_plan_in_time() {
     // 501 and 1001 nodes whose values stay alive: the planner's placement was cubic (16 s and
     // 140 s with tiles); now a sort and a sweep per value, and the CLI bisects the tile size.
+    // The 1001-node model needs over 48 MiB (the default --scratch-mib) even with 64-pixel
+    // tiles: that is refused before any allocation; 256 MiB runs it.
     let d = std::env::temp_dir().join(format!("rawnr-fuzz-plan-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     for file in [
@@ -157,7 +159,17 @@ fn models_with_many_live_values_plan_in_time() {
     ] {
         let m = findings("model_parse").join(file);
         let t = Instant::now();
-        let mut args = model_args(&m, &["--layout", "tiles", "--overwrite", "-q"]);
+        let mut args = model_args(
+            &m,
+            &[
+                "--layout",
+                "tiles",
+                "--overwrite",
+                "-q",
+                "--scratch-mib",
+                "256",
+            ],
+        );
         args.insert(1, d.join("o.pgm").into());
         let st = Command::new(env!("CARGO_BIN_EXE_denoise-raw"))
             .args(&args)
@@ -175,4 +187,13 @@ fn models_with_many_live_values_plan_in_time() {
             t.elapsed()
         );
     }
+}
+
+#[test]
+fn a_model_over_the_scratch_budget_at_the_smallest_tile_is_refused() {
+    // 1001 nodes whose values stay alive: over 48 MiB for two threads even with 64-pixel
+    // tiles. The CLI refuses it before allocating (it used to run over the budget).
+    let m = findings("model_parse").join("hang-140s-tiles-1001-nodes.rnm");
+    let args = model_args(&m, &["--layout", "tiles", "--threads", "2"]);
+    expect_error("1001 nodes", &os(&args), "o.pgm", "--scratch-mib 48");
 }

@@ -355,3 +355,19 @@ fn large_plans_give_each_value_its_own_slot() {
     }
     assert_eq!(plan.scratch_len, end);
 }
+
+/// Models over `STREAM_MAX_NODES` nodes do not stream (their stream planning would be
+/// quadratic); tiles run them.
+#[test]
+fn models_over_the_stream_node_limit_run_in_tiles_only() {
+    use crate::stream::STREAM_MAX_NODES;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let bytes = skip_model(&mut rng, STREAM_MAX_NODES + 1);
+    let (buf, off) = aligned(&bytes);
+    let m = Model::parse(&buf[off..off + bytes.len()]).unwrap();
+    assert!(m.n_nodes() > STREAM_MAX_NODES);
+    let e = Engine::new(m);
+    assert!(!e.can_stream());
+    assert!(e.stream_plan(8, 8, 4, 1).is_err());
+    assert!(e.plan(8, 8).is_ok());
+}

@@ -64,16 +64,16 @@ impl Chain {
     }
 }
 
-fn readers(m: &Model<'_>, v: usize) -> usize {
-    (0..m.n_nodes())
-        .map(|i| {
-            let n = m.node(i);
-            n.inputs[..n.n_inputs as usize]
-                .iter()
-                .filter(|&&x| x as usize == v)
-                .count()
-        })
-        .sum()
+/// Counts, per value, the node inputs that read it (a node reading a value twice counts
+/// twice) into `readers` (at least [`Model::n_values`] entries): one pass over the nodes.
+pub(crate) fn count_readers(m: &Model<'_>, readers: &mut [usize]) {
+    readers[..m.n_values()].fill(0);
+    for i in 0..m.n_nodes() {
+        let n = m.node(i);
+        for &x in &n.inputs[..n.n_inputs as usize] {
+            readers[x as usize] += 1;
+        }
+    }
 }
 
 /// Bytes of one element of a value of type `ty`.
@@ -90,7 +90,8 @@ impl Engine<'_> {
     /// unless int8), optionally a Quantize of its output, then a pointwise convolution reading
     /// only that, no f16 weights, each intermediate value read by nothing else, and bands
     /// smaller than the plane. The add after joins when it alone reads the pointwise output.
-    pub(crate) fn chain_at(&self, i: usize, shapes: &[Shape]) -> Option<Chain> {
+    /// `readers`: per value, the node inputs reading it ([`count_readers`]).
+    pub(crate) fn chain_at(&self, i: usize, shapes: &[Shape], readers: &[usize]) -> Option<Chain> {
         let m = &self.model;
         if !self.fusion || i + 1 >= m.n_nodes() {
             return None;
@@ -126,7 +127,7 @@ impl Engine<'_> {
             && n1.inputs[0] as usize == pw;
         let no_f16 = |n: &rawnr_core::format::Node| m.tensor(n.weight as usize).dtype != DType::F16;
         // Every intermediate value (depthwise output, quantized copy) read once, by the next.
-        let private = (i + 1..=pw).all(|v| v != output && readers(m, v) == 1);
+        let private = (i + 1..=pw).all(|v| v != output && readers[v] == 1);
         let quant_ok = !quant || {
             let q = m.node(i + 1);
             q.n_inputs == 1
@@ -145,7 +146,7 @@ impl Engine<'_> {
                 && ins.iter().filter(|&&v| v as usize == pw + 1).count() == 1
                 && shapes[ins[0] as usize] == shapes[ins[1] as usize]
                 && pw + 1 != output
-                && readers(m, pw + 1) == 1
+                && readers[pw + 1] == 1
         };
         let c = Chain {
             dw: i,

@@ -412,8 +412,10 @@ impl<'m> Engine<'m> {
         offsets.fill(UNPLACED);
         let mut band_len = 0usize;
         let mut i = 0;
+        // `near` holds the reader counts until placement needs it.
+        crate::fuse::count_readers(&self.model, near);
         while i < self.model.n_nodes() {
-            match self.chain_at(i, shapes) {
+            match self.chain_at(i, shapes, near) {
                 Some(c) => {
                     offsets[c.dw + 1..c.out_value()].fill(usize::MAX);
                     let x = self.model.node(i).inputs[0] as usize;

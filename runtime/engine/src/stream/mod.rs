@@ -74,7 +74,10 @@ mod rings;
 mod schedule;
 
 use rings::Rings;
+pub use schedule::STREAM_MAX_NODES;
 use schedule::{Action, RowMap, SGraph, SNode, LATE_ROWS};
+// The limit as the error message states it.
+const _: () = assert!(STREAM_MAX_NODES == 1024);
 
 impl Engine<'_> {
     /// Plans a streamed run over regions of exactly `h` rows and up to `w` columns, the input
@@ -83,7 +86,7 @@ impl Engine<'_> {
     /// input whose output a reader consumes far behind the others (a U-Net's full-resolution
     /// skip) is cloned for that reader and run late, from the input frame, instead of keeping
     /// its rows. Errors when an op cannot be streamed (transposed convolutions whose kernel
-    /// differs from their stride).
+    /// differs from their stride) or the model has over [`STREAM_MAX_NODES`] nodes.
     pub fn stream_plan(
         &self,
         h: usize,
@@ -91,6 +94,12 @@ impl Engine<'_> {
         step: usize,
         min_rows: usize,
     ) -> Result<StreamPlan, Error> {
+        if self.model.n_nodes() > STREAM_MAX_NODES {
+            return Err(Error::BadNode {
+                node: STREAM_MAX_NODES as u32,
+                reason: "row streaming runs models of at most 1024 nodes (tiles run any)",
+            });
+        }
         let mut shapes = vec![Shape::default(); self.model.n_values()];
         self.infer_shapes(h, w, &mut shapes)?;
         // First the model's graph as it is, to see which readers trail their values.

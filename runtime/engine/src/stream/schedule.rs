@@ -235,6 +235,11 @@ impl SGraph {
     }
 }
 
+/// Most nodes of a row-streamed model. Planning a stream takes time quadratic in the nodes
+/// (readers, clones and lags per node); real denoisers have a few hundred, and a larger
+/// (hostile) model runs in tiles, whose planning is near-linear.
+pub const STREAM_MAX_NODES: usize = 1024;
+
 /// A clone pays off when a reader trails its value by more than this many rows.
 pub(super) const LATE_ROWS: usize = 48;
 
@@ -329,9 +334,11 @@ impl Engine<'_> {
         (pointwise && fits && kernel).then_some(slot)
     }
 
-    /// Whether this model runs row-streamed ([`Engine::stream_plan`]).
+    /// Whether this model runs row-streamed ([`Engine::stream_plan`]): every op streams and
+    /// it has at most [`STREAM_MAX_NODES`] nodes.
     pub fn can_stream(&self) -> bool {
-        (0..self.model.n_nodes()).all(|i| self.row_map(i).is_ok())
+        self.model.n_nodes() <= STREAM_MAX_NODES
+            && (0..self.model.n_nodes()).all(|i| self.row_map(i).is_ok())
     }
 
     /// Runs the schedule of graph `g` for value shapes `shapes`: the input becomes readable
