@@ -193,6 +193,16 @@ typedef struct rawnr_model_info {
      * Default noise profile, `sigma2(ISO) = s[0] * ISO^2 + s[1] * ISO + s[2]`.
      */
     float default_sigma2[3];
+    /**
+     * Input convention: 1 when samples below the black level are raised to it before the
+     * network (the library does this; a caller feeding the network itself must too).
+     */
+    uint32_t clip_below_black;
+    /**
+     * Input convention: how per-channel noise parameters are applied, 0 one k-sigma
+     * transform per plane, 1 one transform from the parameters averaged over R, Gr, Gb, B.
+     */
+    uint32_t noise_channels;
 } rawnr_model_info;
 
 /**

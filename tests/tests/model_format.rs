@@ -165,3 +165,34 @@ fn scratch_memory_does_not_grow_with_the_frame() {
     // Bounded: far below one frame of f32 planes (3472x4624 x 4 bytes = 61 MiB).
     assert!(benchmark * 4 < 128 << 20);
 }
+
+/// The input convention (clip below black, noise channels) round-trips through the file;
+/// files without it read as the legacy convention, and unknown codes are refused.
+#[test]
+fn input_convention_round_trips_and_unknown_codes_are_errors() {
+    use rawnr_core::format::{info, InputConvention, NoiseChannels};
+    let words = aligned(&small_model());
+    let legacy = Model::parse(as_bytes(&words, small_model().len())).unwrap();
+    assert_eq!(legacy.info().input, InputConvention::LEGACY);
+    let pmrid = std::fs::read(repo_root().join("models/pmrid.rnm")).unwrap();
+    let words = aligned(&pmrid);
+    let m = Model::parse(as_bytes(&words, pmrid.len())).unwrap();
+    assert_eq!(
+        m.info().input,
+        InputConvention {
+            clip_below_black: true,
+            noise_channels: NoiseChannels::Pooled
+        },
+        "PMRID declares what it was trained with"
+    );
+    for (field, value) in [(info::CLIP_BELOW_BLACK, 2u32), (info::NOISE_CHANNELS, 7)] {
+        let mut b = small_model();
+        let at = HEADER_LEN + field;
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        reseal(&mut b);
+        assert!(
+            matches!(parse(&b), Err(Error::BadInfo(_))),
+            "code {value} at info offset {field} accepted"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 use core::ffi::{c_char, c_void};
 use core::mem::size_of;
 
-use rawnr_core::format::{Model, NoiseConditioning};
+use rawnr_core::format::{Model, NoiseChannels, NoiseConditioning};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::Denoiser;
 
@@ -45,6 +45,12 @@ pub struct rawnr_model_info {
     pub default_k: [f32; 2],
     /// Default noise profile, `sigma2(ISO) = s[0] * ISO^2 + s[1] * ISO + s[2]`.
     pub default_sigma2: [f32; 3],
+    /// Input convention: 1 when samples below the black level are raised to it before the
+    /// network (the library does this; a caller feeding the network itself must too).
+    pub clip_below_black: u32,
+    /// Input convention: how per-channel noise parameters are applied, 0 one k-sigma
+    /// transform per plane, 1 one transform from the parameters averaged over R, Gr, Gb, B.
+    pub noise_channels: u32,
 }
 
 const MODEL_MAGIC: u32 = 0x4d4e_5252; // "RRNM"
@@ -337,6 +343,11 @@ pub unsafe extern "C" fn rawnr_model_get_info(
             anchor_iso,
             default_k: i.default_noise.k,
             default_sigma2: i.default_noise.sigma2,
+            clip_below_black: u32::from(i.input.clip_below_black),
+            noise_channels: match i.input.noise_channels {
+                NoiseChannels::PerPlane => 0,
+                NoiseChannels::Pooled => 1,
+            },
         });
         Ok(())
     })

@@ -84,7 +84,7 @@ fn synthetic(width: usize, height: usize) -> Vec<u16> {
 /// Runs the benchmark and prints one table row.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     args.engine.apply_isa()?;
-    let store = model::load(args.engine.model.as_deref())?;
+    let store = model::load(args.engine.single_model()?)?;
     let m = store.model();
     let d = Denoiser::new(Engine::new(m).with_fusion(!args.engine.no_fusion));
     let (input, layout, levels) = match &args.input {

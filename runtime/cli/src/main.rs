@@ -7,6 +7,7 @@
 //! ```
 
 mod bench;
+mod eval;
 mod model;
 #[cfg(feature = "ort")]
 mod ort_backend;
@@ -75,12 +76,15 @@ const EXAMPLES: &str = "Examples:
   denoise-raw in.dng out.dng --iso 3200 --preview cmp.png
   denoise-raw in.dng out.dng --model models/pmrid-int8.rnm --noise-profile sensor.json
   denoise-raw in.pgm out.pgm --cfa grbg --black 64 --white 1023 --iso 1600
-  denoise-raw bench --model models/pmrid-int8.rnm --threads 2";
+  denoise-raw bench --model models/pmrid-int8.rnm --threads 2
+  denoise-raw eval --frame chart.dng --profile imx766.json --model models/pmrid.rnm,models/pmrid-int8.rnm";
 
 #[derive(Subcommand)]
 enum Command {
     /// Measure latency, throughput and memory on a synthetic frame.
     Bench(bench::BenchArgs),
+    /// Score models on clean frames with synthetic sensor noise (PSNR, SSIM, markdown table).
+    Eval(eval::EvalArgs),
 }
 
 /// How the native backend cuts a frame (`--layout`).
@@ -179,9 +183,10 @@ pub fn run_backend(
 /// Model, noise and tiling options shared by denoising and benchmarking.
 #[derive(Args, Clone)]
 pub struct EngineArgs {
-    /// Model file (.rnm); default: the built-in PMRID model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    /// Model file (.rnm); default: the built-in PMRID model. `eval` takes several
+    /// (comma-separated or repeated), denoising and `bench` one.
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<PathBuf>,
     /// Inference backend: the native runtime, or ONNX Runtime on the model's ONNX export.
     #[arg(long, value_enum, default_value_t = Backend::Native)]
     pub backend: Backend,
@@ -236,6 +241,17 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// The one `--model` of a run or benchmark (`None`: the built-in model).
+    pub fn single_model(&self) -> Result<Option<&Path>, CliError> {
+        match self.model.as_slice() {
+            [] => Ok(None),
+            [m] => Ok(Some(m)),
+            _ => Err(CliError::Usage(
+                "--model: one model here (denoise-raw eval compares several)".into(),
+            )),
+        }
+    }
+
     fn threads(&self) -> usize {
         self.threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -437,6 +453,20 @@ enum DngCompression {
     Lossless,
 }
 
+/// What a PGM file does not say: its CFA phase and levels.
+#[derive(Args, Clone)]
+pub struct PgmArgs {
+    /// PGM input: CFA phase of the top-left 2x2 block (rggb, bggr, grbg or gbrg).
+    #[arg(long, default_value = "rggb")]
+    pub cfa: String,
+    /// PGM input: black level, one value or four for R,Gr,Gb,B.
+    #[arg(long, default_value = "0", value_delimiter = ',')]
+    pub black: Vec<f32>,
+    /// PGM input: white level (default: the PGM's maxval).
+    #[arg(long)]
+    pub white: Option<f32>,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// Input raw frame: a Bayer DNG, or a binary PGM (16-bit big-endian or 8-bit) with --cfa.
@@ -445,15 +475,8 @@ struct RunArgs {
     /// Output file: a .dng for DNG input, a .pgm for PGM input (never the input itself).
     #[arg(required = true)]
     output: Option<PathBuf>,
-    /// PGM input: CFA phase of the top-left 2x2 block (rggb, bggr, grbg or gbrg).
-    #[arg(long, default_value = "rggb")]
-    cfa: String,
-    /// PGM input: black level, one value or four for R,Gr,Gb,B.
-    #[arg(long, default_value = "0", value_delimiter = ',')]
-    black: Vec<f32>,
-    /// PGM input: white level (default: the PGM's maxval).
-    #[arg(long)]
-    white: Option<f32>,
+    #[command(flatten)]
+    pgm: PgmArgs,
     /// Blend with the input: 1 = fully denoised, 0 = unchanged.
     #[arg(long, default_value_t = 1.0)]
     strength: f32,
@@ -590,18 +613,25 @@ fn check_output_kind(output: &Path, dng: bool) -> Result<(), CliError> {
 }
 
 /// A frame to denoise: samples, the region to denoise and its description.
-struct Frame {
-    data: Vec<u16>,
+pub struct Frame {
+    /// Samples (a DNG's whole raw image, or the PGM).
+    pub data: Vec<u16>,
     /// Offset of the region's first sample in `data`.
-    offset: usize,
-    layout: FrameLayout,
-    levels: Levels,
-    iso: Option<f32>,
-    tag_noise: Option<ChannelNoise>,
+    pub offset: usize,
+    /// The region (stride: the row length of `data`).
+    pub layout: FrameLayout,
+    /// Black and white levels.
+    pub levels: Levels,
+    /// ISO from the file.
+    pub iso: Option<f32>,
+    /// Noise from the file's NoiseProfile tag.
+    pub tag_noise: Option<ChannelNoise>,
+    /// The DNG, to write the output with its metadata.
     dng: Option<dng::DngFrame>,
 }
 
-fn read_frame(input: &Path, args: &RunArgs) -> Result<Frame, CliError> {
+/// Reads a DNG (its active area) or a PGM (described by `args`).
+pub fn read_frame(input: &Path, args: &PgmArgs) -> Result<Frame, CliError> {
     let mut head = [0u8; 4];
     {
         use std::io::Read;
@@ -726,10 +756,10 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let frame = read_frame(input, &args)?;
+    let frame = read_frame(input, &args.pgm)?;
     check_output_kind(output, frame.dng.is_some())?;
 
-    let model_store = model::load(args.engine.model.as_deref())?;
+    let model_store = model::load(args.engine.single_model()?)?;
     let model = model_store.model();
     let denoiser = Denoiser::new(Engine::new(model).with_fusion(!args.engine.no_fusion));
     let (noise, noise_source) = args.noise.noise(&denoiser, frame.iso, frame.tag_noise)?;
@@ -825,13 +855,12 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             None => "noisy".to_string(),
         };
         let denoised = format!("denoised, {}", model.info().name_str());
-        write_preview(
+        write_panels(
             p,
-            &frame.data[frame.offset..],
-            &out[frame.offset..],
+            &[&frame.data[frame.offset..], &out[frame.offset..]],
+            &[&noisy, &denoised],
             &layout,
             &frame.levels,
-            [&noisy, &denoised],
         )?;
     }
     if !args.quiet {
@@ -856,22 +885,27 @@ fn run(args: RunArgs) -> Result<(), CliError> {
 
 /// Before (left) and after (right) crops of the frame centre, up to 512x512 preview pixels each,
 /// under a black band that labels them (`labels`: left, right).
-fn write_preview(
+/// Writes centre crops (at most 512x512 preview pixels) of `frames`, side by side, each under
+/// its label, rendered with the white balance of the first.
+pub fn write_panels(
     path: &Path,
-    before: &[u16],
-    after: &[u16],
+    frames: &[&[u16]],
+    labels: &[&str],
     layout: &FrameLayout,
     levels: &Levels,
-    labels: [&str; 2],
 ) -> Result<(), CliError> {
-    let gains = preview::auto_gains(before, layout, levels);
-    let (w, h, a) = preview::render(before, layout, levels, gains);
-    let (_, _, b) = preview::render(after, layout, levels, gains);
+    let gains = preview::auto_gains(frames[0], layout, levels);
+    let rendered: Vec<(usize, usize, Vec<u8>)> = frames
+        .iter()
+        .map(|f| preview::render(f, layout, levels, gains))
+        .collect();
+    let (w, h) = (rendered[0].0, rendered[0].1);
     let (cw, ch) = (w.min(512), h.min(512));
     let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
     let gap = 4;
-    let out_w = 2 * cw + gap;
-    // Label band: glyphs at scale 2 where both labels fit over their crops, else 1.
+    let n = frames.len();
+    let out_w = n * cw + (n - 1) * gap;
+    // Label band: glyphs at scale 2 where every label fits over its crop, else 1.
     let fit = |scale: usize| {
         labels
             .iter()
@@ -901,10 +935,10 @@ fn write_preview(
     }
     for y in 0..ch {
         let src = ((y0 + y) * w + x0) * 3;
-        let dst = (band + y) * out_w * 3;
-        img[dst..dst + cw * 3].copy_from_slice(&a[src..src + cw * 3]);
-        let dst2 = dst + (cw + gap) * 3;
-        img[dst2..dst2 + cw * 3].copy_from_slice(&b[src..src + cw * 3]);
+        for (i, r) in rendered.iter().enumerate() {
+            let dst = ((band + y) * out_w + i * (cw + gap)) * 3;
+            img[dst..dst + cw * 3].copy_from_slice(&r.2[src..src + cw * 3]);
+        }
     }
     preview::write_png(path, out_w, out_h, &img)?;
     Ok(())
@@ -914,6 +948,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bench(b)) => bench::run(b),
+        Some(Command::Eval(e)) => eval::run(e),
         None => run(cli.run),
     };
     match result {

@@ -199,13 +199,17 @@ impl FrameLayout {
 }
 
 /// Per-channel affine maps from raw values to network input and back:
-/// `input = raw * gain[c] + offset[c]`.
+/// `input = max(raw, floor[c]) * gain[c] + offset[c]` (packing) and
+/// `raw = input * gain[c] + offset[c]` (unpacking, which ignores `floor`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PixelTransform {
     /// Multiplier per canonical channel.
     pub gain: [f32; 4],
     /// Offset per canonical channel.
     pub offset: [f32; 4],
+    /// Raw samples are raised to at least this before the map (0: no clipping; the black
+    /// levels for a model that clips below black).
+    pub floor: [f32; 4],
 }
 
 impl PixelTransform {
@@ -227,7 +231,19 @@ impl PixelTransform {
             offset[c] =
                 ((t.offset - levels.black[c] as f64 / range * t.gain) * scale as f64) as f32;
         }
-        PixelTransform { gain, offset }
+        PixelTransform {
+            gain,
+            offset,
+            floor: [0.0; 4],
+        }
+    }
+
+    /// The same map with samples below the black levels raised to them first.
+    pub fn clipped_below_black(self, levels: &Levels) -> Self {
+        PixelTransform {
+            floor: levels.black,
+            ..self
+        }
     }
 
     /// Builds the inverse of [`PixelTransform::forward`] with the same arguments.
@@ -246,7 +262,11 @@ impl PixelTransform {
             gain[c] = (inv.gain / scale as f64 * range) as f32;
             offset[c] = (inv.offset * range + levels.black[c] as f64) as f32;
         }
-        PixelTransform { gain, offset }
+        PixelTransform {
+            gain,
+            offset,
+            floor: [0.0; 4],
+        }
     }
 }
 
@@ -321,7 +341,7 @@ pub fn pack_region_rows(
     let (sy, sx) = layout.cfa.red_offset();
     for c in 0..4 {
         let (dy, dx) = (c / 2, c % 2);
-        let (g, o) = (tf.gain[c], tf.offset[c]);
+        let (g, o, fl) = (tf.gain[c], tf.offset[c], tf.floor[c]);
         let out_c = &mut out[c * plane..(c + 1) * plane];
         for (yy, out_row) in out_c.chunks_exact_mut(w).enumerate() {
             let ry = source_index(y0 + yy, dy, sy, ph, layout.height);
@@ -355,17 +375,17 @@ pub fn pack_region_rows(
                     break;
                 }
                 let rx = source_index(x0 + xx, dx, sx, pw, layout.width);
-                *v = row[rx] as f32 * g + o;
+                *v = (row[rx] as f32).max(fl) * g + o;
             }
             if lo < hi {
                 let first = 2 * (x0 + lo) + dx - sx;
                 let src = &row[first..first + 2 * (hi - lo) - 1];
                 for (v, &x) in out_row[lo..hi].iter_mut().zip(src.iter().step_by(2)) {
-                    *v = x as f32 * g + o;
+                    *v = (x as f32).max(fl) * g + o;
                 }
                 for (xx, v) in out_row.iter_mut().enumerate().skip(hi) {
                     let rx = source_index(x0 + xx, dx, sx, pw, layout.width);
-                    *v = row[rx] as f32 * g + o;
+                    *v = (row[rx] as f32).max(fl) * g + o;
                 }
             }
         }
@@ -561,6 +581,12 @@ mod tests {
                     .collect();
                 let levels = Levels::uniform(7.0, 1008.0);
                 let fwd = PixelTransform::forward(&levels, crate::noise::Affine::IDENTITY, 1.0);
+                // Odd-sized frames also check clipping below black (some samples are below 7).
+                let fwd = if (width * height) % 2 == 1 {
+                    fwd.clipped_below_black(&levels)
+                } else {
+                    fwd
+                };
                 let inv = PixelTransform::inverse(&levels, crate::noise::Affine::IDENTITY, 1.0);
                 let (ph, pw) = (layout.packed_height(), layout.packed_width());
                 let (sy, sx) = cfa.red_offset();
@@ -578,8 +604,8 @@ mod tests {
                             let ry = source_index(y0 + yy, dy, sy, ph, height);
                             for xx in 0..w {
                                 let rx = source_index(x0 + xx, dx, sx, pw, width);
-                                let want =
-                                    data[ry * stride + rx] as f32 * fwd.gain[c] + fwd.offset[c];
+                                let raw = (data[ry * stride + rx] as f32).max(fwd.floor[c]);
+                                let want = raw * fwd.gain[c] + fwd.offset[c];
                                 assert_eq!(got[(c * h + yy) * w + xx].to_bits(), want.to_bits(), "{cfa:?} {width}x{height} c{c} at {xx},{yy} of region {x0},{y0}");
                             }
                         }

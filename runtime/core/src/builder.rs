@@ -104,6 +104,7 @@ pub struct ModelBuilder {
     input_scale: f32,
     noise: NoiseConditioning,
     default_noise: NoiseCurves,
+    input: InputConvention,
     halo: Option<u32>,
     min_size_multiple: u32,
 }
@@ -133,6 +134,7 @@ impl ModelBuilder {
             nodes: Vec::new(),
             input_scale: 1.0,
             noise: NoiseConditioning::None,
+            input: InputConvention::LEGACY,
             default_noise: NoiseCurves {
                 k: [0.0, 0.0],
                 sigma2: [0.0; 3],
@@ -148,6 +150,11 @@ impl ModelBuilder {
     /// Network input = normalised signal times `scale`.
     pub fn input_scale(&mut self, scale: f32) -> &mut Self {
         self.input_scale = scale;
+        self
+    }
+    /// Sets the input convention (default [`InputConvention::LEGACY`]).
+    pub fn input_convention(&mut self, input: InputConvention) -> &mut Self {
+        self.input = input;
         self
     }
     /// How noise enters the model, and the default profile for ISO-only callers.
@@ -501,6 +508,16 @@ impl ModelBuilder {
         put32(&mut out, i0 + info::RECEPTIVE_FIELD, rf);
         put32(&mut out, i0 + info::HALO, halo);
         putf(&mut out, i0 + info::INPUT_SCALE, self.input_scale);
+        put32(
+            &mut out,
+            i0 + info::CLIP_BELOW_BLACK,
+            u32::from(self.input.clip_below_black),
+        );
+        let noise_channels = match self.input.noise_channels {
+            NoiseChannels::PerPlane => 0,
+            NoiseChannels::Pooled => 1,
+        };
+        put32(&mut out, i0 + info::NOISE_CHANNELS, noise_channels);
         match self.noise {
             NoiseConditioning::None => put32(&mut out, i0 + info::NOISE_KIND, 0),
             NoiseConditioning::KSigma { anchor_iso } => {

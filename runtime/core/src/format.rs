@@ -210,6 +210,36 @@ pub enum NoiseConditioning {
     },
 }
 
+/// How noise parameters that differ per CFA channel reach a k-sigma network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseChannels {
+    /// One k-sigma transform per packed plane, from that plane's own parameters (file code
+    /// 0, the default of files that predate the field).
+    PerPlane,
+    /// One transform for all four planes, from the parameters averaged over R, Gr, Gb and B
+    /// (code 1): the colour balance the network sees is the frame's own. PMRID was trained so.
+    Pooled,
+}
+
+/// How the raw samples become the network's input, as the model was trained (the `.rnm` info
+/// record; the engine, CLI, C ABI and ONNX export follow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputConvention {
+    /// Samples below the black level are raised to it before the transform (normalised input
+    /// clipped at 0), as in training data that never went below black.
+    pub clip_below_black: bool,
+    /// How per-channel noise parameters are applied.
+    pub noise_channels: NoiseChannels,
+}
+
+impl InputConvention {
+    /// The convention of files without the fields: no clipping, per-plane transforms.
+    pub const LEGACY: InputConvention = InputConvention {
+        clip_below_black: false,
+        noise_channels: NoiseChannels::PerPlane,
+    };
+}
+
 /// The model's input convention and tiling facts (the file's info record).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelInfo {
@@ -235,6 +265,8 @@ pub struct ModelInfo {
     pub noise: NoiseConditioning,
     /// Noise profile used when the caller gives only an ISO (normalised units).
     pub default_noise: NoiseCurves,
+    /// How raw samples and noise parameters become the network input.
+    pub input: InputConvention,
 }
 
 impl ModelInfo {
@@ -402,6 +434,10 @@ pub mod info {
     pub const K_COEFFS: usize = 72;
     /// sigma^2(ISO) coefficients, ISO^2, ISO, 1 (3 x f32).
     pub const SIGMA2_COEFFS: usize = 80;
+    /// Clip below black (u32; 0 no, 1 yes): [`super::InputConvention::clip_below_black`].
+    pub const CLIP_BELOW_BLACK: usize = 92;
+    /// Noise channels (u32; 0 per plane, 1 pooled): [`super::NoiseChannels`].
+    pub const NOISE_CHANNELS: usize = 96;
 }
 
 /// The only input layout of format version 1: packed R, Gr, Gb, B planes, CHW.
@@ -1090,6 +1126,16 @@ fn parse_info(b: &[u8]) -> Result<ModelInfo, Error> {
     if k.iter().chain(s.iter()).any(|x| !x.is_finite()) {
         return Err(Error::BadInfo("noise coefficients must be finite"));
     }
+    let clip_below_black = match u32_at(b, info::CLIP_BELOW_BLACK) {
+        0 => false,
+        1 => true,
+        _ => return Err(Error::BadInfo("clip-below-black flag must be 0 or 1")),
+    };
+    let noise_channels = match u32_at(b, info::NOISE_CHANNELS) {
+        0 => NoiseChannels::PerPlane,
+        1 => NoiseChannels::Pooled,
+        _ => return Err(Error::BadInfo("unknown noise-channels code")),
+    };
     let halo = u32_at(b, info::HALO);
     let receptive_field = u32_at(b, info::RECEPTIVE_FIELD);
     if halo > 4096 || receptive_field > 1 << 20 {
@@ -1106,5 +1152,9 @@ fn parse_info(b: &[u8]) -> Result<ModelInfo, Error> {
         input_scale,
         noise,
         default_noise,
+        input: InputConvention {
+            clip_below_black,
+            noise_channels,
+        },
     })
 }

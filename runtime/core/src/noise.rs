@@ -92,6 +92,18 @@ impl ChannelNoise {
     }
 }
 
+impl ChannelNoise {
+    /// The parameters averaged over R, Gr, Gb and B (what a model with pooled noise channels
+    /// uses on every plane).
+    pub fn pooled(&self) -> NoiseParams {
+        let n = self.0;
+        NoiseParams {
+            k: (n[0].k + n[1].k + n[2].k + n[3].k) / 4.0,
+            sigma2: (n[0].sigma2 + n[1].sigma2 + n[2].sigma2 + n[3].sigma2) / 4.0,
+        }
+    }
+}
+
 impl From<NoiseParams> for ChannelNoise {
     fn from(p: NoiseParams) -> Self {
         ChannelNoise([p; 4])

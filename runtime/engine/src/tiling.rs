@@ -13,7 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use rawnr_core::bayer::{pack_region_rows, unpack_region, FrameLayout, Levels, PixelTransform};
-use rawnr_core::format::NoiseConditioning;
+use rawnr_core::format::{InputConvention, NoiseChannels, NoiseConditioning};
 use rawnr_core::noise::{Affine, ChannelNoise, NoiseParams};
 use rawnr_core::Error;
 
@@ -225,6 +225,7 @@ impl TileGrid {
 #[derive(Debug, Clone)]
 pub struct Denoiser<'m> {
     engine: Engine<'m>,
+    input: InputConvention,
 }
 
 /// The plan storage [`FramePlan`] holds by default: the owned [`Plan`] with `alloc`, a
@@ -311,9 +312,21 @@ impl<P: AsPlan> FramePlan<P> {
 }
 
 impl<'m> Denoiser<'m> {
-    /// A denoiser for a validated model.
+    /// A denoiser for a validated model, with the input convention the model declares.
     pub fn new(engine: Engine<'m>) -> Self {
-        Denoiser { engine }
+        let input = engine.model().info().input;
+        Denoiser { engine, input }
+    }
+
+    /// The same denoiser with another input convention than the model declares (for
+    /// measuring the choices, `denoise-raw eval`); results then differ from the model's.
+    pub fn with_input_convention(self, input: InputConvention) -> Self {
+        Denoiser { input, ..self }
+    }
+
+    /// The input convention in effect.
+    pub fn input_convention(&self) -> InputConvention {
+        self.input
     }
 
     /// The engine.
@@ -420,19 +433,29 @@ impl<'m> Denoiser<'m> {
         Ok(())
     }
 
-    /// The pixel transforms before and after the network for `levels` and `noise`.
+    /// The pixel transforms before and after the network for `levels` and `noise`, as the
+    /// model's input convention says (pooled or per-plane noise, clipping below black).
     fn transforms(
         &self,
         levels: &Levels,
         noise: &ChannelNoise,
     ) -> Result<(PixelTransform, PixelTransform), Error> {
         let info = self.engine.model().info();
+        let noise = match self.input.noise_channels {
+            NoiseChannels::PerPlane => *noise,
+            NoiseChannels::Pooled => noise.pooled().into(),
+        };
         let mut t = [Affine::IDENTITY; 4];
         for (tc, &n) in t.iter_mut().zip(&noise.0) {
             *tc = self.noise_transform(n)?;
         }
+        let forward = PixelTransform::forward_channels(levels, &t, info.input_scale);
         Ok((
-            PixelTransform::forward_channels(levels, &t, info.input_scale),
+            if self.input.clip_below_black {
+                forward.clipped_below_black(levels)
+            } else {
+                forward
+            },
             PixelTransform::inverse_channels(levels, &t, info.input_scale),
         ))
     }

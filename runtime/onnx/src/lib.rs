@@ -59,7 +59,7 @@ use onnx_protobuf::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use rawnr_core::format::{
-    Activation, DType, Model, NoiseConditioning, OpKind, ValueQuant, NO_TENSOR,
+    Activation, DType, Model, NoiseChannels, NoiseConditioning, OpKind, ValueQuant, NO_TENSOR,
 };
 
 /// ONNX operator set the export targets.
@@ -684,7 +684,9 @@ pub fn export_with(
     m.producer_version = env!("CARGO_PKG_VERSION").into();
     m.doc_string = format!(
         "rawnr model '{}': input [1,4,H,W] = packed R,Gr,Gb,B planes, normalised ((raw-black)/(white-black)), \
-         k-sigma mapped, times input_scale; H, W multiples of size_multiple.",
+         clipped at 0 when rawnr.clip_below_black is true, k-sigma mapped (one transform from the \
+         channel-averaged noise when rawnr.noise_channels is pooled, else one per plane), times \
+         input_scale; H, W multiples of size_multiple.",
         info.name_str()
     );
     let mut meta = |k: &str, v: String| {
@@ -701,6 +703,18 @@ pub fn export_with(
         meta("rawnr.noise", "k-sigma".into());
         meta("rawnr.anchor_iso", anchor_iso.to_string());
     }
+    meta(
+        "rawnr.clip_below_black",
+        info.input.clip_below_black.to_string(),
+    );
+    meta(
+        "rawnr.noise_channels",
+        match info.input.noise_channels {
+            NoiseChannels::PerPlane => "per-plane",
+            NoiseChannels::Pooled => "pooled",
+        }
+        .into(),
+    );
     meta("rawnr.noise_k", format!("{:?}", info.default_noise.k));
     meta(
         "rawnr.noise_sigma2",

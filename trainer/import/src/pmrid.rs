@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use rawnr_core::builder::{ConvSpec, ModelBuilder, ValueId};
-use rawnr_core::format::{Activation, NoiseConditioning};
+use rawnr_core::format::{Activation, InputConvention, NoiseChannels, NoiseConditioning};
 use rawnr_core::noise::NoiseCurves;
 
 use crate::npz::Array;
@@ -35,6 +35,15 @@ pub const PMRID_SIGMA2_DN: [f64; 3] = [7.11772e-7, 6.514934e-4, 0.11492713];
 pub const PMRID_ANCHOR_ISO: f32 = 1600.0;
 /// Network input = k-sigma-mapped signal in [0, 1] times this.
 pub const PMRID_INPUT_SCALE: f32 = 256.0;
+/// How PMRID was trained: its synthetic noisy inputs never went below black (clipped at 0),
+/// and one k-sigma gain served all four planes. Measured with `denoise-raw eval`
+/// (`models/pmrid.md`): clipping gains 2.9-6.7 dB on a 14-bit chart with IMX766 noise, the
+/// pooled transform 1.7-2.8 dB with a phone profile whose R, G, B parameters differ; neither
+/// changes the Halide strip with PMRID's own (uniform) profile.
+pub const PMRID_INPUT_CONVENTION: InputConvention = InputConvention {
+    clip_below_black: true,
+    noise_channels: NoiseChannels::Pooled,
+};
 /// Input size multiple used by the reference implementation.
 pub const PMRID_SIZE_MULTIPLE: u32 = 32;
 /// Default tiling halo (packed pixels). The exact receptive field is several hundred pixels;
@@ -225,6 +234,7 @@ pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, Imp
             pmrid_noise_curves(),
         )
         .min_size_multiple(PMRID_SIZE_MULTIPLE)
+        .input_convention(PMRID_INPUT_CONVENTION)
         .halo(halo);
     let x = n.b.input();
 

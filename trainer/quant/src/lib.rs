@@ -332,6 +332,7 @@ fn copy_info(m: &Model<'_>, suffix: &str) -> ModelBuilder {
     let mut b = ModelBuilder::new(&format!("{}{suffix}", info.name_str()));
     b.input_scale(info.input_scale)
         .noise(info.noise, info.default_noise)
+        .input_convention(info.input)
         .halo(info.halo)
         .min_size_multiple(info.size_multiple);
     b

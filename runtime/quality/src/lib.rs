@@ -1,0 +1,12 @@
+//! rawnr-quality: how well a denoiser does, measured one way everywhere (`denoise-raw eval`,
+//! the tests, the trainer's validation): a clean raw frame ([`CleanFrame`]) gets synthetic
+//! Poisson-Gaussian noise from per-channel noise parameters ([`CleanFrame::noisy_raw`]), and
+//! the result is scored against the clean frame by PSNR ([`psnr`]) and SSIM ([`ssim_bayer`])
+//! over the normalised Bayer frame (`(raw - black) / (white - black)`, peak 1).
+#![warn(missing_docs)]
+
+mod metrics;
+mod synth;
+
+pub use metrics::{psnr, ssim_bayer};
+pub use synth::CleanFrame;
