@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use rand::Rng;
-use rand_distr::{Distribution, Normal, Poisson};
 use rawnr_core::builder::{ConvSpec, ModelBuilder, ValueId};
 use rawnr_core::format::Activation;
 
@@ -33,29 +32,8 @@ pub fn as_bytes(words: &[u32], len: usize) -> &[u8] {
     &bytes[..len]
 }
 
-/// Adds Poisson-Gaussian noise in normalised units: `y = k * Poisson(x / k) + N(0, sigma2)`.
-pub fn add_noise(clean: &[f64], k: f64, sigma2: f64, rng: &mut impl Rng) -> Vec<f64> {
-    let normal = Normal::new(0.0, sigma2.sqrt()).expect("valid sigma");
-    clean
-        .iter()
-        .map(|&x| {
-            let lambda = (x.max(0.0) / k).max(1e-12);
-            let p: f64 = Poisson::new(lambda).expect("valid lambda").sample(rng);
-            k * p + normal.sample(rng)
-        })
-        .collect()
-}
-
-/// PSNR in dB of `test` against `reference`, for signals with peak `peak`.
-pub fn psnr(reference: &[f64], test: &[f64], peak: f64) -> f64 {
-    let mse = reference
-        .iter()
-        .zip(test)
-        .map(|(a, b)| (a - b) * (a - b))
-        .sum::<f64>()
-        / reference.len() as f64;
-    10.0 * (peak * peak / mse).log10()
-}
+/// Synthetic noise and PSNR, defined once in `rawnr-quality`.
+pub use rawnr_quality::{add_noise, psnr};
 
 /// A random small denoiser-shaped model exercising every op: strided and depthwise convs,
 /// transposed conv, add, concat, pixel (un)shuffle, ReLU and LeakyReLU, global residual.

@@ -9,4 +9,4 @@ mod metrics;
 mod synth;
 
 pub use metrics::{psnr, ssim_bayer};
-pub use synth::CleanFrame;
+pub use synth::{add_noise, CleanFrame};

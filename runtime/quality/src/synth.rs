@@ -5,6 +5,23 @@ use rand_distr::{Distribution, Normal, Poisson};
 use rawnr_core::bayer::{FrameLayout, Levels};
 use rawnr_core::noise::ChannelNoise;
 
+/// Adds Poisson-Gaussian noise in normalised units to every sample of `clean`:
+/// `y = k Poisson(x / k) + N(0, sigma2)` (no clipping, no quantisation).
+pub fn add_noise(clean: &[f64], k: f64, sigma2: f64, rng: &mut impl Rng) -> Vec<f64> {
+    let normal = Normal::new(0.0, sigma2.max(0.0).sqrt()).expect("finite sigma");
+    clean
+        .iter()
+        .map(|&x| noisy_sample(x, k, &normal, rng))
+        .collect()
+}
+
+/// One sample of `k Poisson(x / k) + N(0, sigma2)`.
+fn noisy_sample(x: f64, k: f64, normal: &Normal<f64>, rng: &mut impl Rng) -> f64 {
+    let lambda = (x.max(0.0) / k).max(1e-12);
+    let shot: f64 = Poisson::new(lambda).expect("finite lambda").sample(rng);
+    k * shot + normal.sample(rng)
+}
+
 /// A clean raw frame: normalised samples (`(raw - black[c]) / (white - black[c])`, clipped to
 /// [0, 1]), its geometry (stride = width) and levels.
 #[derive(Debug, Clone)]
@@ -76,10 +93,7 @@ impl CleanFrame {
             .enumerate()
             .map(|(i, &x)| {
                 let c = self.channel(i);
-                let k = noise.0[c].k as f64;
-                let lambda = (x / k).max(1e-12);
-                let shot: f64 = Poisson::new(lambda).expect("finite lambda").sample(rng);
-                let y = k * shot + normals[c].sample(rng);
+                let y = noisy_sample(x, noise.0[c].k as f64, &normals[c], rng);
                 let (b, w) = (self.levels.black[c] as f64, self.levels.white as f64);
                 (b + y * (w - b)).round().clamp(0.0, w) as u16
             })
