@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use rand::SeedableRng;
-use rawnr_core::bayer::{FrameLayout, Levels};
+use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{InputConvention, NoiseChannels};
 use rawnr_core::noise::ChannelNoise;
 use rawnr_engine::graph::Engine;
@@ -22,8 +22,16 @@ use crate::{model, read_frame, run_backend, write_panels, CliError, EngineArgs, 
 pub struct EvalArgs {
     /// Clean raw frames (DNG, or PGM described by --cfa/--black/--white); repeat or
     /// comma-separate.
-    #[arg(long = "frame", required = true, value_delimiter = ',')]
+    #[arg(
+        long = "frame",
+        value_delimiter = ',',
+        required_unless_present = "dead_leaves"
+    )]
     frames: Vec<PathBuf>,
+    /// Also score this many synthetic dead-leaves frames (14-bit, RGGB; the --crop size, else
+    /// 1024x768), made from --seed.
+    #[arg(long, default_value_t = 0)]
+    dead_leaves: usize,
     /// Centre crop of each frame, WIDTHxHEIGHT raw pixels (block-aligned), to keep runs short.
     #[arg(long)]
     crop: Option<String>,
@@ -182,6 +190,13 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
             region(&layout, crop),
         );
         frames.push((file_name(path), clean));
+    }
+    let (lw, lh) = crop.unwrap_or((1024, 768));
+    for i in 0..a.dead_leaves {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed.wrapping_add(1000 + i as u64));
+        let levels = Levels::uniform(512.0, 16383.0);
+        let clean = CleanFrame::dead_leaves(lw & !1, lh & !1, CfaPhase::Rggb, levels, &mut rng);
+        frames.push((format!("dead-leaves-{i}"), clean));
     }
     let profiles: Vec<Source> = if a.profiles.is_empty() {
         vec![Source::Model]
