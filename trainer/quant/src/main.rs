@@ -43,6 +43,10 @@ struct Args {
     /// ISOs at which noise from the model's default profile is added (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [800.0f32, 1600.0, 3200.0, 6400.0])]
     iso: Vec<f32>,
+    /// Noise profiles (rawnr-calib JSON) whose noise at each ISO is added instead of the
+    /// model's own (pooled parameters; comma-separated or repeated; `model` is the model's).
+    #[arg(long, value_delimiter = ',')]
+    noise_profile: Vec<String>,
     /// Range statistic: "minmax", "mean" (mean over tiles of each tile's extremes), "mse"
     /// (least squared error over a second pass's histograms) or "mse-or-mean" (their union).
     #[arg(long, default_value = "minmax")]
@@ -117,18 +121,33 @@ fn run(args: &Args) -> Result<(), String> {
         tile: args.tile,
         ..TileOptions::default()
     };
-    // Noisy frames in a fixed order (file, then ISO), so a seed gives one model.
+    let profiles: Vec<Option<rawnr_io::profile::NoiseProfile>> = if args.noise_profile.is_empty() {
+        vec![None]
+    } else {
+        args.noise_profile
+            .iter()
+            .map(|p| match p.as_str() {
+                "model" => Ok(None),
+                _ => rawnr_io::profile::NoiseProfile::read(std::path::Path::new(p))
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+            })
+            .collect::<Result<_, String>>()?
+    };
+    // Noisy frames in a fixed order (file, profile, then ISO), so a seed gives one model.
     let mut frames = Vec::new();
     let mut noisy = Vec::new();
     for (f, path) in args.calib.iter().enumerate() {
         let frame = load_frame(path, args).map_err(|e| format!("{}: {e}", path.display()))?;
-        for &iso in &args.iso {
-            let noise = model
-                .info()
-                .default_noise
-                .at(iso)
-                .map_err(|e| e.to_string())?;
-            noisy.push((f, iso, noise, frame.noisy(noise, &mut rng)));
+        for p in &profiles {
+            for &iso in &args.iso {
+                let noise = match p {
+                    None => model.info().default_noise.at(iso),
+                    Some(p) => p.channel_noise_at(iso).map(|n| n.pooled()),
+                }
+                .map_err(|e| format!("noise at ISO {iso}: {e}"))?;
+                noisy.push((f, iso, noise, frame.noisy(noise, &mut rng)));
+            }
         }
         frames.push(frame);
     }
