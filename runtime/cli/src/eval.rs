@@ -15,7 +15,9 @@ use rawnr_engine::tiling::Denoiser;
 use rawnr_io::profile::NoiseProfile;
 use rawnr_quality::{psnr, ssim_bayer, CleanFrame};
 
-use crate::{model, read_frame, run_backend, write_panels, CliError, EngineArgs, PgmArgs};
+use crate::{
+    model, read_frame, run_backend, write_panels, CliError, DetailArgs, EngineArgs, PgmArgs,
+};
 
 /// `denoise-raw eval` options.
 #[derive(Args)]
@@ -56,6 +58,8 @@ pub struct EvalArgs {
     crops: Option<PathBuf>,
     #[command(flatten)]
     pgm: PgmArgs,
+    #[command(flatten)]
+    detail: DetailArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -237,10 +241,11 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
         .collect();
     let conv = denoisers[0].input_convention();
     println!(
-        "rawnr eval: seed {}, clip below black {}, noise channels {:?}; PSNR (dB) / SSIM over the normalised Bayer frame\n",
+        "rawnr eval: seed {}, clip below black {}, noise channels {:?}, detail restoration {}; PSNR (dB) / SSIM over the normalised Bayer frame\n",
         a.seed,
         if conv.clip_below_black { "yes" } else { "no" },
-        conv.noise_channels
+        conv.noise_channels,
+        if a.detail.no_detail_restore { "off" } else { "on" }
     );
     let mut head = String::from("| frame | profile | ISO | noisy |");
     let mut rule = String::from("|---|---|---|---|");
@@ -285,6 +290,8 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
                         noise,
                         &|_, _| {},
                     )?;
+                    a.detail
+                        .apply(&noisy, &mut out, &clean.layout, &clean.levels, &noise)?;
                     let s = score(clean, &out);
                     row += &format!(" {} |", fmt(&s));
                     if mi > 0 {

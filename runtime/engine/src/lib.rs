@@ -22,6 +22,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod detail;
 #[cfg(feature = "std")]
 pub mod file;
 mod fuse;
