@@ -92,7 +92,8 @@ fn denoiser_for(words: &(Vec<u32>, usize)) -> Denoiser<'_> {
     Denoiser::new(Engine::new(Model::parse(bytes).unwrap()))
 }
 
-/// What the CLI must have written: the input with its active area denoised by the library.
+/// What the CLI must have written: the input with its active area denoised by the library
+/// (network, then detail restoration).
 fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
     let f = rawnr_io::dng::read(input).unwrap();
     let words = pmrid();
@@ -106,6 +107,7 @@ fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
     };
     let off = y * f.width + x;
     let mut out = f.data.clone();
+    let noise = noise.into();
     d.denoise(
         &f.data[off..],
         &layout,
@@ -115,6 +117,16 @@ fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
         noise,
         &TileOptions::default(),
         2,
+    )
+    .unwrap();
+    // Then detail restoration, on by default in the CLI.
+    rawnr_engine::detail::restore_alloc(
+        &rawnr_engine::detail::DetailRestore::default(),
+        &f.data[off..],
+        &mut out[off..],
+        &layout,
+        &f.levels,
+        &noise,
     )
     .unwrap();
     out
