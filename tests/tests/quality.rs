@@ -1,12 +1,12 @@
 //! The quality suite's bounds, on real clean raw with synthetic noise from several sensors'
 //! profiles (`denoise-raw eval` gives the full tables; `models/pmrid.md` has them): the input
-//! convention PMRID declares holds its measured gains; flat patches keep their colour (ignored
-//! until PMRID's flat-field shift is corrected).
+//! convention PMRID declares holds its measured gains; flat patches keep their colour.
 
 use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{InputConvention, Model, NoiseChannels};
 use rawnr_core::noise::ChannelNoise;
+use rawnr_engine::detail::{restore_alloc, DetailRestore};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_io::profile::NoiseProfile;
@@ -134,10 +134,12 @@ fn clipping_below_black_helps_on_a_dark_14_bit_chart() {
 }
 
 /// Flat patches keep their colour: on uniform patches of several levels and tints, the mean
-/// of each CFA channel after denoising stays within 0.1% of the range of the clean mean, at
-/// every ISO of PMRID's own profile and of the IMX766 profile.
+/// of each CFA channel after denoising (network, then detail and mean restoration, as
+/// `denoise-raw` runs it) stays within 0.1% of the range of the clean mean, plus three
+/// standard deviations of the mean of the noise over the patch (what any unbiased estimate
+/// shows), at every ISO of PMRID's own profile and of the IMX766 profile. Without the mean
+/// restoration PMRID shifts a mid grey by 0.5-1%.
 #[test]
-#[ignore = "fails today: PMRID's published weights shift flat grey by 0.5-0.9% ([SENSORS] part 4, models/pmrid.md)"]
 fn flat_patches_keep_their_colour() {
     let imx = profile(|| {
         rawnr_calib::import::from_sensor_yaml(
@@ -148,14 +150,14 @@ fn flat_patches_keep_their_colour() {
     });
     let words = pmrid();
     let d = Denoiser::new(Engine::new(model(&words)));
-    // Four 128x128 patches side by side: (R, G, B) levels, normalised.
+    // Four 384x384 patches side by side: (R, G, B) levels, normalised.
     let patches = [
         [0.10f64, 0.20, 0.15],
         [0.30, 0.30, 0.30],
         [0.55, 0.45, 0.35],
         [0.05, 0.08, 0.12],
     ];
-    let (pw, h) = (128usize, 128usize);
+    let (pw, h) = (384usize, 384usize);
     let w = pw * patches.len();
     let layout = FrameLayout::new(w, h, CfaPhase::Rggb);
     let levels = Levels::uniform(64.0, 1023.0);
@@ -174,6 +176,7 @@ fn flat_patches_keep_their_colour() {
         })
         .collect();
     let clean = CleanFrame::from_raw(&raw, &layout, &levels, (0, 0, w, h));
+    let restore = DetailRestore::default();
     let mut worst = 0.0f64;
     for (name, curves) in [("PMRID", None), ("IMX766", Some(&imx))] {
         for iso in [800.0f32, 1600.0, 3200.0, 6400.0] {
@@ -194,18 +197,23 @@ fn flat_patches_keep_their_colour() {
                 2,
             )
             .unwrap();
+            restore_alloc(&restore, &noisy, &mut out, &layout, &levels, &noise).unwrap();
             let got = clean.normalise(&out);
             for p in 0..patches.len() {
                 // The patch interior (16 pixels from its sides).
                 let rect = (p * pw + 16, 16, pw - 32, h - 32);
+                let samples = ((pw - 32) * (h - 32) / 4) as f64;
                 for c in 0..4 {
                     let want = CleanFrame::channel_mean(&clean.data, &layout, c, rect);
                     let mean = CleanFrame::channel_mean(&got, &layout, c, rect);
+                    let n = noise.0[c];
+                    let sd_mean = ((n.k as f64 * want + n.sigma2 as f64) / samples).sqrt();
                     let shift = mean - want;
                     worst = worst.max(shift.abs());
                     assert!(
-                        shift.abs() <= 0.001,
-                        "{name} ISO {iso}: patch {p} channel {c} mean {mean:.5} vs clean {want:.5}"
+                        shift.abs() <= 0.001 + 3.0 * sd_mean,
+                        "{name} ISO {iso}: patch {p} channel {c} mean {mean:.5} vs clean {want:.5} \
+                         (noise of the mean {sd_mean:.5})"
                     );
                 }
             }
