@@ -236,7 +236,7 @@ mod tests {
         let clean = |y: usize, x: usize| -> f32 {
             if x < w / 2 {
                 0.3
-            } else if (x / 2 + y / 2) % 2 == 0 {
+            } else if (x / 2 + y / 2).is_multiple_of(2) {
                 0.2
             } else {
                 0.6
