@@ -49,7 +49,7 @@ impl Default for DetailRestore {
 impl DetailRestore {
     /// `f32` entries of working memory [`restore`] needs for frames `width` pixels wide.
     pub fn ring_len(&self, width: usize) -> usize {
-        (2 * self.radius.max(self.mean_radius) + 1) * width.div_ceil(2)
+        (2 * self.radius.max(self.mean_radius) + 2) * width.div_ceil(2)
     }
 }
 
@@ -152,11 +152,16 @@ impl Plane {
         update: impl Fn(f32, u16, u16) -> f32,
     ) {
         let (ph, pw, rows) = (self.ph, self.pw, 2 * r + 1);
-        let hsum = |y: usize, out: &[u16], ring: &mut [f32]| {
+        // Per packed row, horizontal window sums in a ring of `rows` rows; per column, the sum
+        // of the ring rows in the window (a row enters and leaves once: O(1) per sample).
+        let (ring, colsum) = ring.split_at_mut(rows * pw);
+        let colsum = &mut colsum[..pw];
+        colsum.fill(0.0);
+        let hsum = |y: usize, out: &[u16], ring: &mut [f32], colsum: &mut [f32]| {
             let row = &mut ring[(y % rows) * pw..(y % rows + 1) * pw];
             let g = |x: usize| f(self.norm(noisy[self.at(y, x)]) - self.norm(out[self.at(y, x)]));
-            let mut acc: f32 = (0..r.min(pw)).map(g).sum();
-            for (x, slot) in row.iter_mut().enumerate() {
+            let mut acc: f32 = (0..r.min(pw)).map(&g).sum();
+            for (x, (slot, col)) in row.iter_mut().zip(colsum.iter_mut()).enumerate() {
                 if x + r < pw {
                     acc += g(x + r);
                 }
@@ -164,21 +169,28 @@ impl Plane {
                     acc -= g(x - r - 1);
                 }
                 *slot = acc;
+                *col += acc;
             }
         };
         for y in 0..r.min(ph) {
-            hsum(y, out, ring);
+            hsum(y, out, ring, colsum);
         }
         for y in 0..ph {
-            if y + r < ph {
-                hsum(y + r, out, ring);
+            if y > r {
+                // Row y - r - 1 leaves the window (its ring slot takes row y + r next).
+                let old = (y - r - 1) % rows;
+                for (col, v) in colsum.iter_mut().zip(&ring[old * pw..(old + 1) * pw]) {
+                    *col -= v;
+                }
             }
-            let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(ph));
-            for x in 0..pw {
+            if y + r < ph {
+                hsum(y + r, out, ring, colsum);
+            }
+            let n_rows = (y + r + 1).min(ph) - y.saturating_sub(r);
+            for (x, &sum) in colsum.iter().enumerate() {
                 let cols = (x + r + 1).min(pw) - x.saturating_sub(r);
-                let sum: f32 = (y0..y1).map(|yy| ring[(yy % rows) * pw + x]).sum();
                 let i = self.at(y, x);
-                let v = update(sum / ((y1 - y0) * cols) as f32, out[i], noisy[i]);
+                let v = update(sum / (n_rows * cols) as f32, out[i], noisy[i]);
                 out[i] = (v + 0.5).clamp(0.0, self.white) as u16;
             }
         }
