@@ -9,16 +9,8 @@
 //! the trailing one of an odd size) are mirrored from inside the frame, which keeps their
 //! colour, and are dropped again on unpacking: every pixel goes in and comes back out.
 
+pub use crate::channel::{B, GB, GR, R};
 use crate::error::Error;
-
-/// Canonical channel index of red.
-pub const R: usize = 0;
-/// Canonical channel index of green on red rows.
-pub const GR: usize = 1;
-/// Canonical channel index of green on blue rows.
-pub const GB: usize = 2;
-/// Canonical channel index of blue.
-pub const B: usize = 3;
 
 /// Colour filter array phase: the colours of the 2x2 block at the frame's top-left corner,
 /// in raster order.

@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod bayer;
 #[cfg(feature = "alloc")]
 pub mod builder;
+pub mod channel;
 pub mod crc32;
 pub mod error;
 pub mod format;

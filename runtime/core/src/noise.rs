@@ -155,11 +155,11 @@ impl RgbNoiseCurves {
     pub const fn uniform(c: NoiseCurves) -> Self {
         RgbNoiseCurves { r: c, g: c, b: c }
     }
-    /// The curves of canonical channel `c` (`bayer::R`, `GR`, `GB`, `B`; others read as B).
+    /// The curves of canonical channel `c` (`channel::R`, `GR`, `GB`, `B`; others read as B).
     pub const fn for_channel(&self, c: usize) -> NoiseCurves {
         match c {
-            crate::bayer::R => self.r,
-            crate::bayer::GR | crate::bayer::GB => self.g,
+            crate::channel::R => self.r,
+            crate::channel::GR | crate::channel::GB => self.g,
             _ => self.b,
         }
     }
@@ -252,8 +252,8 @@ mod tests {
             g: c(2e-5),
             b: c(3e-5),
         };
-        assert_eq!(rgb.for_channel(crate::bayer::GB), rgb.g);
-        assert_eq!(rgb.for_channel(crate::bayer::GR), rgb.g);
+        assert_eq!(rgb.for_channel(crate::channel::GB), rgb.g);
+        assert_eq!(rgb.for_channel(crate::channel::GR), rgb.g);
         let p = rgb.at(100.0).unwrap();
         assert!((p[1].k - 0.003).abs() < 1e-7);
         let (s, o) = p[2].to_dng_pair();
