@@ -16,7 +16,8 @@ use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_onnx::{export, ExportError, Precision};
-use rawnr_quant::{calibrate_frame, quantize_int8, Calibration, CleanFrame, QuantOptions};
+use rawnr_quality::CleanFrame;
+use rawnr_quant::{calibrate_frame, quantize_int8, Calibration, QuantOptions};
 use rawnr_tests::*;
 
 fn tool(args: &[&str]) -> String {
@@ -414,11 +415,13 @@ fn synthetic_frame(w: usize, h: usize) -> CleanFrame {
             (64.0 + v * 4000.0).clamp(0.0, 4095.0) as u16
         })
         .collect();
-    CleanFrame {
-        data,
-        layout: FrameLayout::new(w, h, CfaPhase::Rggb),
-        levels: Levels::uniform(64.0, 4095.0),
-    }
+    let data: Vec<u16> = data;
+    CleanFrame::from_raw(
+        &data,
+        &FrameLayout::new(w, h, CfaPhase::Rggb),
+        &Levels::uniform(64.0, 4095.0),
+        (0, 0, w, h),
+    )
 }
 
 const NOISE: NoiseParams = NoiseParams {
@@ -509,7 +512,7 @@ fn int8_random_models_export_as_qdq_close_to_the_native_engine() {
             grouped_transpose_model(&mut rng)
         };
         let f = synthetic_frame(96 + 10 * case as usize, 80);
-        let calib = f.noisy(NOISE, &mut rng);
+        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
         let q = int8_of(&f32_bytes, &f, &calib);
         let qw = aligned(&q);
         let qm = Model::parse(as_bytes(&qw, q.len())).unwrap();
@@ -518,7 +521,7 @@ fn int8_random_models_export_as_qdq_close_to_the_native_engine() {
             export(&qm, Precision::F16),
             Err(ExportError::Int8NeedsF32)
         ));
-        let noisy = f.noisy(NOISE, &mut rng);
+        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
         let opts = TileOptions {
             tile: 32,
             halo: None,

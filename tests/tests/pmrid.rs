@@ -188,23 +188,23 @@ const PMRID_KEEP_F32: [usize; 5] = [0, 104, 106, 111, 112];
 /// evaluation strip) at four ISOs, seed 1, mean-of-tile ranges — what `rawnr-quantize` does
 /// with the card's command line.
 fn pmrid_int8_bytes(f32_model: &Model<'_>) -> Vec<u8> {
-    use rawnr_quant::{
-        calibrate_frame, quantize_int8, Calibration, CleanFrame, QuantOptions, RangeMethod,
-    };
+    use rawnr_quality::CleanFrame;
+    use rawnr_quant::{calibrate_frame, quantize_int8, Calibration, QuantOptions, RangeMethod};
     let pgm = rawnr_io::pgm::read(&shared_data().join("Halide/bayer_2592_200.pgm"))
         .expect("Halide calibration strip");
-    let frame = CleanFrame {
-        layout: FrameLayout::new(pgm.width, pgm.height, CfaPhase::Grbg),
-        levels: Levels::uniform(25.0, 1023.0),
-        data: pgm.data,
-    };
+    let frame = CleanFrame::from_raw(
+        &pgm.data,
+        &FrameLayout::new(pgm.width, pgm.height, CfaPhase::Grbg),
+        &Levels::uniform(25.0, 1023.0),
+        (0, 0, pgm.width, pgm.height),
+    );
     let mut cal = Calibration::new(f32_model.n_values());
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let noisy: Vec<_> = [800.0, 1600.0, 3200.0, 6400.0]
         .iter()
         .map(|&iso| {
             let noise = f32_model.info().default_noise.at(iso).unwrap();
-            (noise, frame.noisy(noise, &mut rng))
+            (noise, frame.noisy_raw(&noise.into(), &mut rng))
         })
         .collect();
     for (noise, data) in &noisy {

@@ -9,7 +9,8 @@ use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_kernels::Kernels;
-use rawnr_quant::{calibrate_frame, quantize_int8, to_f16, Calibration, CleanFrame, QuantOptions};
+use rawnr_quality::CleanFrame;
+use rawnr_quant::{calibrate_frame, quantize_int8, to_f16, Calibration, QuantOptions};
 use rawnr_tests::*;
 
 fn parse(words: &[u32], len: usize) -> Model<'_> {
@@ -26,11 +27,13 @@ fn synthetic_frame(w: usize, h: usize) -> CleanFrame {
             (64.0 + v * 4000.0).clamp(0.0, 4095.0) as u16
         })
         .collect();
-    CleanFrame {
-        data,
-        layout: FrameLayout::new(w, h, CfaPhase::Rggb),
-        levels: Levels::uniform(64.0, 4095.0),
-    }
+    let data: Vec<u16> = data;
+    CleanFrame::from_raw(
+        &data,
+        &FrameLayout::new(w, h, CfaPhase::Rggb),
+        &Levels::uniform(64.0, 4095.0),
+        (0, 0, w, h),
+    )
 }
 
 const NOISE: NoiseParams = NoiseParams {
@@ -103,7 +106,7 @@ fn f16_model_equals_f32_model_with_rounded_weights() {
     let rw = aligned(&rounded);
     let rm = parse(&rw, rounded.len());
     let f = synthetic_frame(90, 70);
-    let noisy = f.noisy(NOISE, &mut rng);
+    let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
     let opts = TileOptions {
         tile: 32,
         halo: None,
@@ -124,7 +127,7 @@ fn int8_model_tiles_exactly_and_matches_the_reference_kernels() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(50 + seed);
         let bytes = random_model(&mut rng);
         let f = synthetic_frame(96 + seed as usize * 14, 80 + seed as usize * 6);
-        let calib = f.noisy(NOISE, &mut rng);
+        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
         let q = int8_of(&bytes, &[(&f, calib)]);
         let qw = aligned(&q);
         let qm = parse(&qw, q.len());
@@ -133,7 +136,7 @@ fn int8_model_tiles_exactly_and_matches_the_reference_kernels() {
             .filter(|&v| matches!(qm.value_type(v), ValueType::U8(_)))
             .count();
         assert!(u8_values > 5, "only {u8_values} u8 values");
-        let noisy = f.noisy(NOISE, &mut rng);
+        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
         let whole = denoise(qm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let tiled = denoise(
             qm,
@@ -183,7 +186,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(60);
     let bytes = random_model(&mut rng);
     let f = synthetic_frame(64, 64);
-    let calib = f.noisy(NOISE, &mut rng);
+    let calib = f.noisy_raw(&NOISE.into(), &mut rng);
     let q = int8_of(&bytes, &[(&f, calib)]);
     let tables_end = {
         let w = aligned(&q);
@@ -191,7 +194,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
         (64 + 256 + m.n_values() * 16 + 64 * (m.n_tensors() + m.n_nodes())).min(q.len())
     };
     let small = synthetic_frame(20, 14);
-    let input = small.noisy(NOISE, &mut rng);
+    let input = small.noisy_raw(&NOISE.into(), &mut rng);
     let mut rejected = 0;
     for i in 0..2000 {
         let mut b = q.clone();
@@ -347,11 +350,11 @@ fn every_int8_op_path_stays_close_to_f32() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(70 + kind as u64);
         let bytes = op_model(kind, &mut rng);
         let f = synthetic_frame(80, 64);
-        let calib = f.noisy(NOISE, &mut rng);
+        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
         let q = int8_of(&bytes, &[(&f, calib)]);
         let (qw, fw) = (aligned(&q), aligned(&bytes));
         let (qm, fm) = (parse(&qw, q.len()), parse(&fw, bytes.len()));
-        let noisy = f.noisy(NOISE, &mut rng);
+        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
         let a = denoise(qm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let b = denoise(fm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let norm =

@@ -11,8 +11,6 @@
 //!   convolution feeding it dequantizes in its output stage.
 #![warn(missing_docs)]
 
-use rand::Rng;
-use rand_distr::{Distribution, Normal, Poisson};
 use rawnr_core::bayer::{FrameLayout, Levels};
 use rawnr_core::builder::{ConvSpec, ConvWeights, ModelBuilder, ValueId};
 use rawnr_core::format::{Activation, DType, Model, OpKind, ValueQuant, ValueType, NO_TENSOR};
@@ -234,48 +232,6 @@ impl Calibration {
         let scale = ((hi - lo) / 255.0).max(1e-6);
         let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as i32;
         Some(ValueQuant { scale, zero_point })
-    }
-}
-
-/// Adds Poisson-Gaussian noise to a normalised clean signal: `k * Poisson(x / k) + N(0, s2)`.
-pub fn add_noise(clean: f64, noise: NoiseParams, normal: &Normal<f64>, rng: &mut impl Rng) -> f64 {
-    let k = noise.k as f64;
-    let lambda = (clean.max(0.0) / k).max(1e-12);
-    let p: f64 = Poisson::new(lambda)
-        .map(|d| d.sample(rng))
-        .unwrap_or(lambda);
-    k * p + normal.sample(rng)
-}
-
-/// A raw frame treated as clean: its samples, layout and levels.
-pub struct CleanFrame {
-    /// CFA samples, row-major.
-    pub data: Vec<u16>,
-    /// Size and CFA phase.
-    pub layout: FrameLayout,
-    /// Black and white levels.
-    pub levels: Levels,
-}
-
-impl CleanFrame {
-    /// The frame with synthetic Poisson-Gaussian noise `noise` (normalised units) added.
-    pub fn noisy(&self, noise: NoiseParams, rng: &mut impl Rng) -> Vec<u16> {
-        let normal = Normal::new(0.0, (noise.sigma2.max(0.0) as f64).sqrt())
-            .unwrap_or(Normal::new(0.0, 0.0).expect("zero sigma is valid"));
-        let w = self.layout.width;
-        let white = self.levels.white as f64;
-        self.data
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let ch = self.layout.cfa.channels()[(i / w % 2) * 2 + i % w % 2];
-                let black = self.levels.black[ch] as f64;
-                let range = white - black;
-                let clean = (v as f64 - black) / range;
-                let y = add_noise(clean, noise, &normal, rng);
-                (black + y * range).round().clamp(0.0, 65535.0) as u16
-            })
-            .collect()
     }
 }
 

@@ -10,9 +10,8 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_engine::file::ModelFile;
 use rawnr_engine::tiling::TileOptions;
-use rawnr_quant::{
-    calibrate_frame, quantize_int8, to_f16, Calibration, CleanFrame, QuantOptions, RangeMethod,
-};
+use rawnr_quality::CleanFrame;
+use rawnr_quant::{calibrate_frame, quantize_int8, to_f16, Calibration, QuantOptions, RangeMethod};
 
 /// Quantize an f32 rawnr model: int8 (per-channel weights, u8 activations calibrated on raw
 /// frames with synthetic Poisson-Gaussian noise at the given ISOs) and/or f16 weights.
@@ -69,23 +68,30 @@ fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String>
     if is_pgm {
         let pgm = rawnr_io::pgm::read(path).map_err(|e| e.to_string())?;
         let cfa = CfaPhase::parse(&args.pgm_cfa).ok_or("--pgm-cfa: rggb, bggr, grbg or gbrg")?;
-        Ok(CleanFrame {
-            layout: FrameLayout::new(pgm.width, pgm.height, cfa),
-            levels: Levels::uniform(args.pgm_black, args.pgm_white),
-            data: pgm.data,
-        })
+        let layout = FrameLayout::new(pgm.width, pgm.height, cfa);
+        let levels = Levels::uniform(args.pgm_black, args.pgm_white);
+        levels.validate().map_err(|e| e.to_string())?;
+        Ok(CleanFrame::from_raw(
+            &pgm.data,
+            &layout,
+            &levels,
+            (0, 0, pgm.width, pgm.height),
+        ))
     } else {
         let f = rawnr_io::dng::read(path).map_err(|e| e.to_string())?;
         let (x, y, w, h) = f.active;
-        let mut data = Vec::with_capacity(w * h);
-        for row in y..y + h {
-            data.extend_from_slice(&f.data[row * f.width + x..row * f.width + x + w]);
-        }
-        Ok(CleanFrame {
-            layout: FrameLayout::new(w, h, f.cfa),
-            levels: f.levels,
-            data,
-        })
+        let layout = FrameLayout {
+            width: w,
+            height: h,
+            stride: f.width,
+            cfa: f.cfa,
+        };
+        Ok(CleanFrame::from_raw(
+            &f.data[y * f.width + x..],
+            &layout,
+            &f.levels,
+            (0, 0, w, h),
+        ))
     }
 }
 
@@ -146,7 +152,7 @@ fn run(args: &Args) -> Result<(), String> {
                     Some(p) => p.channel_noise_at(iso).map(|n| n.pooled()),
                 }
                 .map_err(|e| format!("noise at ISO {iso}: {e}"))?;
-                noisy.push((f, iso, noise, frame.noisy(noise, &mut rng)));
+                noisy.push((f, iso, noise, frame.noisy_raw(&noise.into(), &mut rng)));
             }
         }
         frames.push(frame);
