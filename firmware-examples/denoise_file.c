@@ -3,6 +3,7 @@
  *
  *   denoise_file MODEL.rnm IN.pgm OUT.pgm [--cfa grbg] [--black 25] [--white 1023]
  *                [--iso 3200 | --noise K,S] [--tile 256] [--halo N] [--pad N] [--load]
+ *                [--detail]
  *
  * The model is opened by path (memory-mapped, zero-copy) or, with --load, read into an aligned
  * buffer and used in place. The frame is denoised in one call on the calling thread; the
@@ -52,7 +53,7 @@ int main(int argc, char **argv) {
     void *model_bytes = NULL, *den_storage = NULL, *scratch = NULL;
     uint16_t *in = NULL, *out = NULL;
     size_t model_len = 0, den_size = 0, scratch_size = 0, stride, frame_bytes;
-    int white_set = 0, load = 0, rc = 1;
+    int white_set = 0, load = 0, detail = 0, rc = 1;
     unsigned pad = 0;
     FILE *fi = NULL, *fo = NULL;
 
@@ -71,6 +72,8 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--load")) {
             load = 1;
+        } else if (!strcmp(argv[i], "--detail")) {
+            detail = 1;
         } else if (!strcmp(argv[i], "--pad") && i + 1 < argc) {
             pad = (unsigned)strtoul(argv[++i], NULL, 10);
         } else {
@@ -116,6 +119,7 @@ int main(int argc, char **argv) {
     }
     cfg.width = h.width;
     cfg.height = h.height;
+    cfg.detail_restore = (uint32_t)detail;
     if (!white_set) {
         cfg.white = (float)h.maxval;
     }

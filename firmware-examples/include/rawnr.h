@@ -252,6 +252,15 @@ typedef struct rawnr_config {
      * Tile halo in packed pixels (rounded up to the size multiple); negative: the model's.
      */
     int32_t halo;
+    /**
+     * 1: after the network, restore the detail it removed and its bias on flat fields, as
+     * `denoise-raw` does by default (where the residual holds more energy than the noise
+     * explains, the output takes that part of the input back; then the local mean of the
+     * rest): frame calls only, `rawnr_stripe_*` refuse such a denoiser
+     * (`RAWNR_ERR_UNSUPPORTED`); the scratch grows by 68 bytes per pixel of width. 0 (the default):
+     * the network's output. Other values: `RAWNR_ERR_BAD_ARGUMENT`.
+     */
+    uint32_t detail_restore;
 } rawnr_config;
 
 /**

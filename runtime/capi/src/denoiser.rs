@@ -6,6 +6,7 @@ use core::mem::size_of;
 
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::detail::{restore, DetailRestore};
 use rawnr_engine::graph::{PlanRef, Shape, PLAN_WORK_PER_VALUE};
 use rawnr_engine::tiling::{Denoiser, FramePlan, TileOptions};
 
@@ -49,6 +50,13 @@ pub struct rawnr_config {
     pub tile: u32,
     /// Tile halo in packed pixels (rounded up to the size multiple); negative: the model's.
     pub halo: i32,
+    /// 1: after the network, restore the detail it removed and its bias on flat fields, as
+    /// `denoise-raw` does by default (where the residual holds more energy than the noise
+    /// explains, the output takes that part of the input back; then the local mean of the
+    /// rest): frame calls only, `rawnr_stripe_*` refuse such a denoiser
+    /// (`RAWNR_ERR_UNSUPPORTED`); the scratch grows by 68 bytes per pixel of width. 0 (the default):
+    /// the network's output. Other values: `RAWNR_ERR_BAD_ARGUMENT`.
+    pub detail_restore: u32,
 }
 
 /// What `rawnr_denoiser_get_info` reports.
@@ -93,15 +101,31 @@ pub(crate) struct DenoiserHandle {
     pub(crate) n_values: usize,
     /// Address and size of the storage the handle and its tables live in.
     pub(crate) storage: (usize, usize),
+    /// Levels of the frames, for detail restoration.
+    pub(crate) levels: Levels,
+    /// Noise of the frames, for detail restoration.
+    pub(crate) noise: NoiseParams,
+    /// Detail restoration after the network (`rawnr_config.detail_restore`).
+    pub(crate) detail_restore: bool,
 }
 
 impl DenoiserHandle {
     /// Scratch pieces of one worker: value shapes, then the f32 arena.
-    pub(crate) fn run_pieces(&self) -> [Option<usize>; 2] {
+    pub(crate) fn run_pieces(&self) -> [Option<usize>; 3] {
         [
             bytes_of::<Shape>(self.n_values),
             bytes_of::<f32>(self.fp.scratch_len()),
+            bytes_of::<f32>(self.ring_len()),
         ]
+    }
+
+    /// `f32` entries of detail restoration's working memory (0 when it is off).
+    pub(crate) fn ring_len(&self) -> usize {
+        if self.detail_restore {
+            DetailRestore::default().ring_len(self.layout.width)
+        } else {
+            0
+        }
     }
 }
 
@@ -148,6 +172,7 @@ pub unsafe extern "C" fn rawnr_config_default(cfg: *mut rawnr_config) -> rawnr_s
             iso: 1600.0,
             tile: 256,
             halo: -1,
+            detail_restore: 0,
         });
         Ok(())
     })
@@ -288,6 +313,11 @@ unsafe fn init_in(
         return Err(RAWNR_ERR_BUFFER_TOO_SMALL);
     }
     let (layout, levels, noise, opts) = settings(&d, cfg)?;
+    let detail_restore = match cfg.detail_restore {
+        0 => false,
+        1 => true,
+        _ => return Err(RAWNR_ERR_BAD_ARGUMENT),
+    };
     // Invalidate whatever lived here before, then carve: handle, shapes, offsets, work.
     let mut c = Carver::new(storage, storage_size);
     let h = c.take(size_of::<DenoiserHandle>()).cast::<DenoiserHandle>();
@@ -318,6 +348,9 @@ unsafe fn init_in(
         fp,
         n_values: n,
         storage: (storage as usize, storage_size),
+        levels,
+        noise,
+        detail_restore,
     });
     // The arena size must be expressible, so that scratch queries cannot fail later.
     total_size(&(*h).run_pieces()).ok_or_else(|| {
@@ -536,16 +569,31 @@ pub unsafe extern "C" fn rawnr_denoise_frame(
         let (shapes, arena) = run_memory(h, scratch, scratch_size, true);
         let inp = core::slice::from_raw_parts(input, inb.elems);
         let out = core::slice::from_raw_parts_mut(output, outb.elems);
+        let (in_layout, out_layout) = (with_stride(&h.layout, &inb), with_stride(&h.layout, &outb));
         h.denoiser
-            .denoise_with(
-                &h.fp,
+            .denoise_with(&h.fp, inp, &in_layout, out, &out_layout, shapes, arena)
+            .map_err(status_of)?;
+        if h.detail_restore {
+            // The ring follows the arena in the scratch (`run_pieces`).
+            let mut c = Carver::new(scratch, scratch_size);
+            c.take(size_of::<Shape>() * h.n_values);
+            c.take(size_of::<f32>() * h.fp.scratch_len());
+            let ring = core::slice::from_raw_parts_mut(
+                c.take(size_of::<f32>() * h.ring_len()).cast::<f32>(),
+                h.ring_len(),
+            );
+            restore(
+                &DetailRestore::default(),
                 inp,
-                &with_stride(&h.layout, &inb),
+                &in_layout,
                 out,
-                &with_stride(&h.layout, &outb),
-                shapes,
-                arena,
+                &out_layout,
+                &h.levels,
+                &h.noise.into(),
+                ring,
             )
-            .map_err(status_of)
+            .map_err(status_of)?;
+        }
+        Ok(())
     })
 }

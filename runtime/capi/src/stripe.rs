@@ -305,6 +305,10 @@ unsafe fn stripe_denoiser<'a>(h: &StripeHandle) -> Res<&'a DenoiserHandle> {
 }
 
 fn storage_pieces(d: &DenoiserHandle) -> Res<([Option<usize>; 2], usize, usize)> {
+    if d.detail_restore {
+        // Restoration needs rows below each emitted row: not in stripes yet.
+        return Err(RAWNR_ERR_UNSUPPORTED);
+    }
     let s = Schedule::new(&d.fp, &d.layout);
     let window_rows = s.window_rows();
     let window = window_rows

@@ -319,3 +319,158 @@ fn max_output_rows_is_reached_and_never_exceeded() {
         rawnr_stripe_free(s);
     }
 }
+
+/// `rawnr_config.detail_restore = 1`: the frame call equals the Rust API followed by
+/// `rawnr_engine::detail::restore` (input and output strides differing), the scratch grows by
+/// the restoration's ring, stripes refuse the denoiser, and other values are refused.
+#[test]
+fn frames_with_detail_restoration_equal_the_rust_api() {
+    use rawnr_engine::detail::{restore, DetailRestore};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(62);
+    let model_bytes = tiny_model();
+    let dir = work_dir("detail_rs");
+    let path = dir.join("tiny.rnm");
+    std::fs::write(&path, &model_bytes).unwrap();
+    let aligned = AlignedModel::load(&path);
+    let m = Model::parse(aligned.bytes()).unwrap();
+    let rust = Denoiser::new(Engine::new(m));
+    for case in 0..12 {
+        let (cfa_code, cfa) = CFAS[case % 4];
+        let (width, height) = (rng.random_range(2..70usize), rng.random_range(2..60usize));
+        let (in_stride, out_stride) = (
+            width + rng.random_range(0..3),
+            width + rng.random_range(0..3),
+        );
+        let black = [3.0, 4.0, 5.0, 6.0];
+        let noise = NoiseParams {
+            k: 2e-4,
+            sigma2: 1e-6,
+        };
+        let input: Vec<u16> = (0..(height - 1) * in_stride + width)
+            .map(|_| rng.random_range(0..1024))
+            .collect();
+        let in_layout = FrameLayout {
+            width,
+            height,
+            stride: in_stride,
+            cfa,
+        };
+        let out_layout = FrameLayout {
+            stride: out_stride,
+            ..in_layout
+        };
+        let levels = Levels {
+            black,
+            white: 1023.0,
+        };
+        let mut want = vec![0u16; (height - 1) * out_stride + width];
+        let opts = TileOptions::default();
+        rust.denoise(
+            &input,
+            &in_layout,
+            &mut want,
+            &out_layout,
+            &levels,
+            noise,
+            &opts,
+            1,
+        )
+        .unwrap();
+        let p = DetailRestore::default();
+        let mut ring = vec![0f32; p.ring_len(width)];
+        restore(
+            &p,
+            &input,
+            &in_layout,
+            &mut want,
+            &out_layout,
+            &levels,
+            &noise.into(),
+            &mut ring,
+        )
+        .unwrap();
+
+        let mut h = Handles {
+            model: null_mut(),
+            den: null_mut(),
+        };
+        let mut cfg = unsafe {
+            let mut c = std::mem::zeroed();
+            assert_eq!(rawnr_config_default(&mut c), RAWNR_OK);
+            c
+        };
+        let cfg: &mut rawnr_config = &mut cfg;
+        assert_eq!(cfg.detail_restore, 0, "off by default");
+        cfg.width = width as u32;
+        cfg.height = height as u32;
+        cfg.cfa = cfa_code;
+        cfg.black = black;
+        cfg.white = 1023.0;
+        cfg.noise_k = noise.k;
+        cfg.noise_sigma2 = noise.sigma2;
+        cfg.tile = 0;
+        let mut got = vec![0xFFFFu16; want.len()];
+        unsafe {
+            assert_eq!(
+                rawnr_model_load(
+                    aligned.bytes().as_ptr().cast(),
+                    aligned.bytes().len(),
+                    &mut h.model
+                ),
+                RAWNR_OK
+            );
+            let mut plain_scratch = 0;
+            assert_eq!(rawnr_denoiser_new(h.model, cfg, &mut h.den), RAWNR_OK);
+            assert_eq!(
+                rawnr_denoiser_scratch_size(h.den, &mut plain_scratch),
+                RAWNR_OK
+            );
+            rawnr_denoiser_free(h.den);
+            cfg.detail_restore = 2;
+            assert_eq!(
+                rawnr_denoiser_new(h.model, cfg, &mut h.den),
+                RAWNR_ERR_BAD_ARGUMENT
+            );
+            cfg.detail_restore = 1;
+            assert_eq!(rawnr_denoiser_new(h.model, cfg, &mut h.den), RAWNR_OK);
+            let mut scratch_size = 0;
+            assert_eq!(
+                rawnr_denoiser_scratch_size(h.den, &mut scratch_size),
+                RAWNR_OK
+            );
+            assert!(
+                scratch_size >= plain_scratch + 4 * p.ring_len(width),
+                "case {case}"
+            );
+            let mut scratch = vec![0xA5u8; scratch_size];
+            assert_eq!(
+                rawnr_denoise_frame(
+                    h.den,
+                    input.as_ptr(),
+                    input.len() * 2,
+                    in_stride * 2,
+                    got.as_mut_ptr(),
+                    got.len() * 2,
+                    out_stride * 2,
+                    scratch.as_mut_ptr().cast(),
+                    scratch_size,
+                ),
+                RAWNR_OK
+            );
+            let mut s = null_mut();
+            assert_eq!(rawnr_stripe_new(h.den, &mut s), RAWNR_ERR_UNSUPPORTED);
+            let mut bytes = 0;
+            assert_eq!(
+                rawnr_stripe_storage_size(h.den, &mut bytes),
+                RAWNR_ERR_UNSUPPORTED
+            );
+        }
+        for y in 0..height {
+            assert_eq!(
+                &got[y * out_stride..][..width],
+                &want[y * out_stride..][..width],
+                "case {case}: row {y}"
+            );
+        }
+    }
+}

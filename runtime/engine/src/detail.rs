@@ -53,21 +53,33 @@ impl DetailRestore {
     }
 }
 
-/// Restores detail in `out` (the denoised frame) from `noisy` (the input), both laid out as
-/// `layout`, with the noise `noise` the frame was denoised with. `ring` is working memory of
-/// at least [`DetailRestore::ring_len`] entries (no allocation).
+/// Restores detail in `out` (the denoised frame, laid out as `out_layout`) from `noisy` (the
+/// input, `noisy_layout`: the same size and CFA phase, its own stride), with the noise `noise`
+/// the frame was denoised with. `ring` is working memory of at least
+/// [`DetailRestore::ring_len`] entries (no allocation). Only the frame's samples of `out` are
+/// written.
+#[allow(clippy::too_many_arguments)]
 pub fn restore(
     p: &DetailRestore,
     noisy: &[u16],
+    noisy_layout: &FrameLayout,
     out: &mut [u16],
-    layout: &FrameLayout,
+    out_layout: &FrameLayout,
     levels: &Levels,
     noise: &ChannelNoise,
     ring: &mut [f32],
 ) -> Result<(), Error> {
-    layout.validate(noisy.len())?;
-    layout.validate(out.len())?;
+    noisy_layout.validate(noisy.len())?;
+    out_layout.validate(out.len())?;
+    let same =
+        |a: &FrameLayout, b: &FrameLayout| (a.width, a.height, a.cfa) == (b.width, b.height, b.cfa);
+    if !same(noisy_layout, out_layout) {
+        return Err(Error::BadFrame(
+            "input and output frames differ in size or CFA phase",
+        ));
+    }
     levels.validate()?;
+    let layout = out_layout;
     let needed = p.ring_len(layout.width);
     if ring.len() < needed {
         return Err(Error::BufferTooSmall {
@@ -83,7 +95,8 @@ pub fn restore(
             dx,
             ph: (layout.height - dy).div_ceil(2),
             pw: (layout.width - dx).div_ceil(2),
-            stride: layout.stride,
+            stride_in: noisy_layout.stride,
+            stride_out: out_layout.stride,
             black: levels.black[c],
             range: levels.white - levels.black[c],
             white: levels.white,
@@ -123,15 +136,20 @@ struct Plane {
     dx: usize,
     ph: usize,
     pw: usize,
-    stride: usize,
+    stride_in: usize,
+    stride_out: usize,
     black: f32,
     range: f32,
     white: f32,
 }
 
 impl Plane {
-    fn at(&self, y: usize, x: usize) -> usize {
-        (2 * y + self.dy) * self.stride + 2 * x + self.dx
+    fn at_in(&self, y: usize, x: usize) -> usize {
+        (2 * y + self.dy) * self.stride_in + 2 * x + self.dx
+    }
+
+    fn at_out(&self, y: usize, x: usize) -> usize {
+        (2 * y + self.dy) * self.stride_out + 2 * x + self.dx
     }
 
     fn norm(&self, v: u16) -> f32 {
@@ -159,7 +177,9 @@ impl Plane {
         colsum.fill(0.0);
         let hsum = |y: usize, out: &[u16], ring: &mut [f32], colsum: &mut [f32]| {
             let row = &mut ring[(y % rows) * pw..(y % rows + 1) * pw];
-            let g = |x: usize| f(self.norm(noisy[self.at(y, x)]) - self.norm(out[self.at(y, x)]));
+            let g = |x: usize| {
+                f(self.norm(noisy[self.at_in(y, x)]) - self.norm(out[self.at_out(y, x)]))
+            };
             let mut acc: f32 = (0..r.min(pw)).map(&g).sum();
             for (x, (slot, col)) in row.iter_mut().zip(colsum.iter_mut()).enumerate() {
                 if x + r < pw {
@@ -189,15 +209,19 @@ impl Plane {
             let n_rows = (y + r + 1).min(ph) - y.saturating_sub(r);
             for (x, &sum) in colsum.iter().enumerate() {
                 let cols = (x + r + 1).min(pw) - x.saturating_sub(r);
-                let i = self.at(y, x);
-                let v = update(sum / (n_rows * cols) as f32, out[i], noisy[i]);
+                let i = self.at_out(y, x);
+                let v = update(
+                    sum / (n_rows * cols) as f32,
+                    out[i],
+                    noisy[self.at_in(y, x)],
+                );
                 out[i] = (v + 0.5).clamp(0.0, self.white) as u16;
             }
         }
     }
 }
 
-/// [`restore`] with its working memory allocated.
+/// [`restore`] with its working memory allocated, for an input and output of one layout.
 #[cfg(feature = "alloc")]
 pub fn restore_alloc(
     p: &DetailRestore,
@@ -208,7 +232,7 @@ pub fn restore_alloc(
     noise: &ChannelNoise,
 ) -> Result<(), Error> {
     let mut ring = alloc::vec![0f32; p.ring_len(layout.width)];
-    restore(p, noisy, out, layout, levels, noise, &mut ring)
+    restore(p, noisy, layout, out, layout, levels, noise, &mut ring)
 }
 
 #[cfg(all(test, feature = "alloc"))]
@@ -327,7 +351,7 @@ mod tests {
             let p = DetailRestore::default();
             let mut short = vec![0f32; p.ring_len(w) - 1];
             assert!(matches!(
-                restore(&p, &frame, &mut out, &layout, &levels, &noise, &mut short),
+                restore(&p, &frame, &layout, &mut out, &layout, &levels, &noise, &mut short),
                 Err(Error::BufferTooSmall { .. })
             ));
             assert!(restore_alloc(&p, &frame[1..], &mut out, &layout, &levels, &noise).is_err());
