@@ -108,6 +108,45 @@ fn denoise_file_matches_the_rust_api_on_the_real_strip() {
 }
 
 #[test]
+fn denoise_file_with_detail_restoration_matches_the_rust_api() {
+    use rawnr_engine::detail::{restore_alloc, DetailRestore};
+    let dir = work_dir("denoise_file_detail");
+    let exe = build_example("denoise_file", &dir, Build::Plain);
+    let (crop, frame) = real_crop(&dir, 320, 64, 256, 128);
+    let out = dir.join("out.pgm");
+    run_ok(
+        Command::new(&exe)
+            .arg(model_path())
+            .arg(&crop)
+            .arg(&out)
+            .args(REAL_OPTS)
+            .arg("--detail"),
+    );
+    let mut want = reference(&frame, 256, None);
+    let m = AlignedModel::load(&model_path());
+    let d = rawnr_engine::tiling::Denoiser::new(rawnr_engine::graph::Engine::new(
+        rawnr_core::format::Model::parse(m.bytes()).unwrap(),
+    ));
+    let noise: rawnr_core::noise::ChannelNoise = d.default_noise(3200.0).unwrap().into();
+    let layout = rawnr_core::bayer::FrameLayout::new(frame.width, frame.height, CfaPhase::Grbg);
+    let before = want.data.clone();
+    restore_alloc(
+        &DetailRestore::default(),
+        &frame.data,
+        &mut want.data,
+        &layout,
+        &real_levels(),
+        &noise,
+    )
+    .unwrap();
+    assert!(
+        want.data != before,
+        "restoration changed nothing on the crop"
+    );
+    assert_same(&out, &want, "denoise_file --detail, 256x128");
+}
+
+#[test]
 fn stripe_isp_matches_the_rust_api_on_a_real_crop() {
     let dir = work_dir("stripe_isp");
     let exe = build_example("stripe_isp", &dir, Build::Plain);
