@@ -43,7 +43,7 @@ impl Params {
     /// Layout (little-endian): 0 width u32, 4 height u32, 8 cfa u8, 9 flags u8, 10 rows per
     /// push u8, 11 input pad u8, 12 black f32 (channel c gets black + 2c), 16 white f32,
     /// 20 k f32, 24 sigma2 f32, 28 iso f32, 32 tile u32, 36 halo i32, 40 output pad u8,
-    /// 44 pixel seed u32.
+    /// 41 detail restoration u8 (mod 3: 0 off, 1 on, 2 invalid), 44 pixel seed u32.
     fn read(b: &[u8; PARAMS_LEN]) -> Params {
         let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let f32_at = |o: usize| f32::from_bits(u32_at(o));
@@ -60,6 +60,7 @@ impl Params {
                 iso: f32_at(28),
                 tile: u32_at(32),
                 halo: u32_at(36) as i32,
+                detail_restore: u32::from(b[41] % 3),
             },
             flags: b[9],
             rows_per_push: b[10] as usize,

@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// A `capi_run` parameter block: frames of 20x14 to 41x21 pixels, every CFA phase, each
 /// combination of the flags (caller storage, scratch one byte short, stripe), noise from the
-/// model's profile or given, whole-frame and 16-pixel tiles.
+/// model's profile or given, whole-frame and 16-pixel tiles, detail restoration on in some.
 fn capi_params(i: u32) -> [u8; 48] {
     let mut b = [0u8; 48];
     let mut put = |o: usize, v: [u8; 4]| b[o..o + 4].copy_from_slice(&v);
@@ -72,6 +72,7 @@ fn capi_params(i: u32) -> [u8; 48] {
     b[10] = (1 + i * 5 % 17) as u8;
     b[11] = (i % 3) as u8;
     b[40] = (i % 2) as u8;
+    b[41] = u8::from(i % 4 == 3);
     b
 }
 
