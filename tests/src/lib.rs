@@ -35,6 +35,31 @@ pub fn as_bytes(words: &[u32], len: usize) -> &[u8] {
 /// Synthetic noise and PSNR, defined once in `rawnr-quality`.
 pub use rawnr_quality::{add_noise, psnr};
 
+/// A smooth synthetic raw frame (gradients and edges), 12-bit, RGGB: the quantization and
+/// ONNX tests' calibration and test frame.
+pub fn synthetic_frame(w: usize, h: usize) -> rawnr_quality::CleanFrame {
+    let data: Vec<u16> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            let v =
+                0.3 + 0.25 * (x / 17.0).sin() * (y / 23.0).cos() + if x > y { 0.2 } else { 0.0 };
+            (64.0 + v * 4000.0).clamp(0.0, 4095.0) as u16
+        })
+        .collect();
+    rawnr_quality::CleanFrame::from_raw(
+        &data,
+        &rawnr_core::bayer::FrameLayout::new(w, h, rawnr_core::bayer::CfaPhase::Rggb),
+        &rawnr_core::bayer::Levels::uniform(64.0, 4095.0),
+        (0, 0, w, h),
+    )
+}
+
+/// The noise of [`synthetic_frame`]'s tests (normalised units).
+pub const SYNTHETIC_NOISE: rawnr_core::noise::NoiseParams = rawnr_core::noise::NoiseParams {
+    k: 2e-3,
+    sigma2: 1e-5,
+};
+
 /// A random small denoiser-shaped model exercising every op: strided and depthwise convs,
 /// transposed conv, add, concat, pixel (un)shuffle, ReLU and LeakyReLU, global residual.
 /// Its halo is its receptive field, so tiling must be exact.

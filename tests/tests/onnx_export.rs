@@ -405,30 +405,6 @@ fn dn_diff(a: &[u16], b: &[u16], range: f64) -> (u16, f64, usize, f64) {
     (max, sum / a.len() as f64, n, d.psnr(range))
 }
 
-/// A smooth synthetic raw frame (gradients and edges), 12-bit, RGGB.
-fn synthetic_frame(w: usize, h: usize) -> CleanFrame {
-    let data = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f64, (i / w) as f64);
-            let v =
-                0.3 + 0.25 * (x / 17.0).sin() * (y / 23.0).cos() + if x > y { 0.2 } else { 0.0 };
-            (64.0 + v * 4000.0).clamp(0.0, 4095.0) as u16
-        })
-        .collect();
-    let data: Vec<u16> = data;
-    CleanFrame::from_raw(
-        &data,
-        &FrameLayout::new(w, h, CfaPhase::Rggb),
-        &Levels::uniform(64.0, 4095.0),
-        (0, 0, w, h),
-    )
-}
-
-const NOISE: NoiseParams = NoiseParams {
-    k: 2e-3,
-    sigma2: 1e-5,
-};
-
 /// The int8 model `rawnr-quant` makes of `f32_bytes`, calibrated on one noisy frame.
 fn int8_of(f32_bytes: &[u8], f: &CleanFrame, noisy: &[u16]) -> Vec<u8> {
     let words = aligned(f32_bytes);
@@ -439,7 +415,7 @@ fn int8_of(f32_bytes: &[u8], f: &CleanFrame, noisy: &[u16]) -> Vec<u8> {
         noisy,
         &f.layout,
         &f.levels,
-        NOISE,
+        SYNTHETIC_NOISE,
         &TileOptions::default(),
         &mut cal,
     )
@@ -512,7 +488,7 @@ fn int8_random_models_export_as_qdq_close_to_the_native_engine() {
             grouped_transpose_model(&mut rng)
         };
         let f = synthetic_frame(96 + 10 * case as usize, 80);
-        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
+        let calib = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let q = int8_of(&f32_bytes, &f, &calib);
         let qw = aligned(&q);
         let qm = Model::parse(as_bytes(&qw, q.len())).unwrap();
@@ -521,14 +497,22 @@ fn int8_random_models_export_as_qdq_close_to_the_native_engine() {
             export(&qm, Precision::F16),
             Err(ExportError::Int8NeedsF32)
         ));
-        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
+        let noisy = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let opts = TileOptions {
             tile: 32,
             halo: None,
         };
         let name = format!("qrand{case}");
-        let (p, check) =
-            pipeline_parity(&q, &name, true, &noisy, &f.layout, &f.levels, NOISE, &opts);
+        let (p, check) = pipeline_parity(
+            &q,
+            &name,
+            true,
+            &noisy,
+            &f.layout,
+            &f.levels,
+            SYNTHETIC_NOISE,
+            &opts,
+        );
         // QDQ structure: a Q/DQ pair per u8 value (plus pixel-unshuffle intermediates), one
         // DequantizeLinear per int8 weight (but a dequantized grouped convT) and bias.
         let u8_values = (0..qm.n_values())

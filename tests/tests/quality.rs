@@ -49,21 +49,26 @@ fn centre(layout: &FrameLayout, w: usize, h: usize) -> (usize, usize, usize, usi
     )
 }
 
-fn profile(read: impl FnOnce() -> rawnr_calib::Profile) -> NoiseProfile {
-    read().noise
+/// The Sony IMX766 profile (HuiiJi/AISP YAML, imported as `rawnr-calib import --yaml` does).
+fn imx766() -> NoiseProfile {
+    rawnr_calib::import::from_sensor_yaml(
+        &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
+        "Sony IMX766",
+    )
+    .expect("IMX766 profile")
+    .noise
 }
 
 #[test]
 fn pooled_noise_beats_per_plane_with_a_per_channel_profile() {
     // darktable's OnePlus A6003 profile: distinct R, G, B parameters.
-    let p = profile(|| {
-        rawnr_calib::import::from_darktable(
-            &shared_data().join("darktable/noiseprofiles.json"),
-            "oneplus",
-            "ONEPLUS A6003",
-        )
-        .expect("darktable profile")
-    });
+    let p = rawnr_calib::import::from_darktable(
+        &shared_data().join("darktable/noiseprofiles.json"),
+        "oneplus",
+        "ONEPLUS A6003",
+    )
+    .expect("darktable profile")
+    .noise;
     let pgm = rawnr_io::pgm::read(&shared_data().join("Halide/bayer_2592_304.pgm")).unwrap();
     let layout = FrameLayout::new(pgm.width, pgm.height, CfaPhase::Grbg);
     let levels = Levels::uniform(25.0, 1023.0);
@@ -91,23 +96,11 @@ fn pooled_noise_beats_per_plane_with_a_per_channel_profile() {
 
 #[test]
 fn clipping_below_black_helps_on_a_dark_14_bit_chart() {
-    let p = profile(|| {
-        rawnr_calib::import::from_sensor_yaml(
-            &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
-            "Sony IMX766",
-        )
-        .expect("IMX766 profile")
-    });
+    let p = imx766();
     let f = rawnr_io::dng::read(&shared_data().join("tinydng/colorchart.dng")).unwrap();
-    let (x, y, w, h) = f.active;
-    let layout = FrameLayout {
-        width: w,
-        height: h,
-        stride: f.width,
-        cfa: f.cfa,
-    };
+    let (offset, layout) = f.active_region();
     let clean = CleanFrame::from_raw(
-        &f.data[y * f.width + x..],
+        &f.data[offset..],
         &layout,
         &f.levels,
         centre(&layout, 768, 512),
@@ -141,13 +134,7 @@ fn clipping_below_black_helps_on_a_dark_14_bit_chart() {
 /// restoration PMRID shifts a mid grey by 0.5-1%.
 #[test]
 fn flat_patches_keep_their_colour() {
-    let imx = profile(|| {
-        rawnr_calib::import::from_sensor_yaml(
-            &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
-            "Sony IMX766",
-        )
-        .expect("IMX766 profile")
-    });
+    let imx = imx766();
     let words = pmrid();
     let d = Denoiser::new(Engine::new(model(&words)));
     // Four 384x384 patches side by side: (R, G, B) levels, normalised.

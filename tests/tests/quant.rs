@@ -3,9 +3,7 @@
 //! f32 model, and PMRID in int8 still denoises real raw data.
 
 use rand::SeedableRng;
-use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{DType, Model, ValueType};
-use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_kernels::Kernels;
@@ -17,30 +15,6 @@ fn parse(words: &[u32], len: usize) -> Model<'_> {
     Model::parse(as_bytes(words, len)).expect("valid model")
 }
 
-/// A smooth synthetic raw frame (gradients and edges), 12-bit, RGGB.
-fn synthetic_frame(w: usize, h: usize) -> CleanFrame {
-    let data = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f64, (i / w) as f64);
-            let v =
-                0.3 + 0.25 * (x / 17.0).sin() * (y / 23.0).cos() + if x > y { 0.2 } else { 0.0 };
-            (64.0 + v * 4000.0).clamp(0.0, 4095.0) as u16
-        })
-        .collect();
-    let data: Vec<u16> = data;
-    CleanFrame::from_raw(
-        &data,
-        &FrameLayout::new(w, h, CfaPhase::Rggb),
-        &Levels::uniform(64.0, 4095.0),
-        (0, 0, w, h),
-    )
-}
-
-const NOISE: NoiseParams = NoiseParams {
-    k: 2e-3,
-    sigma2: 1e-5,
-};
-
 fn denoise(
     m: Model<'_>,
     kernels: Kernels,
@@ -51,7 +25,14 @@ fn denoise(
     let d = Denoiser::new(Engine::with_kernels(m, kernels));
     let mut out = vec![0u16; noisy.len()];
     d.denoise(
-        noisy, &f.layout, &mut out, &f.layout, &f.levels, NOISE, opts, 2,
+        noisy,
+        &f.layout,
+        &mut out,
+        &f.layout,
+        &f.levels,
+        SYNTHETIC_NOISE,
+        opts,
+        2,
     )
     .expect("denoise");
     out
@@ -67,7 +48,7 @@ fn int8_of(f32_bytes: &[u8], frames: &[(&CleanFrame, Vec<u16>)]) -> Vec<u8> {
             noisy,
             &f.layout,
             &f.levels,
-            NOISE,
+            SYNTHETIC_NOISE,
             &TileOptions::default(),
             &mut cal,
         )
@@ -106,7 +87,7 @@ fn f16_model_equals_f32_model_with_rounded_weights() {
     let rw = aligned(&rounded);
     let rm = parse(&rw, rounded.len());
     let f = synthetic_frame(90, 70);
-    let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
+    let noisy = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
     let opts = TileOptions {
         tile: 32,
         halo: None,
@@ -127,7 +108,7 @@ fn int8_model_tiles_exactly_and_matches_the_reference_kernels() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(50 + seed);
         let bytes = random_model(&mut rng);
         let f = synthetic_frame(96 + seed as usize * 14, 80 + seed as usize * 6);
-        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
+        let calib = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let q = int8_of(&bytes, &[(&f, calib)]);
         let qw = aligned(&q);
         let qm = parse(&qw, q.len());
@@ -136,7 +117,7 @@ fn int8_model_tiles_exactly_and_matches_the_reference_kernels() {
             .filter(|&v| matches!(qm.value_type(v), ValueType::U8(_)))
             .count();
         assert!(u8_values > 5, "only {u8_values} u8 values");
-        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
+        let noisy = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let whole = denoise(qm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let tiled = denoise(
             qm,
@@ -186,7 +167,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(60);
     let bytes = random_model(&mut rng);
     let f = synthetic_frame(64, 64);
-    let calib = f.noisy_raw(&NOISE.into(), &mut rng);
+    let calib = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
     let q = int8_of(&bytes, &[(&f, calib)]);
     let tables_end = {
         let w = aligned(&q);
@@ -194,7 +175,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
         (64 + 256 + m.n_values() * 16 + 64 * (m.n_tensors() + m.n_nodes())).min(q.len())
     };
     let small = synthetic_frame(20, 14);
-    let input = small.noisy_raw(&NOISE.into(), &mut rng);
+    let input = small.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
     let mut rejected = 0;
     for i in 0..2000 {
         let mut b = q.clone();
@@ -220,7 +201,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
                     &mut out,
                     &small.layout,
                     &small.levels,
-                    NOISE,
+                    SYNTHETIC_NOISE,
                     &TileOptions::default(),
                     1,
                 );
@@ -350,11 +331,11 @@ fn every_int8_op_path_stays_close_to_f32() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(70 + kind as u64);
         let bytes = op_model(kind, &mut rng);
         let f = synthetic_frame(80, 64);
-        let calib = f.noisy_raw(&NOISE.into(), &mut rng);
+        let calib = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let q = int8_of(&bytes, &[(&f, calib)]);
         let (qw, fw) = (aligned(&q), aligned(&bytes));
         let (qm, fm) = (parse(&qw, q.len()), parse(&fw, bytes.len()));
-        let noisy = f.noisy_raw(&NOISE.into(), &mut rng);
+        let noisy = f.noisy_raw(&SYNTHETIC_NOISE.into(), &mut rng);
         let a = denoise(qm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let b = denoise(fm, Kernels::best(), &f, &noisy, &TileOptions::WHOLE_FRAME);
         let norm =

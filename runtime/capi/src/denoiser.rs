@@ -485,8 +485,9 @@ pub unsafe extern "C" fn rawnr_denoiser_get_info(
     })
 }
 
-/// Carves one worker's shapes and arena from scratch memory (checked size); `zero` clears
-/// the arena (caller memory of unknown contents), else it must have been cleared before.
+/// Carves one worker's shapes, arena and detail-restoration ring (empty when restoration is
+/// off) from scratch memory (checked size); `zero` clears the arena (caller memory of unknown
+/// contents), else it must have been cleared before.
 ///
 /// # Safety
 /// `scratch` is writable for the run pieces' total size and not otherwise referenced.
@@ -495,10 +496,11 @@ pub(crate) unsafe fn run_memory<'a>(
     scratch: *mut c_void,
     scratch_size: usize,
     zero: bool,
-) -> (&'a mut [Shape], &'a mut [f32]) {
+) -> (&'a mut [Shape], &'a mut [f32], &'a mut [f32]) {
     let mut c = Carver::new(scratch, scratch_size);
     let shapes = c.take(size_of::<Shape>() * h.n_values).cast::<Shape>();
     let arena = c.take(size_of::<f32>() * h.fp.scratch_len()).cast::<f32>();
+    let ring = c.take(size_of::<f32>() * h.ring_len()).cast::<f32>();
     for i in 0..h.n_values {
         shapes.add(i).write(Shape::default());
     }
@@ -508,6 +510,7 @@ pub(crate) unsafe fn run_memory<'a>(
     (
         core::slice::from_raw_parts_mut(shapes, h.n_values),
         core::slice::from_raw_parts_mut(arena, h.fp.scratch_len()),
+        core::slice::from_raw_parts_mut(ring, h.ring_len()),
     )
 }
 
@@ -566,7 +569,7 @@ pub unsafe extern "C" fn rawnr_denoise_frame(
         {
             return Err(RAWNR_ERR_OVERLAP);
         }
-        let (shapes, arena) = run_memory(h, scratch, scratch_size, true);
+        let (shapes, arena, ring) = run_memory(h, scratch, scratch_size, true);
         let inp = core::slice::from_raw_parts(input, inb.elems);
         let out = core::slice::from_raw_parts_mut(output, outb.elems);
         let (in_layout, out_layout) = (with_stride(&h.layout, &inb), with_stride(&h.layout, &outb));
@@ -574,14 +577,6 @@ pub unsafe extern "C" fn rawnr_denoise_frame(
             .denoise_with(&h.fp, inp, &in_layout, out, &out_layout, shapes, arena)
             .map_err(status_of)?;
         if h.detail_restore {
-            // The ring follows the arena in the scratch (`run_pieces`).
-            let mut c = Carver::new(scratch, scratch_size);
-            c.take(size_of::<Shape>() * h.n_values);
-            c.take(size_of::<f32>() * h.fp.scratch_len());
-            let ring = core::slice::from_raw_parts_mut(
-                c.take(size_of::<f32>() * h.ring_len()).cast::<f32>(),
-                h.ring_len(),
-            );
             restore(
                 &DetailRestore::default(),
                 inp,

@@ -615,7 +615,7 @@ pub unsafe extern "C" fn rawnr_stripe_push(
             return Err(RAWNR_ERR_OVERLAP);
         }
         let window = core::slice::from_raw_parts_mut((*h).window, (*h).window_rows * layout.width);
-        let (shapes, arena) = run_memory(d, (*h).run, (*h).run_size, false);
+        let (shapes, arena, _) = run_memory(d, (*h).run, (*h).run_size, false);
         let input = core::slice::from_raw_parts(rows, inb.elems);
         let out = core::slice::from_raw_parts_mut(output, outb.elems);
         let result = push_rows(

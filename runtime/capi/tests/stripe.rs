@@ -36,14 +36,41 @@ impl Drop for Handles {
     }
 }
 
+/// The tiny test model written to a work folder `name` and loaded aligned.
+fn tiny_model_in(name: &str) -> AlignedModel {
+    let path = work_dir(name).join("tiny.rnm");
+    std::fs::write(&path, tiny_model()).unwrap();
+    AlignedModel::load(&path)
+}
+
+/// `rawnr_config_default` with a frame's size, CFA, black levels (white 1023) and noise.
+fn frame_config(
+    width: usize,
+    height: usize,
+    cfa: u32,
+    black: [f32; 4],
+    noise: NoiseParams,
+) -> rawnr_config {
+    let mut cfg = unsafe {
+        let mut c = std::mem::zeroed();
+        assert_eq!(rawnr_config_default(&mut c), RAWNR_OK);
+        c
+    };
+    let c: &mut rawnr_config = &mut cfg;
+    c.width = width as u32;
+    c.height = height as u32;
+    c.cfa = cfa;
+    c.black = black;
+    c.white = 1023.0;
+    c.noise_k = noise.k;
+    c.noise_sigma2 = noise.sigma2;
+    cfg
+}
+
 #[test]
 fn stripes_equal_frames_and_frames_equal_the_rust_api() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(61);
-    let model_bytes = tiny_model();
-    let dir = work_dir("stripe_rs");
-    let path = dir.join("tiny.rnm");
-    std::fs::write(&path, &model_bytes).unwrap();
-    let aligned = AlignedModel::load(&path);
+    let aligned = tiny_model_in("stripe_rs");
     let m = Model::parse(aligned.bytes()).unwrap();
     let rust = Denoiser::new(Engine::new(m));
     for case in 0..40 {
@@ -93,18 +120,7 @@ fn stripes_equal_frames_and_frames_equal_the_rust_api() {
             model: null_mut(),
             den: null_mut(),
         };
-        let mut cfg = unsafe {
-            let mut c = std::mem::zeroed();
-            assert_eq!(rawnr_config_default(&mut c), RAWNR_OK);
-            c
-        };
-        cfg.width = width as u32;
-        cfg.height = height as u32;
-        cfg.cfa = cfa_code;
-        cfg.black = black;
-        cfg.white = 1023.0;
-        cfg.noise_k = k;
-        cfg.noise_sigma2 = sigma2;
+        let mut cfg = frame_config(width, height, cfa_code, black, NoiseParams { k, sigma2 });
         cfg.tile = tile;
         cfg.halo = halo;
         let bytes = input.len() * 2;
@@ -229,11 +245,7 @@ fn stripes_equal_frames_and_frames_equal_the_rust_api() {
 #[test]
 fn max_output_rows_is_reached_and_never_exceeded() {
     // With the whole frame in one push, every row comes back at once.
-    let model_bytes = tiny_model();
-    let dir = work_dir("stripe_max");
-    let path = dir.join("tiny.rnm");
-    std::fs::write(&path, &model_bytes).unwrap();
-    let aligned = AlignedModel::load(&path);
+    let aligned = tiny_model_in("stripe_max");
     unsafe {
         let mut h = Handles {
             model: null_mut(),
@@ -247,13 +259,11 @@ fn max_output_rows_is_reached_and_never_exceeded() {
             ),
             RAWNR_OK
         );
-        let mut cfg = std::mem::zeroed();
-        rawnr_config_default(&mut cfg);
-        let mut cfg: rawnr_config = cfg;
-        cfg.width = 20;
-        cfg.height = 50;
-        cfg.white = 1023.0;
-        cfg.noise_k = 1e-3;
+        let noise = NoiseParams {
+            k: 1e-3,
+            sigma2: 0.0,
+        };
+        let mut cfg = frame_config(20, 50, RAWNR_CFA_RGGB, [0.0; 4], noise);
         cfg.tile = 4;
         cfg.halo = 2;
         assert_eq!(rawnr_denoiser_new(h.model, &cfg, &mut h.den), RAWNR_OK);
@@ -327,11 +337,7 @@ fn max_output_rows_is_reached_and_never_exceeded() {
 fn frames_with_detail_restoration_equal_the_rust_api() {
     use rawnr_engine::detail::{restore, DetailRestore};
     let mut rng = rand::rngs::StdRng::seed_from_u64(62);
-    let model_bytes = tiny_model();
-    let dir = work_dir("detail_rs");
-    let path = dir.join("tiny.rnm");
-    std::fs::write(&path, &model_bytes).unwrap();
-    let aligned = AlignedModel::load(&path);
+    let aligned = tiny_model_in("detail_rs");
     let m = Model::parse(aligned.bytes()).unwrap();
     let rust = Denoiser::new(Engine::new(m));
     for case in 0..12 {
@@ -394,20 +400,9 @@ fn frames_with_detail_restoration_equal_the_rust_api() {
             model: null_mut(),
             den: null_mut(),
         };
-        let mut cfg = unsafe {
-            let mut c = std::mem::zeroed();
-            assert_eq!(rawnr_config_default(&mut c), RAWNR_OK);
-            c
-        };
+        let mut cfg = frame_config(width, height, cfa_code, black, noise);
         let cfg: &mut rawnr_config = &mut cfg;
         assert_eq!(cfg.detail_restore, 0, "off by default");
-        cfg.width = width as u32;
-        cfg.height = height as u32;
-        cfg.cfa = cfa_code;
-        cfg.black = black;
-        cfg.white = 1023.0;
-        cfg.noise_k = noise.k;
-        cfg.noise_sigma2 = noise.sigma2;
         cfg.tile = 0;
         let mut got = vec![0xFFFFu16; want.len()];
         unsafe {

@@ -181,17 +181,11 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
     let mut frames = Vec::new();
     for path in &a.frames {
         let f = read_frame(path, &a.pgm)?;
-        let layout = FrameLayout {
-            width: f.layout.width,
-            height: f.layout.height,
-            stride: f.layout.stride,
-            cfa: f.layout.cfa,
-        };
         let clean = CleanFrame::from_raw(
             &f.data[f.offset..],
-            &layout,
+            &f.layout,
             &f.levels,
-            region(&layout, crop),
+            region(&f.layout, crop),
         );
         frames.push((file_name(path), clean));
     }
@@ -278,6 +272,7 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
                     fmt(&score(clean, &noisy))
                 );
                 let mut outs: Vec<Vec<u16>> = Vec::new();
+                let mut first_psnr = 0.0;
                 for (mi, d) in denoisers.iter().enumerate() {
                     let mut out = vec![0u16; noisy.len()];
                     run_backend(
@@ -294,10 +289,11 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
                         .apply(&noisy, &mut out, &clean.layout, &clean.levels, &noise)?;
                     let s = score(clean, &out);
                     row += &format!(" {} |", fmt(&s));
-                    if mi > 0 {
-                        let first = score(clean, &outs[0]).psnr;
-                        deltas[mi].push(s.psnr - first);
-                        row += &format!(" {:+.3} |", s.psnr - first);
+                    if mi == 0 {
+                        first_psnr = s.psnr;
+                    } else {
+                        deltas[mi].push(s.psnr - first_psnr);
+                        row += &format!(" {:+.3} |", s.psnr - first_psnr);
                     }
                     outs.push(out);
                 }
@@ -374,6 +370,5 @@ fn write_crops(
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
     let stem = |s: &str| s.rsplit_once('.').map_or(s, |(a, _)| a).to_string();
     let path = dir.join(format!("{}-{}-iso{iso}.png", stem(frame), stem(profile)));
-    let levels: Levels = clean.levels;
-    write_panels(&path, &frames, &labels, &clean.layout, &levels)
+    write_panels(&path, &frames, &labels, &clean.layout, &clean.levels)
 }

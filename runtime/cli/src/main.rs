@@ -726,13 +726,7 @@ pub fn read_frame(input: &Path, args: &PgmArgs) -> Result<Frame, CliError> {
         .into());
     }
     let mut d = dng::read(input)?;
-    let (x, y, w, h) = d.active;
-    let layout = FrameLayout {
-        width: w,
-        height: h,
-        stride: d.width,
-        cfa: d.cfa,
-    };
+    let (offset, layout) = d.active_region();
     // DNG NoiseProfile: one (S, O) pair for all planes, or one per CFA plane colour (R, G, B);
     // S = k and O = sigma^2 in the same normalised units.
     let pair = |&(s, o): &(f64, f64)| NoiseParams {
@@ -751,7 +745,7 @@ pub fn read_frame(input: &Path, args: &PgmArgs) -> Result<Frame, CliError> {
     });
     Ok(Frame {
         data: core::mem::take(&mut d.data),
-        offset: y * d.width + x,
+        offset,
         layout,
         levels: d.levels,
         iso: d.iso.map(|i| i as f32),

@@ -98,14 +98,7 @@ fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
     let f = rawnr_io::dng::read(input).unwrap();
     let words = pmrid();
     let d = denoiser_for(&words);
-    let (x, y, w, h) = f.active;
-    let layout = rawnr_core::bayer::FrameLayout {
-        width: w,
-        height: h,
-        stride: f.width,
-        cfa: f.cfa,
-    };
-    let off = y * f.width + x;
+    let (off, layout) = f.active_region();
     let mut out = f.data.clone();
     let noise = noise.into();
     d.denoise(

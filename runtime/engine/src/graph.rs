@@ -443,14 +443,13 @@ impl<'m> Engine<'m> {
             }
         }
         let mut end = 0usize;
-        if n_order > GREEDY_PLAN_MAX_VALUES {
-            // `order` holds the values by index, that is in execution order.
+        // Values placed greedily by size; above the limit none, and each gets its own slot in
+        // `order`, which holds them by index, that is in execution order.
+        let greedy = if n_order > GREEDY_PLAN_MAX_VALUES {
             for &v in &order[..n_order] {
                 offsets[v] = end;
                 end = end.checked_add(slots(v)).ok_or(Error::Overflow)?;
             }
-        }
-        let greedy = if n_order > GREEDY_PLAN_MAX_VALUES {
             0
         } else {
             n_order

@@ -21,7 +21,7 @@ use rawler::rawimage::RawPhotometricInterpretation;
 use rawler::rawsource::RawSource;
 use rawler::tags::{DngTag, ExifTag, TiffCommonTag};
 use rawler::{RawImage, RawImageData};
-use rawnr_core::bayer::{CfaPhase, Levels};
+use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 
 use crate::atomic::write_atomic;
 use crate::IoError;
@@ -407,6 +407,19 @@ pub fn write(
 }
 
 impl DngFrame {
+    /// The active area as a region of `data`: the index of its first sample and its layout
+    /// (stride: the stored image width).
+    pub fn active_region(&self) -> (usize, FrameLayout) {
+        let (x, y, w, h) = self.active;
+        let layout = FrameLayout {
+            width: w,
+            height: h,
+            stride: self.width,
+            cfa: self.cfa,
+        };
+        (y * self.width + x, layout)
+    }
+
     /// Crops the frame to the rectangle `(x, y, w, h)` of the stored image; `x` and `y` must be
     /// even so the CFA phase and black-level pattern keep their alignment. The crop becomes the
     /// whole image (no masked areas).

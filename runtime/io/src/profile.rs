@@ -127,23 +127,6 @@ pub struct NoiseProfile {
 }
 
 impl NoiseProfile {
-    /// A minimal profile with pooled curves only.
-    pub fn pooled_only(sensor: &str, source: &str, pooled: Curve) -> Self {
-        NoiseProfile {
-            format: FORMAT.into(),
-            version: VERSION,
-            sensor: sensor.into(),
-            source: source.into(),
-            units: UNITS.into(),
-            k: pooled.k,
-            sigma2: pooled.sigma2,
-            channels: None,
-            black: None,
-            white: None,
-            cfa: None,
-        }
-    }
-
     /// Parses and checks a profile's JSON text.
     pub fn parse(text: &str) -> Result<NoiseProfile, ProfileError> {
         let p: NoiseProfile =

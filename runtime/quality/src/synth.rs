@@ -6,7 +6,8 @@ use rawnr_core::bayer::{FrameLayout, Levels};
 use rawnr_core::noise::ChannelNoise;
 
 /// Adds Poisson-Gaussian noise in normalised units to every sample of `clean`:
-/// `y = k Poisson(x / k) + N(0, sigma2)` (no clipping, no quantisation).
+/// `y = k Poisson(x / k) + N(0, sigma2)` (no clipping, no quantisation). `k > 0` and `sigma2`
+/// finite, as `NoiseParams::validate` requires; other values panic.
 pub fn add_noise(clean: &[f64], k: f64, sigma2: f64, rng: &mut impl Rng) -> Vec<f64> {
     let normal = Normal::new(0.0, sigma2.max(0.0).sqrt()).expect("finite sigma");
     clean
@@ -81,7 +82,9 @@ impl CleanFrame {
     /// The frame as raw samples with Poisson-Gaussian noise of `noise` (per CFA channel,
     /// normalised units): `y = k Poisson(x / k) + N(0, sigma2)`, then
     /// `round(black + y (white - black))` clipped to [0, white], as a sensor records it
-    /// (below black down to 0, saturated at white).
+    /// (below black down to 0, saturated at white). `noise` must pass
+    /// [`ChannelNoise::validate`] (as the parameters of profiles, DNG tags and models do when
+    /// read); NaN or infinite parameters panic.
     pub fn noisy_raw(&self, noise: &ChannelNoise, rng: &mut impl Rng) -> Vec<u16> {
         let normals: Vec<Normal<f64>> = noise
             .0

@@ -79,18 +79,12 @@ fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String>
         ))
     } else {
         let f = rawnr_io::dng::read(path).map_err(|e| e.to_string())?;
-        let (x, y, w, h) = f.active;
-        let layout = FrameLayout {
-            width: w,
-            height: h,
-            stride: f.width,
-            cfa: f.cfa,
-        };
+        let (offset, layout) = f.active_region();
         Ok(CleanFrame::from_raw(
-            &f.data[y * f.width + x..],
+            &f.data[offset..],
             &layout,
             &f.levels,
-            (0, 0, w, h),
+            (0, 0, layout.width, layout.height),
         ))
     }
 }
