@@ -145,10 +145,11 @@ int main(int argc, char **argv) {
         goto done;
     }
     fprintf(stderr,
-            "rawnr %s, model \"%s\" (input: %s, %s noise): %ux%u frame, tile %u halo %u "
-            "(%ux%u tiles), plan %zu bytes, scratch %zu bytes\n",
+            "rawnr %s, model \"%s\" (input: %s, %s noise, noise band %u of %u): %ux%u frame, "
+            "tile %u halo %u (%ux%u tiles), plan %zu bytes, scratch %zu bytes\n",
             rawnr_version(), mi.name, mi.clip_below_black ? "clipped below black" : "not clipped",
-            mi.noise_channels == 1 ? "pooled" : "per-plane", (unsigned)h.width,
+            mi.noise_channels == 1 ? "pooled" : "per-plane", (unsigned)di.noise_band,
+            (unsigned)mi.noise_bands, (unsigned)h.width,
             (unsigned)h.height, (unsigned)di.tile, (unsigned)di.halo, (unsigned)di.tile_cols,
             (unsigned)di.tile_rows, den_size, scratch_size);
 

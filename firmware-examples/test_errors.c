@@ -205,6 +205,7 @@ static rawnr_model *test_models(const char *path, unsigned char *bytes, size_t l
     EXPECT(rawnr_model_get_info((const rawnr_model *)zeros, &info), RAWNR_ERR_BAD_HANDLE);
     EXPECT(rawnr_model_get_info(ok, &info), RAWNR_OK);
     CHECK(info.size_multiple >= 1 && info.n_values == info.n_nodes + 1);
+    CHECK(info.noise_bands >= 1 && info.noise_bands <= 32);
     CHECK(memchr(info.name, 0, sizeof info.name) != NULL && info.name[0] != 0);
     return ok;
 }
@@ -325,7 +326,7 @@ static void test_frames(rawnr_denoiser *d, const rawnr_model *m, unsigned char *
     EXPECT(rawnr_denoiser_get_info(d, NULL), RAWNR_ERR_NULL);
     EXPECT(rawnr_denoiser_get_info(d, &info), RAWNR_OK);
     CHECK(info.width == W && info.height == H && info.tile_rows == 2 &&
-          info.scratch_size == scratch_size);
+          info.scratch_size == scratch_size && info.noise_band < 32);
 
     scratch = malloc(scratch_size + 1);
     fill_frame();

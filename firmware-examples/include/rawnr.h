@@ -203,6 +203,12 @@ typedef struct rawnr_model_info {
      * transform per plane, 1 one transform from the parameters averaged over R, Gr, Gb, B.
      */
     uint32_t noise_channels;
+    /**
+     * Noise bands: sets of int8 activation ranges, each for a range of noise levels; a
+     * denoiser uses the one of its frame's noise (`rawnr_denoiser_info.noise_band`). 1 for
+     * f32, f16 and single-band int8 models.
+     */
+    uint32_t noise_bands;
 } rawnr_model_info;
 
 /**
@@ -295,6 +301,11 @@ typedef struct rawnr_denoiser_info {
      * Bytes `rawnr_denoise_frame` needs as scratch (as `rawnr_denoiser_scratch_size`).
      */
     uint64_t scratch_size;
+    /**
+     * The model's noise band this denoiser runs, chosen from the configured noise (0 for a
+     * model without bands; see `rawnr_model_info.noise_bands`).
+     */
+    uint32_t noise_band;
 } rawnr_denoiser_info;
 
 /**

@@ -1,7 +1,7 @@
 //! Writes seed inputs for the fuzz targets (`fuzz/`, `.ci/fuzz`) that the repository has no
-//! files for: small random models exercising every op (`model_run`), the same models behind
-//! C ABI parameter blocks (`capi_run`, layout in `fuzz/fuzz_targets/capi_run.rs`), and noise
-//! profiles (`profile_read`).
+//! files for: small random models exercising every op (`model_run`), int8 models with noise
+//! bands (format version 3), the same models behind C ABI parameter blocks (`capi_run`, layout
+//! in `fuzz/fuzz_targets/capi_run.rs`), and noise profiles (`profile_read`).
 //!
 //! `cargo run -p rawnr-tests --example fuzz_seeds -- fuzz/corpus`
 
@@ -28,6 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         capi.extend_from_slice(&model);
         write(&root, "capi_run", &format!("seed-random-{i}"), &capi)?;
     }
+    // Int8 models with two noise bands (calibrated at two noise levels of a k-sigma model).
+    for i in 0..2u32 {
+        let model = banded_int8(u64::from(100 + i))?;
+        write(&root, "model_run", &format!("seed-banded-{i}.rnm"), &model)?;
+        let mut capi = capi_params(i).to_vec();
+        capi.extend_from_slice(&model);
+        write(&root, "capi_run", &format!("seed-banded-{i}"), &capi)?;
+    }
     let pooled = r#""format": "rawnr-noise-profile", "version": 1, "sensor": "seed", "k": [1.0e-6, 2.0e-3], "sigma2": [1.0e-12, 1.0e-8, 1.0e-5]"#;
     let channels = r#""channels": {"r": {"k": [2.0e-6, 3.0e-3], "sigma2": [0.0, 2.0e-8, 2.0e-5]}, "g": {"k": [1.0e-6, 2.0e-3], "sigma2": [0.0, 1.0e-8, 1.0e-5]}, "b": {"k": [3.0e-6, 4.0e-3], "sigma2": [0.0, 3.0e-8, 3.0e-5]}}"#;
     write(
@@ -43,6 +51,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("{{{pooled}, {channels}, \"black\": [64, 64, 64, 64], \"white\": 1023, \"cfa\": \"RGGB\"}}").as_bytes(),
     )?;
     Ok(())
+}
+
+/// A random k-sigma model quantized to int8 with two noise bands (gain from 0 and from 2).
+fn banded_int8(seed: u64) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    use rawnr_core::noise::NoiseParams;
+    use rawnr_engine::tiling::TileOptions;
+    use rawnr_quant::{calibrate_frame, quantize_int8_banded, Calibration, QuantOptions};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let bytes = rawnr_tests::random_ksigma_model(&mut rng);
+    let words = rawnr_tests::aligned(&bytes);
+    let m = rawnr_core::format::Model::parse(rawnr_tests::as_bytes(&words, bytes.len()))?;
+    let frame = rawnr_tests::synthetic_frame(48, 40);
+    let mut bands = Vec::new();
+    for (gain, k) in [(0.0, 2e-3), (2.0, 4e-4)] {
+        let noise = NoiseParams { k, sigma2: 1e-6 };
+        let noisy = frame.noisy_raw(&noise.into(), &mut rng);
+        let mut cal = Calibration::new(m.n_values());
+        let tiles = TileOptions::default();
+        calibrate_frame(
+            m,
+            &noisy,
+            &frame.layout,
+            &frame.levels,
+            noise,
+            &tiles,
+            &mut cal,
+        )?;
+        bands.push((gain, cal));
+    }
+    Ok(quantize_int8_banded(&m, &bands, &QuantOptions::default())?)
 }
 
 /// A `capi_run` parameter block: frames of 20x14 to 41x21 pixels, every CFA phase, each

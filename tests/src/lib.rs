@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use rand::Rng;
 use rawnr_core::builder::{ConvSpec, ModelBuilder, ValueId};
-use rawnr_core::format::Activation;
+use rawnr_core::format::{Activation, NoiseConditioning};
+use rawnr_core::noise::NoiseCurves;
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
@@ -64,7 +65,28 @@ pub const SYNTHETIC_NOISE: rawnr_core::noise::NoiseParams = rawnr_core::noise::N
 /// transposed conv, add, concat, pixel (un)shuffle, ReLU and LeakyReLU, global residual.
 /// Its halo is its receptive field, so tiling must be exact.
 pub fn random_model(rng: &mut impl Rng) -> Vec<u8> {
-    let mut b = ModelBuilder::new("random test model");
+    random_model_in(ModelBuilder::new("random test model"), rng)
+}
+
+/// The noise profile of [`random_ksigma_model`]: k-sigma anchor ISO 1600, where
+/// `k = 1.7e-3` (a frame with [`SYNTHETIC_NOISE`] has transform gain 0.85).
+pub const KSIGMA_TEST_CURVES: NoiseCurves = NoiseCurves {
+    k: [1e-6, 1e-4],
+    sigma2: [0.0, 1e-9, 1e-6],
+};
+
+/// [`random_model`] with k-sigma noise conditioning ([`KSIGMA_TEST_CURVES`]), so its input
+/// gain follows the frame's noise (the key of noise bands).
+pub fn random_ksigma_model(rng: &mut impl Rng) -> Vec<u8> {
+    let mut b = ModelBuilder::new("random k-sigma test model");
+    b.noise(
+        NoiseConditioning::KSigma { anchor_iso: 1600.0 },
+        KSIGMA_TEST_CURVES,
+    );
+    random_model_in(b, rng)
+}
+
+fn random_model_in(mut b: ModelBuilder, rng: &mut impl Rng) -> Vec<u8> {
     let mut w = |n: usize, fan_in: usize| -> Vec<f32> {
         let s = (2.0 / fan_in as f32).sqrt();
         (0..n).map(|_| rng.random_range(-s..s)).collect()

@@ -77,6 +77,9 @@ pub struct rawnr_denoiser_info {
     pub tile_cols: u32,
     /// Bytes `rawnr_denoise_frame` needs as scratch (as `rawnr_denoiser_scratch_size`).
     pub scratch_size: u64,
+    /// The model's noise band this denoiser runs, chosen from the configured noise (0 for a
+    /// model without bands; see `rawnr_model_info.noise_bands`).
+    pub noise_band: u32,
 }
 
 /// A model planned for one frame geometry, levels, noise and tiling (opaque). Made by
@@ -480,6 +483,7 @@ pub unsafe extern "C" fn rawnr_denoiser_get_info(
             tile_rows: sat(g.rows()),
             tile_cols: sat(g.cols()),
             scratch_size: total_size(&h.run_pieces()).unwrap_or(usize::MAX) as u64,
+            noise_band: sat(h.fp.noise_band()),
         });
         Ok(())
     })

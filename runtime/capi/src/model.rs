@@ -51,6 +51,10 @@ pub struct rawnr_model_info {
     /// Input convention: how per-channel noise parameters are applied, 0 one k-sigma
     /// transform per plane, 1 one transform from the parameters averaged over R, Gr, Gb, B.
     pub noise_channels: u32,
+    /// Noise bands: sets of int8 activation ranges, each for a range of noise levels; a
+    /// denoiser uses the one of its frame's noise (`rawnr_denoiser_info.noise_band`). 1 for
+    /// f32, f16 and single-band int8 models.
+    pub noise_bands: u32,
 }
 
 const MODEL_MAGIC: u32 = 0x4d4e_5252; // "RRNM"
@@ -348,6 +352,7 @@ pub unsafe extern "C" fn rawnr_model_get_info(
                 NoiseChannels::PerPlane => 0,
                 NoiseChannels::Pooled => 1,
             },
+            noise_bands: m.noise_bands() as u32,
         });
         Ok(())
     })

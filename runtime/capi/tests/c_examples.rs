@@ -271,3 +271,43 @@ fn c_examples_are_clean_under_valgrind() {
         true,
     );
 }
+
+#[test]
+fn denoise_file_runs_the_int8_models_noise_band() {
+    use rawnr_engine::{graph::Engine, tiling::Denoiser};
+    let dir = work_dir("denoise_file_int8");
+    let exe = build_example("denoise_file", &dir, Build::Plain);
+    let (crop, frame) = real_crop(&dir, 320, 64, 256, 128);
+    let out = dir.join("out.pgm");
+    let int8 = repo_root().join("models/pmrid-int8.rnm");
+    let log = run_ok(
+        Command::new(&exe)
+            .arg(&int8)
+            .arg(&crop)
+            .arg(&out)
+            .args(REAL_OPTS),
+    );
+    let log = String::from_utf8_lossy(&log.stderr);
+    // The C library picks the band of the configured noise, as the Rust API does.
+    let m = AlignedModel::load(&int8);
+    let model = rawnr_core::format::Model::parse(m.bytes()).unwrap();
+    let d = Denoiser::new(Engine::new(model));
+    let band = d
+        .noise_band(&d.default_noise(3200.0).unwrap().into())
+        .unwrap();
+    assert!(band > 0 && model.noise_bands() > 1);
+    let says = format!("noise band {band} of {}", model.noise_bands());
+    assert!(log.contains(&says), "{log}");
+    let want = rust_denoise(
+        m.bytes(),
+        &frame,
+        CfaPhase::Grbg,
+        real_levels(),
+        3200.0,
+        TileOptions {
+            tile: 256,
+            halo: None,
+        },
+    );
+    assert_same(&out, &want, "denoise_file, int8 with noise bands");
+}

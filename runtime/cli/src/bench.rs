@@ -148,7 +148,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     #[cfg(feature = "ort")]
     let mut ort_net = match args.engine.backend {
         crate::Backend::Ort => Some(crate::ort_backend::OrtNet::new(
-            &m,
+            &m.at_noise_band(fp.noise_band()).map_err(rt)?,
             threads,
             args.engine.ep,
             args.engine.qdq_weights,

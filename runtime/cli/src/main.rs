@@ -150,8 +150,14 @@ pub fn run_backend(
             let fp = denoiser
                 .prepare(layout, levels, noise, &args.tiles(denoiser, threads)?)
                 .map_err(rt)?;
+            // The frame's noise band of a banded int8 model, exported as one QDQ graph.
+            let band = denoiser
+                .engine()
+                .model()
+                .at_noise_band(fp.noise_band())
+                .map_err(rt)?;
             let mut net = ort_backend::OrtNet::new(
-                denoiser.engine().model(),
+                &band,
                 threads,
                 args.ep,
                 args.qdq_weights,
@@ -906,8 +912,20 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         )?;
     }
     if !args.quiet {
+        let bands = match model.noise_bands() {
+            1 => String::new(),
+            n => format!(
+                " (noise band {} of {n})",
+                denoiser
+                    .noise_band(&noise)
+                    .map_err(|source| CliError::Runtime {
+                        context: input.display().to_string(),
+                        source,
+                    })?
+            ),
+        };
         println!(
-            "{} -> {}: {}x{} {}, model {}, noise (green) k {:.3e} sigma^2 {:.3e} from {}, remaining noise variance ~{:.2}%, {} threads, {:.2} s",
+            "{} -> {}: {}x{} {}, model {}{bands}, noise (green) k {:.3e} sigma^2 {:.3e} from {}, remaining noise variance ~{:.2}%, {} threads, {:.2} s",
             input.display(),
             output.display(),
             layout.width,

@@ -476,7 +476,7 @@ impl ModelBuilder {
         {
             1
         } else {
-            FORMAT_VERSION
+            QUANT_FORMAT_VERSION
         };
         let mut out = alloc::vec![0u8; end];
         let put32 =
@@ -601,6 +601,135 @@ impl ModelBuilder {
         Model::parse(bytemuck::cast_slice(&words))?;
         Ok(out)
     }
+}
+
+/// Parses `bytes` from an aligned copy (a `Vec<u8>` may be 1-aligned) to validate them.
+fn validate_bytes(bytes: &[u8]) -> Result<(), Error> {
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Model::parse(bytemuck::cast_slice(&words)).map(|_| ())
+}
+
+/// Joins int8 models that differ only in their activation quantization and int8 biases (the
+/// quantizer's output for several calibrations of one f32 model) into one model with noise
+/// bands (format version 3): `base` is band 0, each `(least_gain, model)` of `bands` (least
+/// gains above 0, increasing) one more band. Errors if the graphs, weights or value types
+/// differ, or on more than [`MAX_NOISE_BANDS`] bands.
+pub fn join_noise_bands(base: &Model<'_>, bands: &[(f32, Model<'_>)]) -> Result<Vec<u8>, Error> {
+    let bad = |what| Err(Error::BadHeader(what));
+    if base.noise_bands() != 1 || bands.iter().any(|(_, m)| m.noise_bands() != 1) {
+        return bad("noise bands can be joined from models without bands only");
+    }
+    if bands.is_empty() || bands.len() + 1 > MAX_NOISE_BANDS as usize {
+        return bad("noise band count must be 2..=32");
+    }
+    let (nv, nn) = (base.n_values(), base.n_nodes());
+    let b0 = base.bytes();
+    let tables_end = u32_at_le(b0, header::DATA_OFF) as usize;
+    let int8_bias = |m: &Model<'_>, i: usize| {
+        let n = m.node(i);
+        matches!(n.op, OpKind::Conv2d | OpKind::ConvTranspose2d)
+            && n.bias != NO_TENSOR
+            && m.tensor(n.weight as usize).dtype == DType::I8
+    };
+    let bias_tensors: Vec<u32> = (0..nn)
+        .filter(|&i| int8_bias(base, i))
+        .map(|i| base.node(i).bias)
+        .collect();
+    let mut last = 0.0f32;
+    for (gain, m) in bands {
+        if !(gain.is_finite() && *gain > last) {
+            return bad("noise band gains must be above 0 and increase");
+        }
+        last = *gain;
+        let b = m.bytes();
+        // Same header counts and tables (info, value records up to their scale and zero
+        // point, tensor and node records) and blobs, except the int8 biases.
+        let tables = |b: &[u8]| {
+            let mut t = b[header::N_VALUES..tables_end].to_vec();
+            let values = u32_at_le(b, header::VALUES_OFF) as usize - header::N_VALUES;
+            for v in 0..nv {
+                let o = values + v * VALUE_RECORD_LEN + 8;
+                t[o..o + 8].fill(0);
+            }
+            t
+        };
+        if m.n_values() != nv || m.n_nodes() != nn || b.len() != b0.len() || tables(b) != tables(b0)
+        {
+            return bad("noise bands must share the graph and tables");
+        }
+        for t in 0..base.n_tensors() {
+            let d = base.tensor(t);
+            if bias_tensors.contains(&(t as u32)) {
+                continue;
+            }
+            let r = d.offset as usize..(d.offset + d.byte_len) as usize;
+            if b[r.clone()] != b0[r] {
+                return bad("noise bands must share the weights");
+            }
+        }
+        for v in 0..nv {
+            let same_kind = matches!(
+                (base.value_type(v), m.value_type(v)),
+                (ValueType::F32, ValueType::F32) | (ValueType::U8(_), ValueType::U8(_))
+            );
+            if !same_kind {
+                return bad("noise bands must share the value types");
+            }
+        }
+    }
+    // Band table, then per band its quantization table, bias table and biases.
+    let mut out = b0.to_vec();
+    out.resize(out.len().next_multiple_of(8), 0);
+    let table = out.len();
+    let n = bands.len() + 1;
+    out.resize(table + 8 + n * NOISE_BAND_RECORD_LEN, 0);
+    out[table..table + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    for (k, (gain, m)) in bands.iter().enumerate() {
+        let quant = out.len();
+        for v in 0..nv {
+            let (s, z) = match m.value_type(v) {
+                ValueType::U8(q) => (q.scale, q.zero_point as u32),
+                ValueType::F32 => (0.0, 0),
+            };
+            out.extend_from_slice(&s.to_le_bytes());
+            out.extend_from_slice(&z.to_le_bytes());
+        }
+        let index = out.len();
+        out.resize(index + 4 * nn, 0xff);
+        for i in 0..nn {
+            if !int8_bias(base, i) {
+                continue;
+            }
+            let at = out.len() as u32;
+            out[index + 4 * i..index + 4 * i + 4].copy_from_slice(&at.to_le_bytes());
+            for &x in m.tensor_i32(m.node(i).bias as usize) {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let r = table + 8 + (k + 1) * NOISE_BAND_RECORD_LEN;
+        out[r..r + 4].copy_from_slice(&gain.to_le_bytes());
+        out[r + 4..r + 8].copy_from_slice(&(quant as u32).to_le_bytes());
+        out[r + 8..r + 12].copy_from_slice(&(index as u32).to_le_bytes());
+    }
+    if out.len() > u32::MAX as usize {
+        return bad("model too large for noise bands");
+    }
+    let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put32(&mut out, header::VERSION, FORMAT_VERSION);
+    put32(&mut out, header::BANDS_OFF, table as u32);
+    let len = out.len() as u64;
+    out[header::FILE_LEN..header::FILE_LEN + 8].copy_from_slice(&len.to_le_bytes());
+    let crc = crate::crc32::crc32(&out[HEADER_LEN..]);
+    put32(&mut out, header::CRC, crc);
+    validate_bytes(&out)?;
+    Ok(out)
+}
+
+fn u32_at_le(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -1,4 +1,4 @@
-//! The `.rnm` model file format, versions 1 and 2, and its zero-copy parser.
+//! The `.rnm` model file format, versions 1 to 3, and its zero-copy parser.
 //!
 //! All integers and floats are little-endian. Layout:
 //!
@@ -30,6 +30,18 @@
 //!   convolutions, whose bias is i32 in units of `in_scale * weight_scale`;
 //! - `Quantize` (f32 -> u8) and `Dequantize` (u8 -> f32) nodes.
 //!
+//! Version 3 adds noise bands to int8 models: several sets of activation quantization (every
+//! u8 value's scale and zero point) and int8 convolution biases, each for a range of the
+//! noise transform's gain, over one set of weights. The header's byte 56 holds the offset of
+//! the band table: `u32` count (2..=[`MAX_NOISE_BANDS`]), `u32` 0, then one 16-byte record per
+//! band: `f32` least gain (band 0: 0, then strictly increasing), `u32` offset of the band's
+//! quantization table (`n_values` x (`f32` scale, `i32` zero point); 0 for band 0, which is the
+//! value table itself), `u32` offset of its bias table (`n_nodes` x `u32`: the file offset of
+//! that int8 convolution's `out_channels` i32 biases, [`NO_TENSOR`] for every other node;
+//! 0 for band 0, which uses the node records' bias tensors), `u32` 0. A runtime picks the last
+//! band whose least gain is at most the frame's ([`Model::noise_band_for_gain`]). Every band
+//! passes the same checks as the value table and biases of band 0.
+//!
 //! The model input and output values are always f32. The int8 arithmetic (W8A8, fixed-point
 //! requantization) is specified in `rawnr_kernels::quant`; the parser checks that every scale
 //! ratio it needs is within that arithmetic's range.
@@ -41,7 +53,13 @@ use crate::noise::NoiseCurves;
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"RAWNRMDL";
 /// Highest format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// The version of int8 and f16 models without noise bands.
+pub const QUANT_FORMAT_VERSION: u32 = 2;
+/// Most noise bands a model may carry (version 3).
+pub const MAX_NOISE_BANDS: u32 = 32;
+/// Length of one noise band record in bytes.
+pub const NOISE_BAND_RECORD_LEN: usize = 16;
 /// Oldest format version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Header length in bytes.
@@ -359,6 +377,15 @@ pub struct Model<'a> {
     values_off: usize,
     tensors_off: usize,
     nodes_off: usize,
+    /// Offset of the noise band table (0: one band).
+    bands_off: usize,
+    /// Noise bands (1 without a band table).
+    n_bands: u32,
+    /// The band this view reads (0: the value table and node biases).
+    band: u32,
+    /// Offsets of this band's quantization and bias tables (0 for band 0).
+    band_quant_off: usize,
+    band_bias_off: usize,
 }
 
 // ---- little-endian field access (bounds are checked by the callers' table checks) ----
@@ -404,6 +431,8 @@ pub mod header {
     pub const NODES_OFF: usize = 48;
     /// Offset of the first blob (u32).
     pub const DATA_OFF: usize = 52;
+    /// Offset of the noise band table (u32; version 3, 0 = no bands).
+    pub const BANDS_OFF: usize = 56;
 }
 
 /// Byte offsets of the info record fields (relative to the record).
@@ -536,6 +565,11 @@ impl<'a> Model<'a> {
             values_off,
             tensors_off,
             nodes_off,
+            bands_off: 0,
+            n_bands: 1,
+            band: 0,
+            band_quant_off: 0,
+            band_bias_off: 0,
         };
         for t in 0..n_tensors {
             let d = model.read_tensor(t)?;
@@ -547,7 +581,131 @@ impl<'a> Model<'a> {
             }
         }
         model.validate_graph()?;
+        let model = model.with_band_table()?;
+        for b in 1..model.n_bands {
+            model.at_noise_band(b as usize)?.validate_graph()?;
+        }
         Ok(model)
+    }
+
+    /// Reads the header's noise band table (version 3), checking its records' bounds.
+    fn with_band_table(self) -> Result<Self, Error> {
+        let b = self.bytes;
+        let off = if self.version >= 3 {
+            u32_at(b, header::BANDS_OFF) as usize
+        } else {
+            0
+        };
+        if off == 0 {
+            return Ok(self);
+        }
+        let bad = |what| Err(Error::BadHeader(what));
+        let file_len = b.len();
+        let in_file = |o: usize, len: usize| {
+            o >= HEADER_LEN + INFO_LEN && o.is_multiple_of(4) && o.saturating_add(len) <= file_len
+        };
+        if !in_file(off, 8) {
+            return bad("noise band table outside the file");
+        }
+        let n = u32_at(b, off);
+        if !(2..=MAX_NOISE_BANDS).contains(&n) {
+            return bad("noise band count must be 2..=32");
+        }
+        if !in_file(off, 8 + n as usize * NOISE_BAND_RECORD_LEN) {
+            return bad("noise band table outside the file");
+        }
+        let mut last = -1.0f32;
+        for i in 0..n as usize {
+            let r = off + 8 + i * NOISE_BAND_RECORD_LEN;
+            let (gain, q, bias) = (f32_at(b, r), u32_at(b, r + 4), u32_at(b, r + 8));
+            if !(gain.is_finite() && gain > last) || (i == 0 && gain != 0.0) {
+                return bad("noise band gains must start at 0 and increase");
+            }
+            last = gain;
+            if i == 0 {
+                if q != 0 || bias != 0 {
+                    return bad("noise band 0 is the value table itself");
+                }
+            } else if !in_file(q as usize, self.n_values as usize * 8)
+                || !in_file(bias as usize, self.n_nodes as usize * 4)
+            {
+                return bad("noise band tables outside the file");
+            }
+        }
+        Ok(Model {
+            bands_off: off,
+            n_bands: n,
+            ..self
+        })
+    }
+
+    /// Number of noise bands: sets of activation quantization and int8 biases, each for a
+    /// range of the noise transform's gain (1: the model has one set).
+    pub fn noise_bands(&self) -> usize {
+        self.n_bands as usize
+    }
+
+    /// The band this view reads (see [`Model::at_noise_band`]).
+    pub fn noise_band(&self) -> usize {
+        self.band as usize
+    }
+
+    /// The least noise-transform gain band `b` serves (0 for band 0).
+    pub fn noise_band_min_gain(&self, b: usize) -> f32 {
+        if b == 0 || b >= self.noise_bands() {
+            return 0.0;
+        }
+        f32_at(self.bytes, self.bands_off + 8 + b * NOISE_BAND_RECORD_LEN)
+    }
+
+    /// The band for frames whose noise transform has gain `gain`: the last band whose least
+    /// gain is at most `gain` (band 0 for a NaN or a gain below every band's).
+    pub fn noise_band_for_gain(&self, gain: f32) -> usize {
+        (1..self.noise_bands())
+            .take_while(|&b| self.noise_band_min_gain(b) <= gain)
+            .last()
+            .unwrap_or(0)
+    }
+
+    /// The same model reading band `b`'s activation quantization and int8 biases (every
+    /// band was validated at parse time).
+    pub fn at_noise_band(&self, b: usize) -> Result<Self, Error> {
+        if b >= self.noise_bands() {
+            return Err(Error::BadHeader("noise band index past the band table"));
+        }
+        if b == 0 {
+            return Ok(Model {
+                band: 0,
+                band_quant_off: 0,
+                band_bias_off: 0,
+                ..*self
+            });
+        }
+        let r = self.bands_off + 8 + b * NOISE_BAND_RECORD_LEN;
+        Ok(Model {
+            band: b as u32,
+            band_quant_off: u32_at(self.bytes, r + 4) as usize,
+            band_bias_off: u32_at(self.bytes, r + 8) as usize,
+            ..*self
+        })
+    }
+
+    /// The i32 bias of int8 convolution node `i` in this view's band (empty without one or
+    /// for other nodes).
+    pub fn bias_i32(&self, i: usize) -> &'a [i32] {
+        let n = self.node(i);
+        if n.bias == NO_TENSOR {
+            return &[];
+        }
+        if self.band == 0 {
+            return self.tensor_i32(n.bias as usize);
+        }
+        let at = u32_at(self.bytes, self.band_bias_off + 4 * i);
+        let len = n.out_channels as usize * 4;
+        if at == NO_TENSOR || at as usize + len > self.bytes.len() {
+            return &[];
+        }
+        bytemuck::try_cast_slice(&self.bytes[at as usize..at as usize + len]).unwrap_or(&[])
     }
 
     /// The raw file bytes.
@@ -603,11 +761,17 @@ impl<'a> Model<'a> {
             return Ok(ValueType::F32);
         }
         let o = self.values_off + v * VALUE_RECORD_LEN;
+        // Band 0 reads the value record, others their quantization table.
+        let q = if self.band == 0 {
+            o + 8
+        } else {
+            self.band_quant_off + 8 * v
+        };
         match self.bytes[o + 4] {
             0 => Ok(ValueType::F32),
             1 => {
-                let scale = f32_at(self.bytes, o + 8);
-                let zero_point = u32_at(self.bytes, o + 12) as i32;
+                let scale = f32_at(self.bytes, q);
+                let zero_point = u32_at(self.bytes, q + 4) as i32;
                 if !(scale.is_normal() && scale > 0.0) {
                     return Err(Error::BadHeader(
                         "value scale must be a positive normal float",
@@ -826,7 +990,36 @@ impl<'a> Model<'a> {
         for i in 0..self.n_nodes {
             let n = self.read_node(i)?;
             validate_node(self, i, &n)?;
+            if self.band != 0 {
+                self.validate_band_bias(i, &n)?;
+            }
             validate_types(self, i, &n)?;
+        }
+        Ok(())
+    }
+
+    /// Checks node `i`'s entry in this (non-zero) band's bias table: the place of its i32
+    /// biases for an int8 convolution with a bias, [`NO_TENSOR`] for any other node.
+    fn validate_band_bias(&self, i: u32, n: &Node) -> Result<(), Error> {
+        let at = u32_at(self.bytes, self.band_bias_off + 4 * i as usize);
+        let int8_bias = matches!(n.op, OpKind::Conv2d | OpKind::ConvTranspose2d)
+            && n.bias != NO_TENSOR
+            && self.read_tensor(n.weight)?.dtype == DType::I8;
+        let bad = |reason| Err(Error::BadNode { node: i, reason });
+        if !int8_bias {
+            return if at == NO_TENSOR {
+                Ok(())
+            } else {
+                bad("noise band bias for a node without int8 bias")
+            };
+        }
+        let len = n.out_channels as usize * 4;
+        let at = at as usize;
+        if at < HEADER_LEN + INFO_LEN
+            || !at.is_multiple_of(4)
+            || at.saturating_add(len) > self.bytes.len()
+        {
+            return bad("noise band bias outside the file");
         }
         Ok(())
     }
@@ -996,7 +1189,7 @@ fn validate_types(m: &Model<'_>, i: u32, n: &Node) -> Result<(), Error> {
                             return bad("an int8 convolution's bias must be i32");
                         }
                         Some(_) => m
-                            .tensor_i32(n.bias as usize)
+                            .bias_i32(i as usize)
                             .iter()
                             .map(|&b| (b as i64).abs())
                             .max()

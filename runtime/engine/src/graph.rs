@@ -189,6 +189,15 @@ impl<'m> Engine<'m> {
         Self::with_kernels(model, Kernels::best())
     }
 
+    /// The same engine on band `b` of the model's noise bands (see
+    /// [`Model::noise_band_for_gain`]; a model without bands has only band 0).
+    pub fn at_noise_band(&self, b: usize) -> Result<Self, Error> {
+        Ok(Engine {
+            model: self.model.at_noise_band(b)?,
+            ..self.clone()
+        })
+    }
+
     /// Prepares a model for execution with a given kernel set (e.g. [`Kernels::reference`]).
     pub fn with_kernels(model: Model<'m>, kernels: Kernels) -> Self {
         Engine {
@@ -220,11 +229,7 @@ impl<'m> Engine<'m> {
             in_scale: qx.scale,
             weight: m.tensor_i8(n.weight as usize),
             weight_scale: m.tensor_f32(n.weight_scale as usize),
-            bias: if n.bias == NO_TENSOR {
-                &[]
-            } else {
-                m.tensor_i32(n.bias as usize)
-            },
+            bias: m.bias_i32(i),
         })
     }
 

@@ -248,9 +248,15 @@ pub struct FramePlan<P = DefaultPlan> {
     forward: PixelTransform,
     inverse: PixelTransform,
     white: f32,
+    band: usize,
 }
 
 impl<P: AsPlan> FramePlan<P> {
+    /// The model's noise band this frame runs with (see [`Denoiser::noise_band`]).
+    pub fn noise_band(&self) -> usize {
+        self.band
+    }
+
     /// Scratch elements (f32) one worker needs.
     pub fn scratch_len(&self) -> usize {
         self.plan.as_plan().scratch_len
@@ -401,6 +407,7 @@ impl<'m> Denoiser<'m> {
             inverse,
             white: levels.white,
             plan,
+            band: self.noise_band(&noise)?,
         })
     }
 
@@ -441,14 +448,7 @@ impl<'m> Denoiser<'m> {
         noise: &ChannelNoise,
     ) -> Result<(PixelTransform, PixelTransform), Error> {
         let info = self.engine.model().info();
-        let noise = match self.input.noise_channels {
-            NoiseChannels::PerPlane => *noise,
-            NoiseChannels::Pooled => noise.pooled().into(),
-        };
-        let mut t = [Affine::IDENTITY; 4];
-        for (tc, &n) in t.iter_mut().zip(&noise.0) {
-            *tc = self.noise_transform(n)?;
-        }
+        let t = self.plane_transforms(noise)?;
         let forward = PixelTransform::forward_channels(levels, &t, info.input_scale);
         Ok((
             if self.input.clip_below_black {
@@ -458,6 +458,38 @@ impl<'m> Denoiser<'m> {
             },
             PixelTransform::inverse_channels(levels, &t, info.input_scale),
         ))
+    }
+
+    /// The noise transform of each plane under the input convention (pooled or per plane).
+    fn plane_transforms(&self, noise: &ChannelNoise) -> Result<[Affine; 4], Error> {
+        let noise = match self.input.noise_channels {
+            NoiseChannels::PerPlane => *noise,
+            NoiseChannels::Pooled => noise.pooled().into(),
+        };
+        let mut t = [Affine::IDENTITY; 4];
+        for (tc, &n) in t.iter_mut().zip(&noise.0) {
+            *tc = self.noise_transform(n)?;
+        }
+        Ok(t)
+    }
+
+    /// The model's noise band for frames with `noise`: the band of the mean gain of the four
+    /// planes' noise transforms ([`rawnr_core::format::Model::noise_band_for_gain`]; always 0
+    /// for a model without bands).
+    pub fn noise_band(&self, noise: &ChannelNoise) -> Result<usize, Error> {
+        let m = self.engine.model();
+        if m.noise_bands() == 1 {
+            return Ok(0);
+        }
+        Ok(m.noise_band_for_gain(self.noise_gain(noise)?))
+    }
+
+    /// The key of the noise bands: the mean gain of the four planes' noise transforms for
+    /// `noise` under the input convention (1 without noise conditioning; for a k-sigma model
+    /// `k_anchor / k`, above 1 for frames less noisy than the anchor).
+    pub fn noise_gain(&self, noise: &ChannelNoise) -> Result<f32, Error> {
+        let t = self.plane_transforms(noise)?;
+        Ok((t.iter().map(|a| a.gain).sum::<f64>() / 4.0) as f32)
     }
 
     /// The stripe grid and stream plan of a row-streamed run over frames of `layout`'s size
@@ -514,7 +546,9 @@ impl<'m> Denoiser<'m> {
         levels.validate()?;
         Self::check_output(layout, input, out_layout, output)?;
         let (grid, plan) = self.prepare_streamed(layout, opts)?;
-        let (forward, inverse) = self.transforms(levels, &noise.into())?;
+        let noise = noise.into();
+        let (forward, inverse) = self.transforms(levels, &noise)?;
+        let engine = self.engine.at_noise_band(self.noise_band(&noise)?)?;
         // A stripe is a full-height "tile row 0" tile of the grid.
         let stripes: Vec<Tile> = grid.band_tiles(0).collect();
         let total = stripes.len() * grid.padded_h;
@@ -529,7 +563,7 @@ impl<'m> Denoiser<'m> {
                 };
                 let (_, cx, _, cw) = t.core;
                 let (_, rx, _, rw) = t.region;
-                self.engine.run_streamed(
+                engine.run_streamed(
                     &plan,
                     rw,
                     &mut scratch,
@@ -658,13 +692,14 @@ impl<'m> Denoiser<'m> {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let plan = fp.plan.as_plan();
-        let out_v = self.engine.model().info().output_value as usize;
+        let engine = self.engine.at_noise_band(fp.band)?;
+        let out_v = engine.model().info().output_value as usize;
         for t in fp.grid.band_tiles(row) {
             let (_, _, rh, rw) = t.region;
-            self.engine.infer_shapes(rh, rw, shapes)?;
+            engine.infer_shapes(rh, rw, shapes)?;
             let in_r = plan.range(0, &shapes[0]);
             fp.pack_tile(&t, input, in_first_row, layout, &mut scratch[in_r])?;
-            self.engine.run(&plan, shapes, scratch)?;
+            engine.run(&plan, shapes, scratch)?;
             let out_r = plan.range(out_v, &shapes[out_v]);
             fp.unpack_tile(&t, &scratch[out_r], band, out_layout, first_row)?;
         }

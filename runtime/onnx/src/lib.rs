@@ -427,7 +427,7 @@ fn conv_operands(
                 }
             }
             if has_bias {
-                let b = model.tensor_i32(n.bias as usize);
+                let b = model.bias_i32(i);
                 // The engine's f32 output stage multiplies by the same f32 product.
                 let bscale: Vec<f32> = ws.iter().map(|&s| qx.scale * s).collect();
                 push_dq_const(

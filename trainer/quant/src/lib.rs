@@ -9,7 +9,14 @@
 //!   [`calibrate_frame`]). The model input is quantized by a `Quantize` node; a node that makes
 //!   the model output and is not a convolution (PMRID's global residual add) stays f32, and the
 //!   convolution feeding it dequantizes in its output stage.
+//! - [`quantize_int8_banded`]: the same with one calibration per noise band (ranges of the
+//!   noise transform's gain, [`rawnr_engine::tiling::Denoiser::noise_gain`]): one set of
+//!   weights, activation ranges and biases per band, joined into one model (format version 3)
+//!   whose runtime picks the band from each frame's noise; [`bands`] calibrates every band
+//!   over a sensor's operating range.
 #![warn(missing_docs)]
+
+pub mod bands;
 
 use rawnr_core::bayer::{FrameLayout, Levels};
 use rawnr_core::builder::{ConvSpec, ConvWeights, ModelBuilder, ValueId};
@@ -35,6 +42,15 @@ pub enum QuantError {
         /// Values in the calibration.
         got: usize,
     },
+    /// [`quantize_int8_banded`] got no band.
+    #[error("no noise band to calibrate")]
+    NoBands,
+    /// Noise band edges or calibration cases that cannot be used.
+    #[error("noise bands: {0}")]
+    BadBands(&'static str),
+    /// A noise band that no calibration case reaches.
+    #[error("noise band {0} gets no calibration case: add noise levels (ISOs or profiles) in its gain range")]
+    EmptyBand(usize),
     /// The model is already quantized or uses precisions this tool does not convert.
     #[error("node {node}: {reason}")]
     Unsupported {
@@ -148,6 +164,30 @@ impl Calibration {
         self.sum_min[v] += lo as f64;
         self.sum_max[v] += hi as f64;
         self.tiles[v] += 1;
+    }
+
+    /// Adds the first-pass statistics of `other` (the same model's values, before
+    /// [`Calibration::begin_histograms`]) to these.
+    pub fn merge(&mut self, other: &Calibration) -> Result<(), QuantError> {
+        if other.min.len() != self.min.len() {
+            return Err(QuantError::CalibrationMismatch {
+                want: self.min.len(),
+                got: other.min.len(),
+            });
+        }
+        if self.hist.is_some() || other.hist.is_some() {
+            return Err(QuantError::BadBands(
+                "calibrations merge in the first pass only",
+            ));
+        }
+        for v in 0..self.min.len() {
+            self.min[v] = self.min[v].min(other.min[v]);
+            self.max[v] = self.max[v].max(other.max[v]);
+            self.sum_min[v] += other.sum_min[v];
+            self.sum_max[v] += other.sum_max[v];
+            self.tiles[v] += other.tiles[v];
+        }
+        Ok(())
     }
 
     /// Tiles seen (per value, the input's count).
@@ -417,6 +457,47 @@ fn quantize_weights(m: &Model<'_>, n: &rawnr_core::format::Node) -> (Vec<i8>, Ve
         .map(|(idx, &x)| (x / scales[oc_of(idx)]).round().clamp(-127.0, 127.0) as i8)
         .collect();
     (q, scales)
+}
+
+/// Quantizes an f32 model to W8A8 with one calibration per noise band: `bands` holds each
+/// band's least noise-transform gain (the first 0, then increasing) and calibration. The
+/// weights are shared; each band has its own activation ranges and int8 biases. One band
+/// gives the model of [`quantize_int8`].
+pub fn quantize_int8_banded(
+    m: &Model<'_>,
+    bands: &[(f32, Calibration)],
+    opts: &QuantOptions,
+) -> Result<Vec<u8>, QuantError> {
+    let Some(((_, first), rest)) = bands.split_first() else {
+        return Err(QuantError::NoBands);
+    };
+    let base = quantize_int8(m, first, opts)?;
+    if rest.is_empty() {
+        return Ok(base);
+    }
+    let others: Vec<(f32, Vec<u32>)> = rest
+        .iter()
+        .map(|(g, cal)| Ok((*g, words(&quantize_int8(m, cal, opts)?))))
+        .collect::<Result<_, QuantError>>()?;
+    let base = words(&base);
+    let base = Model::parse(bytemuck::cast_slice(&base))?;
+    let others: Vec<(f32, Model<'_>)> = others
+        .iter()
+        .map(|(g, w)| Ok((*g, Model::parse(bytemuck::cast_slice(w))?)))
+        .collect::<Result<_, QuantError>>()?;
+    Ok(rawnr_core::builder::join_noise_bands(&base, &others)?)
+}
+
+/// A model's bytes as 4-aligned words (for parsing).
+fn words(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
 }
 
 /// Quantizes an f32 model to W8A8 with the activation ranges of `cal`.

@@ -5,13 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_engine::file::ModelFile;
 use rawnr_engine::tiling::TileOptions;
 use rawnr_quality::CleanFrame;
-use rawnr_quant::{calibrate_frame, quantize_int8, to_f16, Calibration, QuantOptions, RangeMethod};
+use rawnr_quant::bands::{
+    calibrate_bands, calibration_dead_leaves, noise_cases, BandEdges, DEAD_LEAVES_SEED,
+};
+use rawnr_quant::{quantize_int8_banded, to_f16, QuantOptions, RangeMethod};
 
 /// Quantize an f32 rawnr model: int8 (per-channel weights, u8 activations calibrated on raw
 /// frames with synthetic Poisson-Gaussian noise at the given ISOs) and/or f16 weights.
@@ -30,6 +32,20 @@ struct Args {
     /// Calibration raw frame (DNG, or 16-bit PGM with --pgm-*), treated as clean; repeatable.
     #[arg(long)]
     calib: Vec<PathBuf>,
+    /// Synthetic dead-leaves calibration frames (1024x768, 14-bit, seeds 2000, 2001, ...;
+    /// `denoise-raw eval --dead-leaves` uses others) added to the --calib frames.
+    #[arg(long, default_value_t = 0)]
+    calib_dead_leaves: usize,
+    /// Noise bands: the least noise-transform gain (k_anchor / k) of bands 1, 2, ...
+    /// (comma-separated, increasing; band 0 takes the gains below the first). Each band is
+    /// calibrated on the noisy frames whose gain falls in it and gets its own activation
+    /// ranges and biases; the runtime picks the band from each frame's noise.
+    #[arg(long, value_delimiter = ',')]
+    noise_bands: Vec<f32>,
+    /// A noise level of gain g also calibrates the bands meeting g / F ..= g * F (1: only
+    /// its own band).
+    #[arg(long, default_value_t = 1.0)]
+    band_overlap: f32,
     /// CFA phase of PGM inputs.
     #[arg(long, default_value = "rggb")]
     pgm_cfa: String,
@@ -59,6 +75,15 @@ struct Args {
     /// Tile size used for calibration (packed pixels).
     #[arg(long, default_value_t = 256)]
     tile: usize,
+}
+
+/// The name of each `--noise-profile` (`model` without one).
+fn profile_names(args: &Args) -> Vec<String> {
+    if args.noise_profile.is_empty() {
+        vec!["model".into()]
+    } else {
+        args.noise_profile.clone()
+    }
 }
 
 fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String> {
@@ -105,8 +130,8 @@ fn run(args: &Args) -> Result<(), String> {
     let Some(out) = &args.int8 else {
         return Ok(());
     };
-    if args.calib.is_empty() {
-        return Err("--int8 needs at least one --calib frame".into());
+    if args.calib.is_empty() && args.calib_dead_leaves == 0 {
+        return Err("--int8 needs --calib frames or --calib-dead-leaves".into());
     }
     let method = match args.range.as_str() {
         "minmax" => RangeMethod::MinMax,
@@ -115,8 +140,7 @@ fn run(args: &Args) -> Result<(), String> {
         "mse-or-mean" => RangeMethod::MseOrMean,
         _ => return Err("--range: minmax, mean, mse or mse-or-mean".into()),
     };
-    let mut cal = Calibration::new(model.n_values());
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let edges = BandEdges::new(&args.noise_bands, args.band_overlap).map_err(|e| e.to_string())?;
     let opts = TileOptions {
         tile: args.tile,
         ..TileOptions::default()
@@ -134,60 +158,63 @@ fn run(args: &Args) -> Result<(), String> {
             })
             .collect::<Result<_, String>>()?
     };
-    // Noisy frames in a fixed order (file, profile, then ISO), so a seed gives one model.
-    let mut frames = Vec::new();
-    let mut noisy = Vec::new();
-    for (f, path) in args.calib.iter().enumerate() {
-        let frame = load_frame(path, args).map_err(|e| format!("{}: {e}", path.display()))?;
-        for p in &profiles {
-            for &iso in &args.iso {
-                let noise = match p {
-                    None => model.info().default_noise.at(iso),
-                    Some(p) => p.channel_noise_at(iso).map(|n| n.pooled()),
-                }
-                .map_err(|e| format!("noise at ISO {iso}: {e}"))?;
-                noisy.push((f, iso, noise, frame.noisy_raw(&noise.into(), &mut rng)));
+    // Noise levels profile-major, then ISO (the order of the cases, so a seed gives one model).
+    let mut levels = Vec::new();
+    let mut level_names = Vec::new();
+    for (p, name) in profiles.iter().zip(profile_names(args)) {
+        for &iso in &args.iso {
+            let noise = match p {
+                None => model.info().default_noise.at(iso),
+                Some(p) => p.channel_noise_at(iso).map(|n| n.pooled()),
             }
+            .map_err(|e| format!("noise at ISO {iso}: {e}"))?;
+            levels.push(noise);
+            level_names.push(format!("{name} ISO {iso}"));
         }
+    }
+    let mut names = Vec::new();
+    let mut frames = Vec::new();
+    for path in &args.calib {
+        let frame = load_frame(path, args).map_err(|e| format!("{}: {e}", path.display()))?;
+        names.push(path.display().to_string());
         frames.push(frame);
     }
-    // Histogram-based ranges need a second pass over the same frames.
-    let passes = if matches!(method, RangeMethod::Mse | RangeMethod::MseOrMean) {
-        2
-    } else {
-        1
-    };
-    for pass in 0..passes {
-        if pass == 1 {
-            cal.begin_histograms();
-        }
-        for (f, iso, noise, data) in &noisy {
-            let (frame, path) = (&frames[*f], &args.calib[*f]);
-            calibrate_frame(
-                model,
-                data,
-                &frame.layout,
-                &frame.levels,
-                *noise,
-                &opts,
-                &mut cal,
-            )
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-            println!(
-                "pass {}: calibrated on {} at ISO {iso} ({} tiles so far)",
-                pass + 1,
-                path.display(),
-                cal.tiles()
-            );
-        }
+    for i in 0..args.calib_dead_leaves {
+        names.push(format!(
+            "dead-leaves (seed {})",
+            DEAD_LEAVES_SEED + i as u64
+        ));
+        frames.push(calibration_dead_leaves(i));
     }
+    let cases = noise_cases(model, frames.len(), &levels, &edges).map_err(|e| e.to_string())?;
+    let bands = calibrate_bands(
+        model,
+        &frames,
+        &cases,
+        &edges,
+        method,
+        &opts,
+        args.seed,
+        |_| true,
+        |pass, c| {
+            println!(
+                "pass {}: calibrated on {} at {} (gain {:.4}, bands {:?})",
+                pass + 1,
+                names[c.frame],
+                level_names[c.level],
+                c.gain,
+                c.bands
+            )
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let qopts = QuantOptions {
         range: method,
         keep_f32: args.keep_f32.clone(),
     };
     write(
         out,
-        &quantize_int8(&model, &cal, &qopts).map_err(|e| e.to_string())?,
+        &quantize_int8_banded(&model, &bands, &qopts).map_err(|e| e.to_string())?,
     )
 }
 
