@@ -678,8 +678,8 @@ fn pmrid_int8_qdq_in_ort_matches_the_native_int8_engine_and_denoises() {
             // semantic mismatch (small int8 models agree to within 1 DN on a few samples).
             // Margins of about 2x on the errors, 3 dB on PSNRs. The export stores weights as
             // uint8 + 128 (QdqWeights::U8Offset), so ORT runs its exact u8 x u8 kernels on every
-            // x86 level: the single-band model of this test passed unchanged with ORT on an emulated AVX2-only
-            // CPU (qemu -cpu Haswell, run by hand), where int8 weights saturated ORT's 16-bit pair sums.
+            // x86 level: `.ci/isa-levels` runs the CLI's int8 ORT test on an emulated AVX2-only CPU
+            // (qemu -cpu Haswell), where int8 weights saturated ORT's 16-bit pair sums.
             assert!(
                 p.model.max <= 3.0 && p.model.psnr(256.0) >= 56.0,
                 "ISO {iso}: network outputs differ by {} (PSNR {:.1} dB)",
