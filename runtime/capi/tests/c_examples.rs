@@ -311,3 +311,39 @@ fn denoise_file_runs_the_int8_models_noise_band() {
     );
     assert_same(&out, &want, "denoise_file, int8 with noise bands");
 }
+
+#[test]
+fn python_binding_matches_the_rust_api() {
+    // The shared library beside the static one (`cargo build -p rawnr-capi --lib` makes both).
+    let lib = static_lib().with_extension("so");
+    assert!(lib.exists(), "{} missing", lib.display());
+    let dir = work_dir("python");
+    let (crop, frame) = real_crop(&dir, 320, 64, 256, 128);
+    let model = model_path();
+    let m = AlignedModel::load(&model);
+    let want = rust_denoise(
+        m.bytes(),
+        &frame,
+        CfaPhase::Grbg,
+        real_levels(),
+        3200.0,
+        TileOptions {
+            tile: 256,
+            halo: None,
+        },
+    );
+    let want_path = dir.join("want.u16");
+    let bytes: Vec<u8> = want.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&want_path, bytes).unwrap();
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("bindings/python/test_rawnr.py"))
+            .arg(&model)
+            .arg(&crop)
+            .arg(&want_path)
+            .env("RAWNR_LIB", &lib),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(text.contains("checks passed"), "{text}");
+}
