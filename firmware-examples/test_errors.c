@@ -206,6 +206,7 @@ static rawnr_model *test_models(const char *path, unsigned char *bytes, size_t l
     EXPECT(rawnr_model_get_info(ok, &info), RAWNR_OK);
     CHECK(info.size_multiple >= 1 && info.n_values == info.n_nodes + 1);
     CHECK(info.noise_bands >= 1 && info.noise_bands <= 32);
+    CHECK(info.precision <= RAWNR_PRECISION_INT8 && info.macs_per_megapixel > 0);
     CHECK(memchr(info.name, 0, sizeof info.name) != NULL && info.name[0] != 0);
     return ok;
 }

@@ -54,7 +54,13 @@ class _ModelInfo(ctypes.Structure):
         ("clip_below_black", ctypes.c_uint32),
         ("noise_channels", ctypes.c_uint32),
         ("noise_bands", ctypes.c_uint32),
+        ("precision", ctypes.c_uint32),
+        ("macs_per_megapixel", ctypes.c_uint64),
     ]
+
+
+#: ``rawnr_model_info.precision`` codes (``RAWNR_PRECISION_*``).
+PRECISION = {0: "f32", 1: "f16", 2: "int8"}
 
 
 class _Config(ctypes.Structure):
@@ -182,6 +188,8 @@ class Model:
             "clip_below_black": bool(i.clip_below_black),
             "noise_channels": "pooled" if i.noise_channels == 1 else "per-plane",
             "noise_bands": i.noise_bands,
+            "precision": PRECISION.get(i.precision, str(i.precision)),
+            "macs_per_megapixel": i.macs_per_megapixel,
         }
 
     def close(self):

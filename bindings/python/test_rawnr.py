@@ -51,6 +51,13 @@ def main():
     info = model.info()
     check(info["name"].startswith("PMRID"), f"model name {info['name']}")
     check(info["noise_conditioning"] == "k-sigma" and info["size_multiple"] == 32, str(info))
+    # PMRID: about 60 GMAC for a 3472x4624 frame (16.05 MP), 3.7 GMAC per megapixel.
+    check(info["precision"] == "f32" and 3.5e9 < info["macs_per_megapixel"] < 4e9, str(info))
+    int8 = rawnr.Model(pathlib.Path(model_path).with_name("pmrid-int8.rnm")).info()
+    f16 = rawnr.Model(pathlib.Path(model_path).with_name("pmrid-f16.rnm")).info()
+    check(int8["precision"] == "int8" and int8["noise_bands"] > 1, str(int8))
+    check(f16["precision"] == "f16" and f16["noise_bands"] == 1, str(f16))
+    check(int8["macs_per_megapixel"] == info["macs_per_megapixel"], "int8 MACs")
     # The same model from bytes.
     same = rawnr.Model(data=pathlib.Path(model_path).read_bytes())
     check(same.info() == info, "model from bytes")

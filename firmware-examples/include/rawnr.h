@@ -35,6 +35,22 @@
 #define RAWNR_MODEL_STORAGE_SIZE 512
 
 /**
+ * `rawnr_model_info.precision`: every weight and activation in f32.
+ */
+#define RAWNR_PRECISION_F32 0
+
+/**
+ * `rawnr_model_info.precision`: f16 weights (widened at run time), f32 activations.
+ */
+#define RAWNR_PRECISION_F16 1
+
+/**
+ * `rawnr_model_info.precision`: int8 weights and u8 activations (W8A8; some layers may stay
+ * f32; results depend on the tile size by up to a few DN, unlike f32's rounding).
+ */
+#define RAWNR_PRECISION_INT8 2
+
+/**
  * CFA code of `rawnr_config.cfa`: R G / G B at the top-left corner.
  */
 #define RAWNR_CFA_RGGB 0
@@ -209,6 +225,15 @@ typedef struct rawnr_model_info {
      * f32, f16 and single-band int8 models.
      */
     uint32_t noise_bands;
+    /**
+     * Weight and activation precision: `RAWNR_PRECISION_*`.
+     */
+    uint32_t precision;
+    /**
+     * Multiply-accumulates per megapixel of raw frame (measured on a 1024x1024 frame, one
+     * tile, so without halo overlap); 0 in builds without `std`.
+     */
+    uint64_t macs_per_megapixel;
 } rawnr_model_info;
 
 /**

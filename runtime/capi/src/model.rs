@@ -14,6 +14,14 @@ use crate::status::*;
 /// static arrays with it.
 pub const RAWNR_MODEL_STORAGE_SIZE: usize = 512;
 
+/// `rawnr_model_info.precision`: every weight and activation in f32.
+pub const RAWNR_PRECISION_F32: u32 = 0;
+/// `rawnr_model_info.precision`: f16 weights (widened at run time), f32 activations.
+pub const RAWNR_PRECISION_F16: u32 = 1;
+/// `rawnr_model_info.precision`: int8 weights and u8 activations (W8A8; some layers may stay
+/// f32; results depend on the tile size by up to a few DN, unlike f32's rounding).
+pub const RAWNR_PRECISION_INT8: u32 = 2;
+
 /// A validated model (opaque). Made by `rawnr_model_init` (caller storage), `rawnr_model_load`
 /// or `rawnr_model_open` (heap, `std` builds); read-only afterwards.
 pub struct rawnr_model {
@@ -55,6 +63,11 @@ pub struct rawnr_model_info {
     /// denoiser uses the one of its frame's noise (`rawnr_denoiser_info.noise_band`). 1 for
     /// f32, f16 and single-band int8 models.
     pub noise_bands: u32,
+    /// Weight and activation precision: `RAWNR_PRECISION_*`.
+    pub precision: u32,
+    /// Multiply-accumulates per megapixel of raw frame (measured on a 1024x1024 frame, one
+    /// tile, so without halo overlap); 0 in builds without `std`.
+    pub macs_per_megapixel: u64,
 }
 
 const MODEL_MAGIC: u32 = 0x4d4e_5252; // "RRNM"
@@ -353,7 +366,37 @@ pub unsafe extern "C" fn rawnr_model_get_info(
                 NoiseChannels::Pooled => 1,
             },
             noise_bands: m.noise_bands() as u32,
+            precision: precision(m),
+            macs_per_megapixel: macs_per_megapixel(h.denoiser.engine()),
         });
         Ok(())
     })
+}
+
+/// The `RAWNR_PRECISION_*` of a model: int8 when any weight is, else f16 when any is.
+fn precision(m: &Model<'_>) -> u32 {
+    use rawnr_core::format::DType;
+    let has = |d: DType| (0..m.n_tensors()).any(|t| m.tensor(t).dtype == d);
+    if has(DType::I8) {
+        RAWNR_PRECISION_INT8
+    } else if has(DType::F16) {
+        RAWNR_PRECISION_F16
+    } else {
+        RAWNR_PRECISION_F32
+    }
+}
+
+/// MACs per megapixel: the graph's MACs on a 1024x1024 raw frame (512x512 packed).
+#[cfg(feature = "std")]
+fn macs_per_megapixel(e: &Engine<'_>) -> u64 {
+    let mut shapes = std::vec![rawnr_engine::graph::Shape::default(); e.model().n_values()];
+    match e.infer_shapes(512, 512, &mut shapes) {
+        Ok(()) => (e.macs(&shapes) as f64 / (1024.0 * 1024.0 / 1e6)).round() as u64,
+        Err(_) => 0,
+    }
+}
+
+#[cfg(not(feature = "std"))]
+fn macs_per_megapixel(_: &Engine<'_>) -> u64 {
+    0
 }
