@@ -147,6 +147,8 @@ static rawnr_model *test_models(const char *path, unsigned char *bytes, size_t l
     EXPECT(rawnr_model_init(storage, RAWNR_MODEL_STORAGE_SIZE, copy + 1, len, &m),
            RAWNR_ERR_MISALIGNED);
     /* Empty, truncated, too long, garbage, corrupt. */
+    EXPECT(rawnr_model_init(storage, RAWNR_MODEL_STORAGE_SIZE - 1, bytes, len, &m),
+           RAWNR_ERR_BUFFER_TOO_SMALL);
     EXPECT(rawnr_model_init(storage, RAWNR_MODEL_STORAGE_SIZE, bytes, 0, &m), RAWNR_ERR_BAD_MODEL);
     EXPECT(rawnr_model_init(storage, RAWNR_MODEL_STORAGE_SIZE, bytes, len - 1, &m),
            RAWNR_ERR_BAD_MODEL);
@@ -258,6 +260,12 @@ static rawnr_denoiser *test_denoisers(rawnr_model *m, unsigned char *storage, si
     bad = c, bad.width = 1;
     expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
     bad = c, bad.height = 0;
+    expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
+    bad = c, bad.width = 65536;
+    expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
+    bad = c, bad.width = 30000, bad.height = 30000; /* 900 Mpixels */
+    expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
+    bad = c, bad.width = UINT32_MAX, bad.height = UINT32_MAX;
     expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
     bad = c, bad.cfa = 4;
     expect_config(m, bad, RAWNR_ERR_BAD_FRAME, __LINE__);
@@ -482,7 +490,9 @@ static void test_stripes(rawnr_denoiser *d, rawnr_model *m, unsigned char *den_s
                       (first_), (got_))
     EXPECT(PUSH(NULL, frame_in, 4, 4 * rs, rs, out, out_size, rs, &first, &got), RAWNR_ERR_NULL);
     EXPECT(PUSH(s, NULL, 4, 4 * rs, rs, out, out_size, rs, &first, &got), RAWNR_ERR_NULL);
-    EXPECT(PUSH(s, frame_in, 4, 4 * rs, rs, NULL, out_size, rs, &first, &got), RAWNR_ERR_NULL);
+    /* No output for a push that finishes rows (the whole frame). */
+    EXPECT(PUSH(s, frame_in, H, sizeof frame_in, rs, NULL, out_size, rs, &first, &got),
+           RAWNR_ERR_NULL);
     EXPECT(PUSH(s, frame_in, 4, 4 * rs, rs, out, out_size, rs, NULL, &got), RAWNR_ERR_NULL);
     EXPECT(PUSH(s, frame_in, 4, 4 * rs, rs, out, out_size, rs, &first, NULL), RAWNR_ERR_NULL);
     EXPECT(PUSH((rawnr_stripe *)zeros, frame_in, 4, 4 * rs, rs, out, out_size, rs, &first, &got),
@@ -527,6 +537,10 @@ static void test_stripes(rawnr_denoiser *d, rawnr_model *m, unsigned char *den_s
     EXPECT(rawnr_stripe_reset(s), RAWNR_OK);
     EXPECT(rawnr_stripe_get_info(s, &info), RAWNR_OK);
     CHECK(info.rows_pushed == 0 && info.rows_emitted == 0);
+    /* A push that finishes no row may pass no output. */
+    EXPECT(PUSH(s, frame_in, 4, 4 * rs, rs, NULL, 0, 0, &first, &got), RAWNR_OK);
+    CHECK(got == 0);
+    EXPECT(rawnr_stripe_reset(s), RAWNR_OK);
 
     /* Bit-identical to the frame call, whatever the push sizes; frames follow each other. */
     stream(s, H, 0, __LINE__);

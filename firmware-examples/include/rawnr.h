@@ -242,11 +242,11 @@ typedef struct rawnr_model_info {
  */
 typedef struct rawnr_config {
     /**
-     * Frame width in pixels (>= 2).
+     * Frame width in pixels, 2 to 65535 (`RAWNR_ERR_BAD_FRAME` otherwise).
      */
     uint32_t width;
     /**
-     * Frame height in pixels (>= 2).
+     * Frame height in pixels, 2 to 65535, and at most 400 Mpixels in all.
      */
     uint32_t height;
     /**
@@ -275,12 +275,14 @@ typedef struct rawnr_config {
      */
     float iso;
     /**
-     * Tile size in packed (half-resolution) pixels, rounded up to the model's size multiple;
-     * 0 runs the whole frame as one tile. Scratch memory grows with the tile, not the frame.
+     * Tile size in packed (half-resolution) pixels, rounded up to the model's size multiple
+     * (1 becomes 32 for PMRID); a tile larger than the padded frame, or 0, runs the whole
+     * frame as one tile. Scratch memory grows with the tile, not the frame.
      */
     uint32_t tile;
     /**
-     * Tile halo in packed pixels (rounded up to the size multiple); negative: the model's.
+     * Tile halo in packed pixels, rounded up to the size multiple; negative: the model's.
+     * Values above 65536 count as 65536 (beyond the padded frame a halo changes nothing).
      */
     int32_t halo;
     /**
@@ -711,7 +713,8 @@ enum rawnr_status rawnr_stripe_max_output_rows(const struct rawnr_stripe *s,
  *   2 * width`), 2-byte aligned. Copied into the stripe's window before the call returns.
  * - `output`: receives the finished rows `output_stride` bytes apart; `output_size` bytes
  *   must hold as many rows as this push finishes (at most `rawnr_stripe_max_output_rows`).
- *   Must not overlap `rows`, the stripe's or the denoiser's storage.
+ *   Must not overlap `rows`, the stripe's or the denoiser's storage. May be NULL for a push
+ *   that finishes no row (`RAWNR_ERR_NULL` when it would).
  * - `out_first_row`, `out_rows`: receive the frame row of the first finished row and how
  *   many rows were written (often 0: rows are returned a band at a time).
  *

@@ -28,9 +28,9 @@ pub const RAWNR_CFA_GBRG: u32 = 3;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct rawnr_config {
-    /// Frame width in pixels (>= 2).
+    /// Frame width in pixels, 2 to 65535 (`RAWNR_ERR_BAD_FRAME` otherwise).
     pub width: u32,
-    /// Frame height in pixels (>= 2).
+    /// Frame height in pixels, 2 to 65535, and at most 400 Mpixels in all.
     pub height: u32,
     /// CFA phase of the top-left 2x2 block: `RAWNR_CFA_*`.
     pub cfa: u32,
@@ -45,10 +45,12 @@ pub struct rawnr_config {
     pub noise_sigma2: f32,
     /// ISO of the frame (used when `noise_k` is 0).
     pub iso: f32,
-    /// Tile size in packed (half-resolution) pixels, rounded up to the model's size multiple;
-    /// 0 runs the whole frame as one tile. Scratch memory grows with the tile, not the frame.
+    /// Tile size in packed (half-resolution) pixels, rounded up to the model's size multiple
+    /// (1 becomes 32 for PMRID); a tile larger than the padded frame, or 0, runs the whole
+    /// frame as one tile. Scratch memory grows with the tile, not the frame.
     pub tile: u32,
-    /// Tile halo in packed pixels (rounded up to the size multiple); negative: the model's.
+    /// Tile halo in packed pixels, rounded up to the size multiple; negative: the model's.
+    /// Values above 65536 count as 65536 (beyond the padded frame a halo changes nothing).
     pub halo: i32,
     /// 1: after the network, restore the detail it removed and its bias on flat fields, as
     /// `denoise-raw` does by default (where the residual holds more energy than the noise
@@ -228,10 +230,8 @@ fn settings(
         RAWNR_CFA_GBRG => CfaPhase::Gbrg,
         _ => return Err(RAWNR_ERR_BAD_FRAME),
     };
-    if cfg.width < 2 || cfg.height < 2 {
-        return Err(RAWNR_ERR_BAD_FRAME);
-    }
     let layout = FrameLayout::new(cfg.width as usize, cfg.height as usize, cfa);
+    layout.check_size().map_err(status_of)?;
     let levels = Levels {
         black: cfg.black,
         white: cfg.white,

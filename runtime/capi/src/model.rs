@@ -7,7 +7,7 @@ use rawnr_core::format::{Model, NoiseChannels, NoiseConditioning};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::Denoiser;
 
-use crate::mem::{total_size, Carver, HeapBlock};
+use crate::mem::{Carver, HeapBlock};
 use crate::status::*;
 
 /// Bytes of caller storage `rawnr_model_init` needs for a model handle (any alignment): size
@@ -135,8 +135,9 @@ unsafe fn place(
     if storage.is_null() {
         return Err(RAWNR_ERR_NULL);
     }
-    let need = total_size(&[Some(size_of::<ModelHandle>())]).ok_or(RAWNR_ERR_BAD_ARGUMENT)?;
-    if storage_size < need {
+    // The documented size (the handle and its alignment slack fit in it: checked at compile
+    // time above), not the handle's own, so a caller's size never works by accident.
+    if storage_size < RAWNR_MODEL_STORAGE_SIZE {
         return Err(RAWNR_ERR_BUFFER_TOO_SMALL);
     }
     let h = Carver::new(storage, storage_size)

@@ -554,7 +554,8 @@ pub unsafe extern "C" fn rawnr_stripe_max_output_rows(
 ///   2 * width`), 2-byte aligned. Copied into the stripe's window before the call returns.
 /// - `output`: receives the finished rows `output_stride` bytes apart; `output_size` bytes
 ///   must hold as many rows as this push finishes (at most `rawnr_stripe_max_output_rows`).
-///   Must not overlap `rows`, the stripe's or the denoiser's storage.
+///   Must not overlap `rows`, the stripe's or the denoiser's storage. May be NULL for a push
+///   that finishes no row (`RAWNR_ERR_NULL` when it would).
 /// - `out_first_row`, `out_rows`: receive the frame row of the first finished row and how
 ///   many rows were written (often 0: rows are returned a band at a time).
 ///
@@ -587,7 +588,7 @@ pub unsafe extern "C" fn rawnr_stripe_push(
 ) -> rawnr_status {
     guard(|| {
         let h = stripe_ptr(s)?;
-        if rows.is_null() || output.is_null() || out_first_row.is_null() || out_rows.is_null() {
+        if rows.is_null() || out_first_row.is_null() || out_rows.is_null() {
             return Err(RAWNR_ERR_NULL);
         }
         let d = stripe_denoiser(&*h)?;
@@ -599,11 +600,19 @@ pub unsafe extern "C" fn rawnr_stripe_push(
         }
         let inb = frame_buf(rows, rows_size, rows_stride, layout.width, n_rows)?;
         // Alignment and stride of the output first; its size once the finished rows are known.
-        frame_buf(output, output_size, output_stride, layout.width, 0)?;
+        if !output.is_null() {
+            frame_buf(output, output_size, output_stride, layout.width, 0)?;
+        }
         if n_rows > layout.height - st.pushed {
             return Err(RAWNR_ERR_SIZE_MISMATCH);
         }
         let (_, count) = st.pending(&sch, n_rows);
+        // A push that finishes no row may pass no output.
+        let (output, output_size, output_stride) = match (output.is_null(), count) {
+            (false, _) => (output, output_size, output_stride),
+            (true, 0) => (core::ptr::NonNull::dangling().as_ptr(), 0, 2 * layout.width),
+            (true, _) => return Err(RAWNR_ERR_NULL),
+        };
         let outb = frame_buf(output, output_size, output_stride, layout.width, count)?;
         let (s0, sn) = (*h).storage;
         let (d0, dn) = d.storage;

@@ -148,11 +148,33 @@ impl FrameLayout {
             cfa,
         }
     }
-    /// Checks the geometry against a buffer of `len` elements.
-    pub fn validate(&self, len: usize) -> Result<(), Error> {
+    /// Largest frame side in pixels (TIFF and DNG store sizes in 16 bits).
+    pub const MAX_SIDE: usize = 65535;
+    /// Most pixels in a frame: 400 Mpixels, above any sensor; it bounds what a frame's buffers
+    /// and plans can ask for.
+    pub const MAX_PIXELS: usize = 400_000_000;
+
+    /// Checks the frame size: 2 to [`FrameLayout::MAX_SIDE`] pixels a side, at most
+    /// [`FrameLayout::MAX_PIXELS`] in all.
+    pub fn check_size(&self) -> Result<(), Error> {
         if self.width < 2 || self.height < 2 {
             return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
         }
+        if self.width > Self::MAX_SIDE
+            || self.height > Self::MAX_SIDE
+            || self.width.saturating_mul(self.height) > Self::MAX_PIXELS
+        {
+            return Err(Error::BadFrame(
+                "frame larger than 65535 pixels a side or 400 Mpixels",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the size ([`FrameLayout::check_size`]) and the geometry against a buffer of
+    /// `len` elements.
+    pub fn validate(&self, len: usize) -> Result<(), Error> {
+        self.check_size()?;
         if self.stride < self.width {
             return Err(Error::BadFrame("row stride is smaller than the width"));
         }
@@ -722,8 +744,26 @@ mod tests {
                 got: 15
             })
         );
-        let l = FrameLayout::new(usize::MAX / 2, 4, CfaPhase::Rggb);
+        let l = FrameLayout {
+            width: 4,
+            height: 4,
+            stride: usize::MAX / 2,
+            cfa: CfaPhase::Rggb,
+        };
         assert_eq!(l.validate(10), Err(Error::Overflow));
+        for (w, h) in [
+            (usize::MAX / 2, 4),
+            (65536, 2),
+            (2, 65536),
+            (20_000, 20_001),
+        ] {
+            let l = FrameLayout::new(w, h, CfaPhase::Rggb);
+            assert!(matches!(l.check_size(), Err(Error::BadFrame(_))), "{w}x{h}");
+            assert!(matches!(l.validate(usize::MAX), Err(Error::BadFrame(_))));
+        }
+        assert!(FrameLayout::new(65535, 6103, CfaPhase::Rggb)
+            .check_size()
+            .is_ok());
         assert!(Levels::uniform(1000.0, 900.0).validate().is_err());
     }
 }

@@ -27,7 +27,9 @@ use crate::atomic::write_atomic;
 use crate::IoError;
 
 /// Largest accepted frame, in pixels (a 400 MP sensor): guards against hostile headers.
-pub const MAX_PIXELS: usize = 400_000_000;
+pub const MAX_PIXELS: usize = rawnr_core::bayer::FrameLayout::MAX_PIXELS;
+/// Largest accepted frame side, in pixels.
+const MAX_SIDE: usize = rawnr_core::bayer::FrameLayout::MAX_SIDE;
 /// Largest accepted input file (2 GiB).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
 
@@ -132,7 +134,7 @@ fn decode(path: &Path, source: &RawSource) -> Result<DngFrame, IoError> {
     if let Some(raw_ifd) = decoder.ifd(WellKnownIFD::Raw).map_err(rd)? {
         let w = entry_u32(&raw_ifd, TiffCommonTag::ImageWidth).unwrap_or(0) as usize;
         let h = entry_u32(&raw_ifd, TiffCommonTag::ImageLength).unwrap_or(0) as usize;
-        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_PIXELS || w > 65535 || h > 65535 {
+        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_PIXELS || w > MAX_SIDE || h > MAX_SIDE {
             return Err(fmt_err(path, format!("absurd dimensions {w}x{h}")));
         }
         match entry_u32(&raw_ifd, TiffCommonTag::PhotometricInt) {
@@ -466,7 +468,7 @@ impl DngFrame {
             reason: r,
         };
         let (w, h) = (spec.width, spec.height);
-        if w < 2 || h < 2 || w > 65535 || h > 65535 || w.saturating_mul(h) > MAX_PIXELS {
+        if w < 2 || h < 2 || w > MAX_SIDE || h > MAX_SIDE || w.saturating_mul(h) > MAX_PIXELS {
             return Err(bad(format!("absurd dimensions {w}x{h}")));
         }
         if data.len() != w * h {
