@@ -89,6 +89,7 @@ class _DenoiserInfo(ctypes.Structure):
         ("tile_cols", ctypes.c_uint32),
         ("scratch_size", ctypes.c_uint64),
         ("noise_band", ctypes.c_uint32),
+        ("latency_rows", ctypes.c_uint32),
     ]
 
 

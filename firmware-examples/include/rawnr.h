@@ -333,6 +333,12 @@ typedef struct rawnr_denoiser_info {
      * model without bands; see `rawnr_model_info.noise_bands`).
      */
     uint32_t noise_band;
+    /**
+     * Line-buffer latency of stripes made from this denoiser, in raw rows: what
+     * `rawnr_stripe_info.latency_rows` reports (output row `r` is back once row
+     * `r + latency_rows - 1` is pushed).
+     */
+    uint32_t latency_rows;
 } rawnr_denoiser_info;
 
 /**
@@ -619,6 +625,36 @@ enum rawnr_status rawnr_denoise_frame(const struct rawnr_denoiser *d,
                                       size_t output_stride,
                                       void *scratch,
                                       size_t scratch_size);
+
+/**
+ * Denoises part `part` of `n_parts` of a frame: the tile rows `part * R / n_parts` up to
+ * `(part + 1) * R / n_parts` of the frame's `R` (`rawnr_denoiser_info.tile_rows`), so the
+ * caller's own threads can share one frame: thread `i` of `n` runs part `i` with its own
+ * scratch, into the same output. The parts together write exactly what
+ * `rawnr_denoise_frame` writes; a part writes only its own output rows (part with no tile
+ * row: nothing). Arguments as `rawnr_denoise_frame`, buffers for the whole frame.
+ *
+ * Errors: as `rawnr_denoise_frame`, and `RAWNR_ERR_BAD_ARGUMENT` (`n_parts` 0 or `part >=
+ * n_parts`), `RAWNR_ERR_UNSUPPORTED` (a denoiser with detail restoration, which needs the
+ * whole frame: use `rawnr_denoise_frame`).
+ *
+ * Thread-safety: parts of one frame may run at the same time on different threads, each with
+ * its own scratch; the input is only read.
+ *
+ * # Safety
+ * Pointers must be NULL or valid for the sizes given.
+ */
+enum rawnr_status rawnr_denoise_frame_part(const struct rawnr_denoiser *d,
+                                           uint32_t part,
+                                           uint32_t n_parts,
+                                           const uint16_t *input,
+                                           size_t input_size,
+                                           size_t input_stride,
+                                           uint16_t *output,
+                                           size_t output_size,
+                                           size_t output_stride,
+                                           void *scratch,
+                                           size_t scratch_size);
 
 /**
  * Bytes of caller storage `rawnr_stripe_init` needs for a stripe of this denoiser (any

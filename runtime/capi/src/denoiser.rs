@@ -10,7 +10,9 @@ use rawnr_engine::detail::{restore, DetailRestore};
 use rawnr_engine::graph::{PlanRef, Shape, PLAN_WORK_PER_VALUE};
 use rawnr_engine::tiling::{Denoiser, FramePlan, TileOptions};
 
-use crate::mem::{bytes_of, frame_buf, overlaps, total_size, with_stride, Carver, HeapBlock};
+use crate::mem::{
+    bytes_of, frame_buf, overlaps, total_size, with_stride, Carver, FrameBuf, HeapBlock,
+};
 use crate::model::{model_ref, rawnr_model};
 use crate::status::*;
 
@@ -82,6 +84,10 @@ pub struct rawnr_denoiser_info {
     /// The model's noise band this denoiser runs, chosen from the configured noise (0 for a
     /// model without bands; see `rawnr_model_info.noise_bands`).
     pub noise_band: u32,
+    /// Line-buffer latency of stripes made from this denoiser, in raw rows: what
+    /// `rawnr_stripe_info.latency_rows` reports (output row `r` is back once row
+    /// `r + latency_rows - 1` is pushed).
+    pub latency_rows: u32,
 }
 
 /// A model planned for one frame geometry, levels, noise and tiling (opaque). Made by
@@ -484,6 +490,7 @@ pub unsafe extern "C" fn rawnr_denoiser_get_info(
             tile_cols: sat(g.cols()),
             scratch_size: total_size(&h.run_pieces()).unwrap_or(usize::MAX) as u64,
             noise_band: sat(h.fp.noise_band()),
+            latency_rows: sat(crate::stripe::Schedule::new(&h.fp, &h.layout).latency()),
         });
         Ok(())
     })
@@ -516,6 +523,43 @@ pub(crate) unsafe fn run_memory<'a>(
         core::slice::from_raw_parts_mut(arena, h.fp.scratch_len()),
         core::slice::from_raw_parts_mut(ring, h.ring_len()),
     )
+}
+
+/// Checks a frame call's buffers: NULLs, alignment, strides, sizes (the scratch too) and
+/// overlaps. Returns the input and output frames.
+#[allow(clippy::too_many_arguments)]
+unsafe fn frame_args(
+    h: &DenoiserHandle,
+    input: *const u16,
+    input_size: usize,
+    input_stride: usize,
+    output: *mut u16,
+    output_size: usize,
+    output_stride: usize,
+    scratch: *mut c_void,
+    scratch_size: usize,
+) -> Res<(FrameBuf, FrameBuf)> {
+    if input.is_null() || output.is_null() || scratch.is_null() {
+        return Err(RAWNR_ERR_NULL);
+    }
+    let (w, rows) = (h.layout.width, h.layout.height);
+    let inb = frame_buf(input, input_size, input_stride, w, rows)?;
+    let outb = frame_buf(output, output_size, output_stride, w, rows)?;
+    let need = total_size(&h.run_pieces()).ok_or(RAWNR_ERR_BAD_FRAME)?;
+    if scratch_size < need {
+        return Err(RAWNR_ERR_BUFFER_TOO_SMALL);
+    }
+    let s = scratch as usize;
+    let (d0, dn) = h.storage;
+    if overlaps(inb.addr, inb.bytes(), outb.addr, outb.bytes())
+        || overlaps(s, scratch_size, inb.addr, inb.bytes())
+        || overlaps(s, scratch_size, outb.addr, outb.bytes())
+        || overlaps(d0, dn, s, scratch_size)
+        || overlaps(d0, dn, outb.addr, outb.bytes())
+    {
+        return Err(RAWNR_ERR_OVERLAP);
+    }
+    Ok((inb, outb))
 }
 
 /// Denoises one whole Bayer frame into a caller buffer, on the calling thread, with caller
@@ -553,26 +597,17 @@ pub unsafe extern "C" fn rawnr_denoise_frame(
 ) -> rawnr_status {
     guard(|| {
         let h = denoiser_ref(d)?;
-        if input.is_null() || output.is_null() || scratch.is_null() {
-            return Err(RAWNR_ERR_NULL);
-        }
-        let (w, rows) = (h.layout.width, h.layout.height);
-        let inb = frame_buf(input, input_size, input_stride, w, rows)?;
-        let outb = frame_buf(output, output_size, output_stride, w, rows)?;
-        let need = total_size(&h.run_pieces()).ok_or(RAWNR_ERR_BAD_FRAME)?;
-        if scratch_size < need {
-            return Err(RAWNR_ERR_BUFFER_TOO_SMALL);
-        }
-        let s = scratch as usize;
-        let (d0, dn) = h.storage;
-        if overlaps(inb.addr, inb.bytes(), outb.addr, outb.bytes())
-            || overlaps(s, scratch_size, inb.addr, inb.bytes())
-            || overlaps(s, scratch_size, outb.addr, outb.bytes())
-            || overlaps(d0, dn, s, scratch_size)
-            || overlaps(d0, dn, outb.addr, outb.bytes())
-        {
-            return Err(RAWNR_ERR_OVERLAP);
-        }
+        let (inb, outb) = frame_args(
+            h,
+            input,
+            input_size,
+            input_stride,
+            output,
+            output_size,
+            output_stride,
+            scratch,
+            scratch_size,
+        )?;
         let (shapes, arena, ring) = run_memory(h, scratch, scratch_size, true);
         let inp = core::slice::from_raw_parts(input, inb.elems);
         let out = core::slice::from_raw_parts_mut(output, outb.elems);
@@ -592,6 +627,97 @@ pub unsafe extern "C" fn rawnr_denoise_frame(
                 ring,
             )
             .map_err(status_of)?;
+        }
+        Ok(())
+    })
+}
+
+/// Denoises part `part` of `n_parts` of a frame: the tile rows `part * R / n_parts` up to
+/// `(part + 1) * R / n_parts` of the frame's `R` (`rawnr_denoiser_info.tile_rows`), so the
+/// caller's own threads can share one frame: thread `i` of `n` runs part `i` with its own
+/// scratch, into the same output. The parts together write exactly what
+/// `rawnr_denoise_frame` writes; a part writes only its own output rows (part with no tile
+/// row: nothing). Arguments as `rawnr_denoise_frame`, buffers for the whole frame.
+///
+/// Errors: as `rawnr_denoise_frame`, and `RAWNR_ERR_BAD_ARGUMENT` (`n_parts` 0 or `part >=
+/// n_parts`), `RAWNR_ERR_UNSUPPORTED` (a denoiser with detail restoration, which needs the
+/// whole frame: use `rawnr_denoise_frame`).
+///
+/// Thread-safety: parts of one frame may run at the same time on different threads, each with
+/// its own scratch; the input is only read.
+///
+/// # Safety
+/// Pointers must be NULL or valid for the sizes given.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn rawnr_denoise_frame_part(
+    d: *const rawnr_denoiser,
+    part: u32,
+    n_parts: u32,
+    input: *const u16,
+    input_size: usize,
+    input_stride: usize,
+    output: *mut u16,
+    output_size: usize,
+    output_stride: usize,
+    scratch: *mut c_void,
+    scratch_size: usize,
+) -> rawnr_status {
+    guard(|| {
+        let h = denoiser_ref(d)?;
+        let (inb, outb) = frame_args(
+            h,
+            input,
+            input_size,
+            input_stride,
+            output,
+            output_size,
+            output_stride,
+            scratch,
+            scratch_size,
+        )?;
+        if n_parts == 0 || part >= n_parts {
+            return Err(RAWNR_ERR_BAD_ARGUMENT);
+        }
+        if h.detail_restore {
+            return Err(RAWNR_ERR_UNSUPPORTED);
+        }
+        let grid = &h.fp.grid;
+        let rows = grid.rows();
+        let (p, n) = (part as usize, n_parts as usize);
+        let (r0, r1) = (p * rows / n, (p + 1) * rows / n);
+        if r0 == r1 {
+            return Ok(());
+        }
+        let (y0, _) = grid.band_output_rows(&h.layout, r0);
+        let (_, y1) = grid.band_output_rows(&h.layout, r1 - 1);
+        if y1 <= y0 {
+            return Ok(());
+        }
+        // Only this part's output rows become a slice: parts on other threads own the rest.
+        let w = h.layout.width;
+        let out = core::slice::from_raw_parts_mut(
+            output.add(y0 * outb.stride),
+            (y1 - y0 - 1) * outb.stride + w,
+        );
+        let inp = core::slice::from_raw_parts(input, inb.elems);
+        let (in_layout, out_layout) = (with_stride(&h.layout, &inb), with_stride(&h.layout, &outb));
+        let (shapes, arena, _) = run_memory(h, scratch, scratch_size, true);
+        for row in r0..r1 {
+            h.denoiser
+                .denoise_band_rows(
+                    &h.fp,
+                    inp,
+                    0,
+                    &in_layout,
+                    row,
+                    out,
+                    y0,
+                    &out_layout,
+                    shapes,
+                    arena,
+                )
+                .map_err(status_of)?;
         }
         Ok(())
     })

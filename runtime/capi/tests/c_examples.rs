@@ -347,3 +347,29 @@ fn python_binding_matches_the_rust_api() {
     println!("{text}");
     assert!(text.contains("checks passed"), "{text}");
 }
+
+#[test]
+fn denoise_file_in_parts_on_threads_matches_the_rust_api() {
+    let dir = work_dir("denoise_file_threads");
+    let exe = build_example("denoise_file", &dir, Build::Plain);
+    let (crop, frame) = real_crop(&dir, 0, 0, 1024, 304);
+    for threads in ["2", "3"] {
+        let out = dir.join(format!("out{threads}.pgm"));
+        // Tile 64 packed pixels: three tile rows over 304 raw rows.
+        let log = run_ok(
+            Command::new(&exe)
+                .arg(model_path())
+                .arg(&crop)
+                .arg(&out)
+                .args(REAL_OPTS)
+                .args(["--tile", "64", "--threads", threads, "--pad", "3"]),
+        );
+        let log = String::from_utf8_lossy(&log.stderr);
+        assert!(log.contains(&format!("{threads} threads")), "{log}");
+        assert_same(
+            &out,
+            &reference(&frame, 64, None),
+            &format!("denoise_file --threads {threads}"),
+        );
+    }
+}

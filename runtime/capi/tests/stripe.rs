@@ -164,6 +164,46 @@ fn stripes_equal_frames_and_frames_equal_the_rust_api() {
             );
         }
 
+        // C API, the frame in parts on the caller's threads (a scratch each), into one output:
+        // what the frame call wrote, and nothing in the rows' padding.
+        let tile_rows = unsafe {
+            let mut i: rawnr_denoiser_info = std::mem::zeroed();
+            assert_eq!(rawnr_denoiser_get_info(h.den, &mut i), RAWNR_OK);
+            i.tile_rows
+        };
+        let n_parts = rng.random_range(1..=tile_rows + 2);
+        let mut parts_out = vec![0xFFFFu16; input.len()];
+        let (out_addr, den_addr) = (parts_out.as_mut_ptr() as usize, h.den as usize);
+        std::thread::scope(|sc| {
+            for part in 0..n_parts {
+                let input = &input;
+                sc.spawn(move || unsafe {
+                    let den = den_addr as *const rawnr_denoiser;
+                    let mut size = 0;
+                    assert_eq!(rawnr_denoiser_scratch_size(den, &mut size), RAWNR_OK);
+                    let mut scratch = vec![0x5Au8; size];
+                    let status = rawnr_denoise_frame_part(
+                        den,
+                        part,
+                        n_parts,
+                        input.as_ptr(),
+                        bytes,
+                        stride * 2,
+                        out_addr as *mut u16,
+                        bytes,
+                        stride * 2,
+                        scratch.as_mut_ptr().cast(),
+                        size,
+                    );
+                    assert_eq!(status, RAWNR_OK, "part {part} of {n_parts}");
+                });
+            }
+        });
+        assert!(
+            parts_out == got,
+            "case {case}: {n_parts} parts of {tile_rows} tile rows differ from the frame call"
+        );
+
         // C API, stripes: two frames through one stripe, each with its own push pattern.
         unsafe {
             let mut s = null_mut();
@@ -466,6 +506,85 @@ fn frames_with_detail_restoration_equal_the_rust_api() {
                 &want[y * out_stride..][..width],
                 "case {case}: row {y}"
             );
+        }
+    }
+}
+
+#[test]
+fn frame_parts_check_their_arguments() {
+    let aligned = tiny_model_in("parts_rs");
+    let (width, height) = (40usize, 36usize);
+    let input = vec![300u16; width * height];
+    let mut output = vec![0u16; width * height];
+    let bytes = input.len() * 2;
+    let noise = NoiseParams {
+        k: 2e-3,
+        sigma2: 1e-5,
+    };
+    for detail in [0u32, 1] {
+        let mut h = Handles {
+            model: null_mut(),
+            den: null_mut(),
+        };
+        let mut cfg = frame_config(width, height, RAWNR_CFA_RGGB, [3.0; 4], noise);
+        cfg.tile = 8;
+        cfg.detail_restore = detail;
+        unsafe {
+            let b = aligned.bytes();
+            assert_eq!(
+                rawnr_model_load(b.as_ptr().cast(), b.len(), &mut h.model),
+                RAWNR_OK
+            );
+            assert_eq!(rawnr_denoiser_new(h.model, &cfg, &mut h.den), RAWNR_OK);
+            let mut size = 0;
+            assert_eq!(rawnr_denoiser_scratch_size(h.den, &mut size), RAWNR_OK);
+            let mut scratch = vec![0u8; size];
+            let run = |part: u32, n: u32, inp: *const u16, out: *mut u16, scratch: &mut [u8]| {
+                rawnr_denoise_frame_part(
+                    h.den,
+                    part,
+                    n,
+                    inp,
+                    bytes,
+                    width * 2,
+                    out,
+                    bytes,
+                    width * 2,
+                    scratch.as_mut_ptr().cast(),
+                    scratch.len(),
+                )
+            };
+            let (i, o) = (input.as_ptr(), output.as_mut_ptr());
+            if detail == 1 {
+                // Detail restoration needs the whole frame.
+                assert_eq!(run(0, 1, i, o, &mut scratch), RAWNR_ERR_UNSUPPORTED);
+                continue;
+            }
+            assert_eq!(run(0, 0, i, o, &mut scratch), RAWNR_ERR_BAD_ARGUMENT);
+            assert_eq!(run(2, 2, i, o, &mut scratch), RAWNR_ERR_BAD_ARGUMENT);
+            assert_eq!(run(0, 2, std::ptr::null(), o, &mut scratch), RAWNR_ERR_NULL);
+            assert_eq!(run(0, 2, i, null_mut(), &mut scratch), RAWNR_ERR_NULL);
+            let short = size - 1;
+            assert_eq!(
+                run(0, 2, i, o, &mut scratch[..short]),
+                RAWNR_ERR_BUFFER_TOO_SMALL
+            );
+            assert!(output.iter().all(|&v| v == 0), "a refused call wrote");
+            // More parts than tile rows: the extra parts write nothing.
+            for part in 0..64 {
+                assert_eq!(run(part, 64, i, o, &mut scratch), RAWNR_OK);
+            }
+            assert!(output.iter().all(|&v| v != 0), "parts left rows unwritten");
+            // The denoiser reports the stripes' latency.
+            let mut di: rawnr_denoiser_info = std::mem::zeroed();
+            assert_eq!(rawnr_denoiser_get_info(h.den, &mut di), RAWNR_OK);
+            let mut s = null_mut();
+            assert_eq!(rawnr_stripe_new(h.den, &mut s), RAWNR_OK);
+            let mut si: rawnr_stripe_info = std::mem::zeroed();
+            assert_eq!(rawnr_stripe_get_info(s, &mut si), RAWNR_OK);
+            assert_eq!(di.latency_rows, si.latency_rows);
+            assert!(di.latency_rows > 0);
+            rawnr_stripe_free(s);
         }
     }
 }
