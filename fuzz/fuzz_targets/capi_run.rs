@@ -4,7 +4,8 @@
 //! and where the documentation promises a result the target checks it:
 //! - a scratch buffer one byte short is refused with `RAWNR_ERR_BUFFER_TOO_SMALL`;
 //! - a stripe returns every row of the frame exactly once, in order, bit-identical to
-//!   `rawnr_denoise_frame` with the same denoiser.
+//!   `rawnr_denoise_frame` with the same denoiser;
+//! - the frame in parts (`rawnr_denoise_frame_part`) writes what the frame call writes.
 //!
 //! Input: a [`PARAMS_LEN`]-byte parameter block (layout in [`Params::read`]), then the `.rnm`
 //! model bytes, whose header gets its length and CRC-32 fixed up (as in `model_run`).
@@ -195,6 +196,28 @@ unsafe fn run_frame(p: &Params, d: *mut rawnr_denoiser) {
     // A denoiser made for this frame size runs any frame of it.
     let status = frame(&mut scratch, &mut frame_out);
     assert!(ok(status), "rawnr_denoise_frame failed: status {status:?}");
+    // The same frame in parts (one to tile rows + 1 of them) writes the same output.
+    if p.cfg.detail_restore == 0 {
+        let n_parts = 1 + p.pixel_seed % dinfo.tile_rows.saturating_add(1);
+        let mut parts_out = vec![0u16; out_stride * h];
+        for part in 0..n_parts {
+            let status = rawnr_denoise_frame_part(
+                d,
+                part,
+                n_parts,
+                input.as_ptr(),
+                input.len() * 2,
+                in_stride * 2,
+                parts_out.as_mut_ptr(),
+                parts_out.len() * 2,
+                out_stride * 2,
+                scratch.as_mut_ptr().cast(),
+                scratch.len(),
+            );
+            assert!(ok(status), "part {part} of {n_parts} failed: status {status:?}");
+        }
+        assert!(parts_out == frame_out, "{n_parts} parts differ from the frame call");
+    }
     drop(scratch);
     if p.flags & 4 != 0 {
         run_stripe(p, d, &input, in_stride, &frame_out);

@@ -569,7 +569,10 @@ unsafe fn frame_args(
 ///   at least `2 * width`); `input_size` bytes are readable (at least
 ///   `(height - 1) * input_stride + 2 * width`). 2-byte aligned.
 /// - `output`: the same for the denoised frame; may have another stride. Only the frame's
-///   pixels are written (padding between rows is left alone). Must not overlap `input`.
+///   pixels are written (padding between rows is left alone), each rounded half up and
+///   clamped to `[0, white]` (samples below black stay as the network gives them, not
+///   raised to black). Must not overlap `input`. Any width and height the denoiser accepts
+///   work, odd ones included (the packed planes mirror the missing samples).
 /// - `scratch`: at least `rawnr_denoiser_scratch_size` bytes, any alignment, not overlapping
 ///   the frames or the denoiser's storage; its contents are overwritten.
 ///

@@ -1005,6 +1005,13 @@ pub fn write_panels(
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`bench | head`) would panic; the
+    // default action ends the process quietly, as for any Unix tool.
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Bench(b)) => bench::run(b),
