@@ -617,3 +617,32 @@ fn preview_is_labelled() {
     assert!(white_in(w / 2, w), "right label missing");
     assert!((0..w).any(|x| px(x, 0) == [0, 0, 0]));
 }
+
+#[test]
+fn auto_layout_streams_f32_only_with_ring_aware_kernels() {
+    // The generic kernels have no ring-aware depthwise kernel: f32 runs in tiles (stripes
+    // took 1.6-1.7x as long as tiles on AVX2), int8 in stripes (twice as fast as tiles there).
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for (model, isa, streamed) in [
+        ("pmrid.rnm", "generic", false),
+        ("pmrid-int8.rnm", "generic", true),
+    ] {
+        let out = bin()
+            .args(["bench", "--isa", isa, "--width", "128", "--height", "128"])
+            .args(["--runs", "1", "--threads", "1", "--no-header", "--model"])
+            .arg(models.join(model))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            text.contains("| stripe "),
+            streamed,
+            "{model} at {isa}: {text}"
+        );
+    }
+}
