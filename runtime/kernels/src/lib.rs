@@ -402,10 +402,10 @@ impl Kernels {
                 k.f16_to_f32 = x86_64::f16c_cvt::f16_to_f32;
             }
             if has_avx512f() {
-                k.quantize = x86_64::avx512_eltwise_i8::quantize;
-                k.dequantize = x86_64::avx512_eltwise_i8::dequantize;
-                k.qadd = x86_64::avx512_eltwise_i8::qadd;
-                k.add = x86_64::avx512_eltwise_i8::add;
+                k.quantize = x86_64::avx512_eltwise::quantize;
+                k.dequantize = x86_64::avx512_eltwise::dequantize;
+                k.qadd = x86_64::avx512_eltwise::qadd;
+                k.add = x86_64::avx512_eltwise::add;
             }
         }
         // The name says both selections (f32, then int8).
@@ -428,14 +428,14 @@ impl Kernels {
             k.conv1x1_into = Some(aarch64::neon_conv1x1_f32::conv1x1_into);
             k.depthwise = aarch64::neon_dw_f32::depthwise;
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
-            k.qconv1x1 = aarch64::neon_conv1x1_i8::qconv1x1;
-            k.qdepthwise = aarch64::neon_dw_i8::qdepthwise;
+            k.qconv1x1 = aarch64::neon_conv1x1_i8::conv1x1;
+            k.qdepthwise = aarch64::neon_dw_i8::depthwise;
             // Takes the dot-product path itself when the CPU has it.
-            k.qconv_transpose = aarch64::neon_convt2x2_i8::qconv_transpose2x2;
+            k.qconv_transpose = aarch64::neon_convt2x2_i8::conv_transpose2x2;
             k.f16_to_f32 = aarch64::neon_cvt_f16::f16_to_f32;
             if aarch64::neon_dot_conv1x1_i8::has_dotprod() {
                 k.name = "neon, dotprod (int8 pointwise, transposed)";
-                k.qconv1x1 = aarch64::neon_dot_conv1x1_i8::qconv1x1;
+                k.qconv1x1 = aarch64::neon_dot_conv1x1_i8::conv1x1;
             }
         }
         k

@@ -4,7 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rawnr_kernels::quant::{QAddParams, QParams};
-use rawnr_kernels::x86_64::avx512_eltwise_i8 as k;
+use rawnr_kernels::x86_64::avx512_eltwise as k;
 use rawnr_kernels::{generic, generic_i8, Act};
 
 fn floats(rng: &mut impl Rng, n: usize) -> Vec<f32> {

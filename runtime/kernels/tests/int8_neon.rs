@@ -223,8 +223,8 @@ fn depthwise(
 fn pointwise_kernels() -> [(&'static str, QConvFn); 3] {
     [
         ("best", Kernels::best().qconv1x1),
-        ("dotprod", neon_dot_conv1x1_i8::qconv1x1),
-        ("neon", neon_conv1x1_i8::qconv1x1),
+        ("dotprod", neon_dot_conv1x1_i8::conv1x1),
+        ("neon", neon_conv1x1_i8::conv1x1),
     ]
 }
 
@@ -240,18 +240,18 @@ fn dispatch_installs_the_neon_int8_kernels() {
         return;
     }
     let want: QConvFn = if dot {
-        neon_dot_conv1x1_i8::qconv1x1
+        neon_dot_conv1x1_i8::conv1x1
     } else {
-        neon_conv1x1_i8::qconv1x1
+        neon_conv1x1_i8::conv1x1
     };
     assert!(std::ptr::fn_addr_eq(k.qconv1x1, want));
     assert!(std::ptr::fn_addr_eq(
         k.qdepthwise,
-        neon_dw_i8::qdepthwise as QConvFn
+        neon_dw_i8::depthwise as QConvFn
     ));
     assert!(std::ptr::fn_addr_eq(
         k.qconv_transpose,
-        neon_convt2x2_i8::qconv_transpose2x2 as QConvFn
+        neon_convt2x2_i8::conv_transpose2x2 as QConvFn
     ));
     assert_eq!(neon_dot_conv1x1_i8::has_dotprod(), dot);
 }
@@ -385,7 +385,7 @@ fn pointwise_pmrid_shapes() {
 fn dw_kernels() -> [(&'static str, QConvFn); 2] {
     [
         ("best", Kernels::best().qdepthwise),
-        ("neon_dw", neon_dw_i8::qdepthwise),
+        ("neon_dw", neon_dw_i8::depthwise),
     ]
 }
 
@@ -500,8 +500,8 @@ fn transposed(in_c: usize, out_c: usize, h: usize, w: usize) -> ConvShape {
 fn convt_kernels() -> [(&'static str, QConvFn); 3] {
     [
         ("best", Kernels::best().qconv_transpose),
-        ("convt", neon_convt2x2_i8::qconv_transpose2x2),
-        ("convt plain", neon_convt2x2_i8::qconv_transpose2x2_plain),
+        ("convt", neon_convt2x2_i8::conv_transpose2x2),
+        ("convt plain", neon_convt2x2_i8::conv_transpose2x2_plain),
     ]
 }
 

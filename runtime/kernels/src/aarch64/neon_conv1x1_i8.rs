@@ -42,20 +42,20 @@ pub(crate) fn check(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: &QOut
         .conv_out()
         .expect("qconv2d: kernel larger than padded input");
     let n = s.in_h * s.in_w;
-    assert!(input.len() >= s.in_c * n, "qconv1x1: input too short");
+    assert!(input.len() >= s.in_c * n, "conv1x1: input too short");
     assert!(
         p.weight.len() >= s.out_c * s.in_c,
-        "qconv1x1: weight too short"
+        "conv1x1: weight too short"
     );
     assert!(
         p.weight_scale.len() >= s.out_c,
-        "qconv1x1: weight scales too short"
+        "conv1x1: weight scales too short"
     );
     assert!(
         p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv1x1: bias too short"
+        "conv1x1: bias too short"
     );
-    assert!(out.len() >= s.out_c * oh * ow, "qconv1x1: output too short");
+    assert!(out.len() >= s.out_c * oh * ow, "conv1x1: output too short");
 }
 
 /// `acc + x * w[j]` (widening), for a lane `j` known after unrolling.
@@ -215,7 +215,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>
 /// with plain NEON, equal to [`crate::generic_i8::qconv2d`]: checks the shape and buffer sizes,
 /// then runs the kernel. Other shapes, input zero points outside `0..=255` and CPUs without NEON
 /// get the generic kernel.
-pub fn qconv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
     if !is_pointwise(s)
         || !(0..=255).contains(&p.in_zero_point)
         || s.in_c > MAX_IN_C

@@ -222,23 +222,23 @@ fn entry(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>, pla
         .expect("qconv_transpose2d: empty output");
     assert!(
         input.len() >= s.in_c * s.in_h * s.in_w,
-        "qconv_transpose2x2: input too short"
+        "conv_transpose2x2: input too short"
     );
     assert!(
         p.weight.len() >= s.in_c * s.out_c * 4,
-        "qconv_transpose2x2: weight too short"
+        "conv_transpose2x2: weight too short"
     );
     assert!(
         p.weight_scale.len() >= s.out_c,
-        "qconv_transpose2x2: weight scales too short"
+        "conv_transpose2x2: weight scales too short"
     );
     assert!(
         p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv_transpose2x2: bias too short"
+        "conv_transpose2x2: bias too short"
     );
     assert!(
         out.len() >= s.out_c * oh * ow,
-        "qconv_transpose2x2: output too short"
+        "conv_transpose2x2: output too short"
     );
     if s.out_c == 0 {
         return;
@@ -266,17 +266,12 @@ fn entry(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>, pla
 /// sizes, then runs the `sdot` kernel (the plain NEON one without `dotprod` or past
 /// [`super::neon_dot_conv1x1_i8::MAX_IN_C`] input channels). Other shapes, input zero points
 /// outside `0..=255` and CPUs without NEON get the generic kernel.
-pub fn qconv_transpose2x2(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+pub fn conv_transpose2x2(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
     entry(s, p, input, out, false)
 }
 
 /// The plain NEON kernel whether or not the CPU has `dotprod` (what CPUs without it run), with
-/// the checks and fallbacks of [`qconv_transpose2x2`].
-pub fn qconv_transpose2x2_plain(
-    s: &ConvShape,
-    p: &QConvParams<'_>,
-    input: &[u8],
-    out: QOutput<'_>,
-) {
+/// the checks and fallbacks of [`conv_transpose2x2`].
+pub fn conv_transpose2x2_plain(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
     entry(s, p, input, out, true)
 }

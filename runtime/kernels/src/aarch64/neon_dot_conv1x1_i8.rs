@@ -277,15 +277,15 @@ pub fn has_dotprod() -> bool {
 /// Safe entry for quantized pointwise convolutions (`k = 1`, stride 1, no padding, one group),
 /// equal to [`crate::generic_i8::qconv2d`]: checks the shape and buffer sizes, then runs the
 /// `sdot` kernel. Other shapes, input zero points outside `0..=255` and more than
-/// [`MAX_IN_C`] input channels go to [`super::neon_conv1x1_i8::qconv1x1`] (which passes on
+/// [`MAX_IN_C`] input channels go to [`super::neon_conv1x1_i8::conv1x1`] (which passes on
 /// what it does not handle to the generic kernel), as do CPUs without `dotprod`.
-pub fn qconv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
     if !super::neon_conv1x1_i8::is_pointwise(s)
         || !(0..=255).contains(&p.in_zero_point)
         || s.in_c > MAX_IN_C
         || !has_dotprod()
     {
-        return super::neon_conv1x1_i8::qconv1x1(s, p, input, out);
+        return super::neon_conv1x1_i8::conv1x1(s, p, input, out);
     }
     super::neon_conv1x1_i8::check(s, p, input, &out);
     if s.out_c == 0 || s.in_h * s.in_w == 0 {

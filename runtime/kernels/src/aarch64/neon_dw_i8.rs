@@ -177,7 +177,7 @@ unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], 
 /// [`crate::generic_i8::qconv2d`]: checks the shape and buffer sizes, then runs the NEON kernel.
 /// Other shapes, input zero points outside `0..=255` and CPUs without NEON get the generic
 /// kernel.
-pub fn qdepthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
     let handled = s.groups == s.in_c
         && s.out_c == s.in_c
         && s.stride_h == s.stride_w
@@ -193,23 +193,23 @@ pub fn qdepthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput
         .expect("qconv2d: kernel larger than padded input");
     assert!(
         input.len() >= s.in_c * s.in_h * s.in_w,
-        "qdepthwise: input too short"
+        "depthwise: input too short"
     );
     assert!(
         p.weight.len() >= s.in_c * s.k_h * s.k_w,
-        "qdepthwise: weight too short"
+        "depthwise: weight too short"
     );
     assert!(
         p.weight_scale.len() >= s.out_c,
-        "qdepthwise: weight scales too short"
+        "depthwise: weight scales too short"
     );
     assert!(
         p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qdepthwise: bias too short"
+        "depthwise: bias too short"
     );
     assert!(
         out.len() >= s.out_c * oh * ow,
-        "qdepthwise: output too short"
+        "depthwise: output too short"
     );
     // SAFETY: shape and sizes checked above. Buffered rows are input rows inside the plane
     // (`ky0..ky1`), copied by bounds-checked slices; vector loads of a segment of `n <= SEG`

@@ -86,11 +86,11 @@ unsafe fn block<const OC: usize>(
         if let Some(r) = e.residual {
             // The residual add with the element-wise add kernel's exact activation.
             let rp = r.as_ptr().wrapping_add((oc0 + j) * e.res_stride + p0);
-            y0 = super::avx512_eltwise_i8::act16(
+            y0 = super::avx512_eltwise::act16(
                 _mm512_add_ps(y0, _mm512_maskz_loadu_ps(m0, rp)),
                 e.act,
             );
-            y1 = super::avx512_eltwise_i8::act16(
+            y1 = super::avx512_eltwise::act16(
                 _mm512_add_ps(y1, _mm512_maskz_loadu_ps(m1, rp.wrapping_add(16))),
                 e.act,
             );
@@ -157,7 +157,7 @@ pub fn conv1x1(
 }
 
 /// [`conv1x1`] through a [`PwEpilogue`] (strided planes, fused residual add): the same values
-/// as `conv1x1` followed by [`super::avx512_eltwise_i8::add`].
+/// as `conv1x1` followed by [`super::avx512_eltwise::add`].
 pub fn conv1x1_into(
     s: &Conv1x1,
     input: &[f32],

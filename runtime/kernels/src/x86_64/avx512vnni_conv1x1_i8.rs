@@ -16,13 +16,13 @@
 //! [`conv1x1_strided`] (streamed runs) can add a residual in the output stage, the add that
 //! alone reads the convolution's output ([`QResidual`]): f32 outputs `act(y + r)`, `u8` ones
 //! the quantized add of the convolution's code and the residual's in exact 32-bit arithmetic
-//! ([`super::avx512_eltwise_i8`]'s `qadd16`), each as the unfused nodes compute it.
+//! ([`super::avx512_eltwise`]'s `qadd16`), each as the unfused nodes compute it.
 
 #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
-use super::avx512_eltwise_i8::{qadd16, QAdd16, QAdd32};
+use super::avx512_eltwise::{qadd16, QAdd16, QAdd32};
 use super::qout_i8::{act16, pack64_raw, probe, requant16, requant64_high, store16, v16};
 use super::qout_i8::{requant16_high, Dst, Stage};
 use crate::quant::{QAddParams, QConvParams, QOutput, QResidual};

@@ -30,7 +30,7 @@ pub mod avx512_conv1x1_f32;
 pub mod avx512_conv_f32;
 pub mod avx512_convt2x2_f32;
 pub mod avx512_dw_f32;
-pub mod avx512_eltwise_i8;
+pub mod avx512_eltwise;
 pub mod avx512vnni_conv1x1_i8;
 pub mod avx512vnni_conv_i8;
 pub mod avx512vnni_convt2x2_i8;

@@ -1,4 +1,4 @@
-//! AVX-512F element-wise kernels of the int8 path: `QuantizeLinear`, `DequantizeLinear`, the
+//! AVX-512F element-wise kernels (int8 and f32): `QuantizeLinear`, `DequantizeLinear`, the
 //! quantized add and the f32 add, each equal to its scalar reference ([`crate::generic_i8`],
 //! [`crate::generic::add`]) bit for bit. Vectors of 16 elements (the quantized add in exact
 //! 32-bit arithmetic with AVX-512 VNNI, see [`QAdd32`]; without VNNI, or outside its ranges, 8
