@@ -687,8 +687,9 @@ pub unsafe extern "C" fn rawnr_denoise_frame_part(
         }
         let grid = &h.fp.grid;
         let rows = grid.rows();
-        let (p, n) = (part as usize, n_parts as usize);
-        let (r0, r1) = (p * rows / n, (p + 1) * rows / n);
+        // In 64 bits: `part * rows` overflows a 32-bit usize for large part numbers.
+        let share = |p: u32| (u64::from(p) * rows as u64 / u64::from(n_parts)) as usize;
+        let (r0, r1) = (share(part), share(part + 1));
         if r0 == r1 {
             return Ok(());
         }

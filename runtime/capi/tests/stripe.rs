@@ -570,6 +570,8 @@ fn frame_parts_check_their_arguments() {
                 RAWNR_ERR_BUFFER_TOO_SMALL
             );
             assert!(output.iter().all(|&v| v == 0), "a refused call wrote");
+            // The largest part numbers (their shares are computed in 64 bits).
+            assert_eq!(run(u32::MAX - 1, u32::MAX, i, o, &mut scratch), RAWNR_OK);
             // More parts than tile rows: the extra parts write nothing.
             for part in 0..64 {
                 assert_eq!(run(part, 64, i, o, &mut scratch), RAWNR_OK);
