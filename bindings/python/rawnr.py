@@ -109,7 +109,7 @@ def _find_library():
 
 def _load():
     lib = ctypes.CDLL(_find_library())
-    p, u32, sz = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t
+    p, sz = ctypes.c_void_p, ctypes.c_size_t
     sigs = {
         "rawnr_version": ([], ctypes.c_char_p),
         "rawnr_status_string": ([ctypes.c_int32], ctypes.c_char_p),
@@ -128,7 +128,6 @@ def _load():
         f = getattr(lib, name)
         f.argtypes = args
         f.restype = res
-    del u32
     return lib
 
 

@@ -22,15 +22,36 @@ pub fn shared_data() -> PathBuf {
 
 /// Copies bytes into a 4-byte aligned buffer (as an mmap or a C caller would provide).
 pub fn aligned(bytes: &[u8]) -> Vec<u32> {
-    let mut words = vec![0u32; bytes.len().div_ceil(4)];
-    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-    words
+    rawnr_core::builder::aligned_words(bytes)
 }
 
 /// Views aligned words as the first `len` bytes.
 pub fn as_bytes(words: &[u32], len: usize) -> &[u8] {
     let bytes: &[u8] = bytemuck::cast_slice(words);
     &bytes[..len]
+}
+
+/// The Sony IMX766 noise profile (HuiiJi/AISP YAML in the shared data, imported as
+/// `rawnr-calib import --yaml` does).
+pub fn imx766_profile() -> rawnr_io::profile::NoiseProfile {
+    rawnr_calib::import::from_sensor_yaml(
+        &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
+        "Sony IMX766",
+    )
+    .expect("IMX766 profile")
+    .noise
+}
+
+/// darktable's OnePlus A6003 noise profile (distinct R, G, B parameters), imported as
+/// `rawnr-calib import --darktable --maker oneplus --model "ONEPLUS A6003"` does.
+pub fn oneplus_profile() -> rawnr_io::profile::NoiseProfile {
+    rawnr_calib::import::from_darktable(
+        &shared_data().join("darktable/noiseprofiles.json"),
+        "oneplus",
+        "ONEPLUS A6003",
+    )
+    .expect("darktable profile")
+    .noise
 }
 
 /// Synthetic noise and PSNR, defined once in `rawnr-quality`.

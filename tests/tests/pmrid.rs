@@ -213,19 +213,7 @@ fn pmrid_int8_recipe(
         &Levels::uniform(25.0, 1023.0),
         (0, 0, pgm.width, pgm.height),
     )];
-    let imx766 = rawnr_calib::import::from_sensor_yaml(
-        &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
-        "Sony IMX766",
-    )
-    .expect("IMX766 profile")
-    .noise;
-    let oneplus = rawnr_calib::import::from_darktable(
-        &shared_data().join("darktable/noiseprofiles.json"),
-        "oneplus",
-        "ONEPLUS A6003",
-    )
-    .expect("darktable profile")
-    .noise;
+    let (imx766, oneplus) = (imx766_profile(), oneplus_profile());
     let mut levels = Vec::new();
     for p in [None, Some(&imx766), Some(&oneplus)] {
         for iso in PMRID_INT8_ISOS {

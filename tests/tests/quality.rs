@@ -49,26 +49,10 @@ fn centre(layout: &FrameLayout, w: usize, h: usize) -> (usize, usize, usize, usi
     )
 }
 
-/// The Sony IMX766 profile (HuiiJi/AISP YAML, imported as `rawnr-calib import --yaml` does).
-fn imx766() -> NoiseProfile {
-    rawnr_calib::import::from_sensor_yaml(
-        &shared_data().join("HuiiJi_AISP/sensor_profile_IMX766.yaml"),
-        "Sony IMX766",
-    )
-    .expect("IMX766 profile")
-    .noise
-}
-
 #[test]
 fn pooled_noise_beats_per_plane_with_a_per_channel_profile() {
     // darktable's OnePlus A6003 profile: distinct R, G, B parameters.
-    let p = rawnr_calib::import::from_darktable(
-        &shared_data().join("darktable/noiseprofiles.json"),
-        "oneplus",
-        "ONEPLUS A6003",
-    )
-    .expect("darktable profile")
-    .noise;
+    let p = oneplus_profile();
     let pgm = rawnr_io::pgm::read(&shared_data().join("Halide/bayer_2592_304.pgm")).unwrap();
     let layout = FrameLayout::new(pgm.width, pgm.height, CfaPhase::Grbg);
     let levels = Levels::uniform(25.0, 1023.0);
@@ -96,7 +80,7 @@ fn pooled_noise_beats_per_plane_with_a_per_channel_profile() {
 
 #[test]
 fn clipping_below_black_helps_on_a_dark_14_bit_chart() {
-    let p = imx766();
+    let p = imx766_profile();
     let f = rawnr_io::dng::read(&shared_data().join("tinydng/colorchart.dng")).unwrap();
     let (offset, layout) = f.active_region();
     let clean = CleanFrame::from_raw(
@@ -134,7 +118,7 @@ fn clipping_below_black_helps_on_a_dark_14_bit_chart() {
 /// restoration PMRID shifts a mid grey by 0.5-1%.
 #[test]
 fn flat_patches_keep_their_colour() {
-    let imx = imx766();
+    let imx = imx766_profile();
     let words = pmrid();
     let d = Denoiser::new(Engine::new(model(&words)));
     // Four 384x384 patches side by side: (R, G, B) levels, normalised.
@@ -209,17 +193,6 @@ fn flat_patches_keep_their_colour() {
     println!("largest shift {worst:.5} of the range");
 }
 
-/// darktable's OnePlus A6003 profile (R, G, B parameters).
-fn oneplus() -> NoiseProfile {
-    rawnr_calib::import::from_darktable(
-        &shared_data().join("darktable/noiseprofiles.json"),
-        "oneplus",
-        "ONEPLUS A6003",
-    )
-    .expect("darktable profile")
-    .noise
-}
-
 /// Most int8 may lose against f32 in [`int8_holds_across_sensor_profiles_and_isos`] (dB).
 /// Measured: -0.044 to +0.174 dB; with one set of ranges int8 lost 2-5 dB with IMX766 noise.
 const INT8_MAX_LOSS_DB: f64 = 0.25;
@@ -244,8 +217,8 @@ fn int8_holds_across_sensor_profiles_and_isos() {
     );
     let profiles: [(&str, Option<NoiseProfile>); 3] = [
         ("model", None),
-        ("IMX766", Some(imx766())),
-        ("OnePlus A6003", Some(oneplus())),
+        ("IMX766", Some(imx766_profile())),
+        ("OnePlus A6003", Some(oneplus_profile())),
     ];
     let mut bands = Vec::new();
     for (name, p) in &profiles {

@@ -3,7 +3,7 @@
 use core::ffi::{c_char, c_void};
 use core::mem::size_of;
 
-use rawnr_core::format::{Model, NoiseChannels, NoiseConditioning};
+use rawnr_core::format::{Model, NoiseChannels, NoiseConditioning, Precision};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::tiling::Denoiser;
 
@@ -374,16 +374,12 @@ pub unsafe extern "C" fn rawnr_model_get_info(
     })
 }
 
-/// The `RAWNR_PRECISION_*` of a model: int8 when any weight is, else f16 when any is.
+/// The `RAWNR_PRECISION_*` of a model.
 fn precision(m: &Model<'_>) -> u32 {
-    use rawnr_core::format::DType;
-    let has = |d: DType| (0..m.n_tensors()).any(|t| m.tensor(t).dtype == d);
-    if has(DType::I8) {
-        RAWNR_PRECISION_INT8
-    } else if has(DType::F16) {
-        RAWNR_PRECISION_F16
-    } else {
-        RAWNR_PRECISION_F32
+    match m.precision() {
+        Precision::F32 => RAWNR_PRECISION_F32,
+        Precision::F16Weights => RAWNR_PRECISION_F16,
+        Precision::Int8 => RAWNR_PRECISION_INT8,
     }
 }
 

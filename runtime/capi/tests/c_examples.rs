@@ -55,7 +55,12 @@ fn real_crop(dir: &Path, x: usize, y: usize, w: usize, h: usize) -> (PathBuf, Fr
 }
 
 fn reference(frame: &Frame, tile: usize, halo: Option<usize>) -> Frame {
-    let model = AlignedModel::load(&model_path());
+    reference_with(&model_path(), frame, tile, halo)
+}
+
+/// The Rust API's output of `model` on `frame` (the real strip's CFA, levels and ISO 3200).
+fn reference_with(model: &Path, frame: &Frame, tile: usize, halo: Option<usize>) -> Frame {
+    let model = AlignedModel::load(model);
     rust_denoise(
         model.bytes(),
         frame,
@@ -298,17 +303,7 @@ fn denoise_file_runs_the_int8_models_noise_band() {
     assert!(band > 0 && model.noise_bands() > 1);
     let says = format!("noise band {band} of {}", model.noise_bands());
     assert!(log.contains(&says), "{log}");
-    let want = rust_denoise(
-        m.bytes(),
-        &frame,
-        CfaPhase::Grbg,
-        real_levels(),
-        3200.0,
-        TileOptions {
-            tile: 256,
-            halo: None,
-        },
-    );
+    let want = reference_with(&int8, &frame, 256, None);
     assert_same(&out, &want, "denoise_file, int8 with noise bands");
 }
 
@@ -320,18 +315,7 @@ fn python_binding_matches_the_rust_api() {
     let dir = work_dir("python");
     let (crop, frame) = real_crop(&dir, 320, 64, 256, 128);
     let model = model_path();
-    let m = AlignedModel::load(&model);
-    let want = rust_denoise(
-        m.bytes(),
-        &frame,
-        CfaPhase::Grbg,
-        real_levels(),
-        3200.0,
-        TileOptions {
-            tile: 256,
-            halo: None,
-        },
-    );
+    let want = reference(&frame, 256, None);
     let want_path = dir.join("want.u16");
     let bytes: Vec<u8> = want.data.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&want_path, bytes).unwrap();

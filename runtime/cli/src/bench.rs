@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use rawnr_core::bayer::{pack_region_rows, CfaPhase, FrameLayout, Levels, PixelTransform};
-use rawnr_core::format::{DType, Model};
+use rawnr_core::format::{DType, Model, Precision};
 use rawnr_core::noise::Affine;
 use rawnr_engine::graph::{Engine, Shape};
 use rawnr_engine::tiling::Denoiser;
@@ -57,12 +57,10 @@ fn peak_rss() -> Option<u64> {
 
 /// What the native engine computes in: `int8` (W8A8 nodes), `f16 weights` or `f32`.
 fn native_precision(m: &Model<'_>) -> &'static str {
-    if m.is_int8() {
-        "int8"
-    } else if (0..m.n_tensors()).any(|t| m.tensor(t).dtype == DType::F16) {
-        "f32 (f16 weights)"
-    } else {
-        "f32"
+    match m.precision() {
+        Precision::Int8 => "int8",
+        Precision::F16Weights => "f32 (f16 weights)",
+        Precision::F32 => "f32",
     }
 }
 

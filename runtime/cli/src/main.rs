@@ -352,9 +352,7 @@ impl NoiseArgs {
 /// stripes took 1.7x the time of tiles on an AVX2-only CPU.
 fn streams_fast(d: &Denoiser<'_>) -> bool {
     let e = d.engine();
-    let m = e.model();
-    let int8 = (0..m.n_tensors()).any(|t| m.tensor(t).dtype == rawnr_core::format::DType::I8);
-    int8 || e.kernels().depthwise_strided.is_some()
+    e.model().is_int8() || e.kernels().depthwise_strided.is_some()
 }
 
 impl EngineArgs {

@@ -593,23 +593,29 @@ impl ModelBuilder {
         }
         let crc = crate::crc32::crc32(&out[HEADER_LEN..]);
         put32(&mut out, header::CRC, crc);
-        // Validate through the parser (on an aligned copy: a Vec<u8> may be 1-aligned).
-        let words: Vec<u32> = out
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Model::parse(bytemuck::cast_slice(&words))?;
+        validate_bytes(&out)?;
         Ok(out)
     }
 }
 
-/// Parses `bytes` from an aligned copy (a `Vec<u8>` may be 1-aligned) to validate them.
+/// Model bytes copied into 4-byte aligned words (a `Vec<u8>` may be 1-aligned; the parser
+/// needs 4), the last word zero-padded: parse `bytemuck::cast_slice(&words)[..bytes.len()]`.
+pub fn aligned_words(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+/// Validates model bytes through the parser (on an aligned copy).
 fn validate_bytes(bytes: &[u8]) -> Result<(), Error> {
-    let words: Vec<u32> = bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Model::parse(bytemuck::cast_slice(&words)).map(|_| ())
+    let words = aligned_words(bytes);
+    let aligned: &[u8] = bytemuck::cast_slice(&words);
+    Model::parse(&aligned[..bytes.len()]).map(|_| ())
 }
 
 /// Joins int8 models that differ only in their activation quantization and int8 biases (the
@@ -627,7 +633,7 @@ pub fn join_noise_bands(base: &Model<'_>, bands: &[(f32, Model<'_>)]) -> Result<
     }
     let (nv, nn) = (base.n_values(), base.n_nodes());
     let b0 = base.bytes();
-    let tables_end = u32_at_le(b0, header::DATA_OFF) as usize;
+    let tables_end = u32_at(b0, header::DATA_OFF) as usize;
     let int8_bias = |m: &Model<'_>, i: usize| {
         let n = m.node(i);
         matches!(n.op, OpKind::Conv2d | OpKind::ConvTranspose2d)
@@ -649,7 +655,7 @@ pub fn join_noise_bands(base: &Model<'_>, bands: &[(f32, Model<'_>)]) -> Result<
         // point, tensor and node records) and blobs, except the int8 biases.
         let tables = |b: &[u8]| {
             let mut t = b[header::N_VALUES..tables_end].to_vec();
-            let values = u32_at_le(b, header::VALUES_OFF) as usize - header::N_VALUES;
+            let values = u32_at(b, header::VALUES_OFF) as usize - header::N_VALUES;
             for v in 0..nv {
                 let o = values + v * VALUE_RECORD_LEN + 8;
                 t[o..o + 8].fill(0);
@@ -726,10 +732,6 @@ pub fn join_noise_bands(base: &Model<'_>, bands: &[(f32, Model<'_>)]) -> Result<
     put32(&mut out, header::CRC, crc);
     validate_bytes(&out)?;
     Ok(out)
-}
-
-fn u32_at_le(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

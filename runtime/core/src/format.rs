@@ -393,7 +393,7 @@ pub struct Model<'a> {
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }
-fn u32_at(b: &[u8], o: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], o: usize) -> u32 {
     u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 fn u64_at(b: &[u8], o: usize) -> u64 {
@@ -403,6 +403,17 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
 }
 fn f32_at(b: &[u8], o: usize) -> f32 {
     f32::from_bits(u32_at(b, o))
+}
+
+/// What a model computes in ([`Model::precision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 weights and activations.
+    F32,
+    /// f16 weights, widened to f32 at run time; f32 activations.
+    F16Weights,
+    /// int8 weights and u8 activations (W8A8; some layers may stay f32).
+    Int8,
 }
 
 /// Byte offsets of the header fields.
@@ -746,6 +757,18 @@ impl<'a> Model<'a> {
     /// Whether the model has int8 parts (any `u8` value).
     pub fn is_int8(&self) -> bool {
         (0..self.n_values()).any(|v| matches!(self.value_type(v), ValueType::U8(_)))
+    }
+
+    /// What the model computes in: int8 when it has int8 parts, else f32 with f16 weights
+    /// when any weight is f16, else f32.
+    pub fn precision(&self) -> Precision {
+        if self.is_int8() {
+            Precision::Int8
+        } else if self.max_f16_weight_len() > 0 {
+            Precision::F16Weights
+        } else {
+            Precision::F32
+        }
     }
 
     /// Quantization of value `v` if it is u8.

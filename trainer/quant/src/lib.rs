@@ -19,7 +19,7 @@
 pub mod bands;
 
 use rawnr_core::bayer::{FrameLayout, Levels};
-use rawnr_core::builder::{ConvSpec, ConvWeights, ModelBuilder, ValueId};
+use rawnr_core::builder::{aligned_words, ConvSpec, ConvWeights, ModelBuilder, ValueId};
 use rawnr_core::format::{Activation, DType, Model, OpKind, ValueQuant, ValueType, NO_TENSOR};
 use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
@@ -475,29 +475,19 @@ pub fn quantize_int8_banded(
     if rest.is_empty() {
         return Ok(base);
     }
+    // The parser reads 4-byte aligned bytes (the quantizer's output is a whole number of
+    // words).
     let others: Vec<(f32, Vec<u32>)> = rest
         .iter()
-        .map(|(g, cal)| Ok((*g, words(&quantize_int8(m, cal, opts)?))))
+        .map(|(g, cal)| Ok((*g, aligned_words(&quantize_int8(m, cal, opts)?))))
         .collect::<Result<_, QuantError>>()?;
-    let base = words(&base);
+    let base = aligned_words(&base);
     let base = Model::parse(bytemuck::cast_slice(&base))?;
     let others: Vec<(f32, Model<'_>)> = others
         .iter()
         .map(|(g, w)| Ok((*g, Model::parse(bytemuck::cast_slice(w))?)))
         .collect::<Result<_, QuantError>>()?;
     Ok(rawnr_core::builder::join_noise_bands(&base, &others)?)
-}
-
-/// A model's bytes as 4-aligned words (for parsing).
-fn words(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks(4)
-        .map(|c| {
-            let mut w = [0u8; 4];
-            w[..c.len()].copy_from_slice(c);
-            u32::from_le_bytes(w)
-        })
-        .collect()
 }
 
 /// Quantizes an f32 model to W8A8 with the activation ranges of `cal`.

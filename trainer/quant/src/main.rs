@@ -60,7 +60,7 @@ struct Args {
     iso: Vec<f32>,
     /// Noise profiles (rawnr-calib JSON) whose noise at each ISO is added instead of the
     /// model's own (pooled parameters; comma-separated or repeated; `model` is the model's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', default_value = "model")]
     noise_profile: Vec<String>,
     /// Range statistic: "minmax", "mean" (mean over tiles of each tile's extremes), "mse"
     /// (least squared error over a second pass's histograms) or "mse-or-mean" (their union).
@@ -75,15 +75,6 @@ struct Args {
     /// Tile size used for calibration (packed pixels).
     #[arg(long, default_value_t = 256)]
     tile: usize,
-}
-
-/// The name of each `--noise-profile` (`model` without one).
-fn profile_names(args: &Args) -> Vec<String> {
-    if args.noise_profile.is_empty() {
-        vec!["model".into()]
-    } else {
-        args.noise_profile.clone()
-    }
 }
 
 fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String> {
@@ -145,23 +136,20 @@ fn run(args: &Args) -> Result<(), String> {
         tile: args.tile,
         ..TileOptions::default()
     };
-    let profiles: Vec<Option<rawnr_io::profile::NoiseProfile>> = if args.noise_profile.is_empty() {
-        vec![None]
-    } else {
-        args.noise_profile
-            .iter()
-            .map(|p| match p.as_str() {
-                "model" => Ok(None),
-                _ => rawnr_io::profile::NoiseProfile::read(std::path::Path::new(p))
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-            })
-            .collect::<Result<_, String>>()?
-    };
+    let profiles: Vec<Option<rawnr_io::profile::NoiseProfile>> = args
+        .noise_profile
+        .iter()
+        .map(|p| match p.as_str() {
+            "model" => Ok(None),
+            _ => rawnr_io::profile::NoiseProfile::read(std::path::Path::new(p))
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        })
+        .collect::<Result<_, String>>()?;
     // Noise levels profile-major, then ISO (the order of the cases, so a seed gives one model).
     let mut levels = Vec::new();
     let mut level_names = Vec::new();
-    for (p, name) in profiles.iter().zip(profile_names(args)) {
+    for (p, name) in profiles.iter().zip(&args.noise_profile) {
         for &iso in &args.iso {
             let noise = match p {
                 None => model.info().default_noise.at(iso),
