@@ -220,69 +220,123 @@ impl Net<'_> {
     }
 }
 
-/// Builds the PMRID `.rnm` from its named weights (the `.npz` arrays), with tiling halo `halo`.
-pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, ImportError> {
+/// Widths and depths of a PMRID-style network (PMRID's own in [`PmridShape::PMRID`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PmridShape {
+    /// Channels of the first 3x3 convolution (and of the last skip).
+    pub stem: usize,
+    /// Output channels of the four encoder stages.
+    pub enc: [usize; 4],
+    /// Residual blocks per encoder stage (the first of each has stride 2).
+    pub blocks: [usize; 4],
+    /// Output channels of the bridge between encoder and decoder.
+    pub bridge: usize,
+    /// Output channels of the four decoder stages.
+    pub dec: [usize; 4],
+}
+
+impl PmridShape {
+    /// The published network: 16, encoder 64/128/256/512 with 2/2/4/4 blocks, bridge 64,
+    /// decoder 64/32/32/16.
+    pub const PMRID: PmridShape = PmridShape {
+        stem: 16,
+        enc: [64, 128, 256, 512],
+        blocks: [2, 2, 4, 4],
+        bridge: 64,
+        dec: [64, 32, 32, 16],
+    };
+
+    /// Number of named tensors the network has.
+    pub fn tensor_count(&self) -> usize {
+        // conv0 and out1: 2 each; a separable conv: 3; an encoder block: 2 separable (+1
+        // projection in the first); a residual pair: 2 separable; a decoder stage: a residual
+        // pair, a projection and an upsampling (2).
+        let enc: usize = self.blocks.iter().map(|&b| 6 * b + 3).sum();
+        4 + enc + 3 + 4 * (6 + 3 + 2) + 6
+    }
+}
+
+/// What a model file declares besides its weights: how the runtime feeds the network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelMeta<'a> {
+    /// Model name stored in the file.
+    pub name: &'a str,
+    /// Network input = mapped normalised signal times this.
+    pub input_scale: f32,
+    /// Noise conditioning (k-sigma anchor).
+    pub noise: NoiseConditioning,
+    /// Default noise curves (normalised units).
+    pub default_noise: NoiseCurves,
+    /// Clipping and noise channels of the input.
+    pub input: InputConvention,
+    /// Tiling halo in packed pixels.
+    pub halo: u32,
+}
+
+/// Builds the `.rnm` of a PMRID-style network of `shape` from its tensors, named as in PMRID's
+/// checkpoint (`conv0.conv.weight`, `enc1.0.conv1.depthwise.weight`, ...).
+pub fn build_shaped(
+    arrays: &BTreeMap<String, Array>,
+    shape: &PmridShape,
+    meta: &ModelMeta<'_>,
+) -> Result<Vec<u8>, ImportError> {
     let mut n = Net {
-        b: ModelBuilder::new("PMRID (ECCV 2020)"),
+        b: ModelBuilder::new(meta.name),
         w: Weights { arrays },
     };
-    n.b.input_scale(PMRID_INPUT_SCALE)
-        .noise(
-            NoiseConditioning::KSigma {
-                anchor_iso: PMRID_ANCHOR_ISO,
-            },
-            pmrid_noise_curves(),
-        )
+    n.b.input_scale(meta.input_scale)
+        .noise(meta.noise, meta.default_noise)
         .min_size_multiple(PMRID_SIZE_MULTIPLE)
-        .input_convention(PMRID_INPUT_CONVENTION)
-        .halo(halo);
+        .input_convention(meta.input)
+        .halo(meta.halo);
     let x = n.b.input();
+    let s = shape;
 
-    let w0 = n.w.get("conv0.conv.weight", &[16, 4, 3, 3])?;
-    let b0 = n.w.get("conv0.conv.bias", &[16])?;
+    let w0 = n.w.get("conv0.conv.weight", &[s.stem, 4, 3, 3])?;
+    let b0 = n.w.get("conv0.conv.bias", &[s.stem])?;
     let c0 = n.b.conv2d(
         "conv0",
         x,
         w0,
-        [16, 4, 3, 3],
+        [s.stem, 4, 3, 3],
         Some(b0),
         ConvSpec::same(3).act(Activation::Relu),
     );
 
-    let stages = [
-        ("enc1", 16, 64, 2),
-        ("enc2", 64, 128, 2),
-        ("enc3", 128, 256, 4),
-        ("enc4", 256, 512, 4),
-    ];
     let mut skips = vec![c0];
     let mut y = c0;
-    for (name, cin, cout, blocks) in stages {
-        for i in 0..blocks {
-            let (ci, first) = if i == 0 { (cin, true) } else { (cout, false) };
-            y = n.enc_block(&format!("{name}.{i}"), y, ci, cout, first)?;
+    let mut cin = s.stem;
+    for (i, (&cout, &blocks)) in s.enc.iter().zip(&s.blocks).enumerate() {
+        for j in 0..blocks {
+            let (ci, first) = if j == 0 { (cin, true) } else { (cout, false) };
+            y = n.enc_block(&format!("enc{}.{j}", i + 1), y, ci, cout, first)?;
         }
+        cin = cout;
         skips.push(y);
     }
-    let mut y = n.sep("encdec", y, 512, 64, 3, 1, Activation::Relu)?;
-    // (name, in, skip value, skip channels, out)
-    let dec = [
-        ("dec1", 64, skips[3], 256, 64),
-        ("dec2", 64, skips[2], 128, 32),
-        ("dec3", 32, skips[1], 64, 32),
-        ("dec4", 32, skips[0], 16, 16),
-    ];
-    for (name, cin, skip, skip_c, cout) in dec {
-        y = n.dec_stage(name, y, skip, cin, skip_c, cout)?;
+    let mut y = n.sep("encdec", y, s.enc[3], s.bridge, 3, 1, Activation::Relu)?;
+    let skip_c = [s.enc[2], s.enc[1], s.enc[0], s.stem];
+    let mut cin = s.bridge;
+    for i in 0..4 {
+        y = n.dec_stage(
+            &format!("dec{}", i + 1),
+            y,
+            skips[3 - i],
+            cin,
+            skip_c[i],
+            s.dec[i],
+        )?;
+        cin = s.dec[i];
     }
-    let y = n.res_pair("out0", y, 16)?;
-    let w1 = n.w.get("out1.conv.weight", &[4, 16, 3, 3])?;
+    let c = s.dec[3];
+    let y = n.res_pair("out0", y, c)?;
+    let w1 = n.w.get("out1.conv.weight", &[4, c, 3, 3])?;
     let b1 = n.w.get("out1.conv.bias", &[4])?;
     let o =
-        n.b.conv2d("out1", y, w1, [4, 16, 3, 3], Some(b1), ConvSpec::same(3));
+        n.b.conv2d("out1", y, w1, [4, c, 3, 3], Some(b1), ConvSpec::same(3));
     let out = n.b.add(x, o, Activation::None);
 
-    let used = 141;
+    let used = s.tensor_count();
     if arrays.len() != used {
         return Err(ImportError::Npy {
             name: "archive".into(),
@@ -290,4 +344,19 @@ pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, Imp
         });
     }
     Ok(n.b.finish(out)?)
+}
+
+/// Builds the PMRID `.rnm` from its named weights (the `.npz` arrays), with tiling halo `halo`.
+pub fn build(arrays: &BTreeMap<String, Array>, halo: u32) -> Result<Vec<u8>, ImportError> {
+    let meta = ModelMeta {
+        name: "PMRID (ECCV 2020)",
+        input_scale: PMRID_INPUT_SCALE,
+        noise: NoiseConditioning::KSigma {
+            anchor_iso: PMRID_ANCHOR_ISO,
+        },
+        default_noise: pmrid_noise_curves(),
+        input: PMRID_INPUT_CONVENTION,
+        halo,
+    };
+    build_shaped(arrays, &PmridShape::PMRID, &meta)
 }

@@ -1,0 +1,138 @@
+//! Synthetic sensor noise from a calibrated profile, and the k-sigma mapping into the network's
+//! input domain, exactly as the runtime computes it (`rawnr_core::noise::Affine::k_sigma`, one
+//! map per plane, times the input scale).
+
+use rand::Rng;
+use rawnr_core::noise::{Affine, ChannelNoise, NoiseParams};
+use rawnr_io::profile::NoiseProfile;
+
+/// How clean and noisy patches are mapped into the network's domain.
+#[derive(Debug, Clone)]
+pub struct Conditioning {
+    /// The sensor's noise profile.
+    pub profile: NoiseProfile,
+    /// ISO whose noise every input is mapped to.
+    pub anchor_iso: f32,
+    /// Noise at the anchor (the profile's curves pooled over channels: what the exported
+    /// model declares as its default noise).
+    pub anchor: NoiseParams,
+    /// Input scale.
+    pub scale: f32,
+}
+
+impl Conditioning {
+    /// The conditioning for `profile`, anchored at `anchor_iso`.
+    pub fn new(
+        profile: NoiseProfile,
+        anchor_iso: f32,
+        scale: f32,
+    ) -> Result<Conditioning, rawnr_core::Error> {
+        let anchor = profile.pooled().to_core().at(anchor_iso)?;
+        Ok(Conditioning {
+            profile,
+            anchor_iso,
+            anchor,
+            scale,
+        })
+    }
+
+    /// Per-channel noise of the profile at `iso`.
+    pub fn noise_at(&self, iso: f32) -> ChannelNoise {
+        self.profile
+            .channel_noise_at(iso)
+            .expect("profile checked when read; ISO range checked in the config")
+    }
+
+    /// The normalised-domain affine map of each plane for frame noise `noise`.
+    pub fn transforms(&self, noise: &ChannelNoise) -> [Affine; 4] {
+        std::array::from_fn(|c| {
+            Affine::k_sigma(noise.0[c], self.anchor).expect("validated noise parameters")
+        })
+    }
+
+    /// Maps normalised planes (4 x `p*p`) into the network domain.
+    pub fn map(&self, planes: &[f32], p: usize, noise: &ChannelNoise) -> Vec<f32> {
+        let ts = self.transforms(noise);
+        planes
+            .chunks_exact(p * p)
+            .zip(ts)
+            .flat_map(|(plane, t)| {
+                let (g, o, s) = (t.gain as f32, t.offset as f32, self.scale);
+                plane.iter().map(move |&x| (x * g + o) * s)
+            })
+            .collect()
+    }
+
+    /// Maps network-domain planes back to normalised units.
+    pub fn unmap(&self, planes: &[f32], p: usize, noise: &ChannelNoise) -> Vec<f32> {
+        let ts = self.transforms(noise);
+        planes
+            .chunks_exact(p * p)
+            .zip(ts)
+            .flat_map(|(plane, t)| {
+                let inv = t.inverse();
+                let (g, o, s) = (inv.gain as f32, inv.offset as f32, self.scale);
+                plane.iter().map(move |&v| (v / s) * g + o)
+            })
+            .collect()
+    }
+}
+
+/// `k Poisson(x / k) + N(0, sigma^2)` per plane (R, Gr, Gb, B of `p*p` samples each, with the
+/// suite's own sampler [`rawnr_quality::add_noise`]), clipped at white (1.0) as a sensor
+/// saturates; `sigma^2` is a variance.
+pub fn add_noise(planes: &[f32], p: usize, noise: &ChannelNoise, rng: &mut impl Rng) -> Vec<f32> {
+    let mut out = Vec::with_capacity(planes.len());
+    for (c, plane) in planes.chunks_exact(p * p).enumerate() {
+        let NoiseParams { k, sigma2 } = noise.0[c];
+        let clean: Vec<f64> = plane.iter().map(|&x| x as f64).collect();
+        let noisy = rawnr_quality::add_noise(&clean, k as f64, sigma2 as f64, rng);
+        out.extend(noisy.into_iter().map(|y| (y as f32).min(1.0)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn noise_has_the_profile_variance_and_clips_at_white() {
+        let noise = ChannelNoise([
+            NoiseParams {
+                k: 1e-3,
+                sigma2: 1e-5,
+            },
+            NoiseParams {
+                k: 2e-3,
+                sigma2: 4e-5,
+            },
+            NoiseParams {
+                k: 2e-3,
+                sigma2: 4e-5,
+            },
+            NoiseParams {
+                k: 4e-3,
+                sigma2: 0.0,
+            },
+        ]);
+        let p = 128;
+        let mut planes = vec![0.25f32; 4 * p * p];
+        planes[3 * p * p..].fill(0.999);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let y = add_noise(&planes, p, &noise, &mut rng);
+        for c in 0..3 {
+            let s = &y[c * p * p..(c + 1) * p * p];
+            let mean = s.iter().map(|&v| v as f64).sum::<f64>() / s.len() as f64;
+            let var = s.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / s.len() as f64;
+            let want = noise.0[c].k as f64 * 0.25 + noise.0[c].sigma2 as f64;
+            assert!((mean - 0.25).abs() < 3e-3, "plane {c} mean {mean}");
+            assert!(
+                (var / want - 1.0).abs() < 0.05,
+                "plane {c} var {var} want {want}"
+            );
+        }
+        assert!(y[3 * p * p..].iter().all(|&v| v <= 1.0));
+    }
+}
