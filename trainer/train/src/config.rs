@@ -236,7 +236,7 @@ fn default_validate_every() -> usize {
     250
 }
 fn default_validation_seed() -> u64 {
-    0x5eed_0f_7a11
+    0x005e_ed0f_7a11
 }
 
 impl TrainConfig {
@@ -275,7 +275,7 @@ impl TrainConfig {
             return bad("data.input_scale must be positive");
         }
         let m = self.model.size_multiple();
-        if d.patch == 0 || d.patch % m != 0 {
+        if d.patch == 0 || !d.patch.is_multiple_of(m) {
             return bad(&format!(
                 "data.patch must be a positive multiple of {m} (the model's size multiple)"
             ));
@@ -309,7 +309,7 @@ impl TrainConfig {
             }
         }
         let o = &self.optim;
-        if !(o.lr > 0.0 && o.lr.is_finite()) || !(0.0..=1.0).contains(&o.min_lr_ratio) {
+        if !(o.lr > 0.0 && o.lr.is_finite() && (0.0..=1.0).contains(&o.min_lr_ratio)) {
             return bad("optim.lr must be positive and optim.min_lr_ratio in [0, 1]");
         }
         if o.optimizer != "adamw" && o.optimizer != "adam" {
@@ -329,7 +329,7 @@ impl TrainConfig {
         if v.frames.is_empty() && v.dead_leaves == 0 {
             return bad("run.validation needs frames or dead_leaves");
         }
-        if v.size == 0 || v.size % m != 0 {
+        if v.size == 0 || !v.size.is_multiple_of(m) {
             return bad(&format!(
                 "run.validation.size must be a positive multiple of {m}"
             ));

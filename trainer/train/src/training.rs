@@ -285,6 +285,15 @@ fn checkpoint(
     write_atomic(&ck.join("state.json"), state.as_bytes())
 }
 
+/// Seeded initial weights: a run with the same config starts from the same model. burn's
+/// generator may be process-wide, so seeding and drawing happen under one lock.
+fn seeded_init(cfg: &TrainConfig, device: &Device) -> Denoiser {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(cfg.data.seed);
+    cfg.model.init(device)
+}
+
 /// Trains (or resumes) the run in `dir` with `cfg`.
 pub fn train(cfg: &TrainConfig, dir: &Path, opts: &RunOptions) -> Result<RunSummary, TrainError> {
     cfg.check()?;
@@ -312,7 +321,7 @@ pub fn train(cfg: &TrainConfig, dir: &Path, opts: &RunOptions) -> Result<RunSumm
     let sources = Arc::new(DataSources::load(&cfg.data, &cond)?);
     let val = ValidationSet::build(&cfg.run.validation, &cfg.data, &cond)?;
     let device = training_device();
-    let mut model = cfg.model.init(&device);
+    let mut model = seeded_init(cfg, &device);
     let mut optim = optimizer(cfg);
     let mut step = 0;
     let ck = dir.join("checkpoint");
@@ -425,4 +434,33 @@ pub fn train(cfg: &TrainConfig, dir: &Path, opts: &RunOptions) -> Result<RunSumm
 /// Path of the exported model of a finished run.
 pub fn model_path(dir: &Path) -> PathBuf {
     dir.join("model.rnm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let mut cfg: TrainConfig = serde_json::from_str(
+            r#"{"model": {"family": "unet", "width": 4, "depth": 1},
+                "data": {"profile": "p.json", "iso_min": 100, "iso_max": 100, "patch": 8,
+                         "batch": 1, "dead_leaves": 1},
+                "optim": {"lr": 0.01, "warmup_steps": 10, "min_lr_ratio": 0.1},
+                "run": {"steps": 110, "validation": {"isos": [100], "dead_leaves": 1, "size": 8}}}"#,
+        )
+        .unwrap();
+        let lr = |c: &TrainConfig, s| learning_rate(c, s);
+        assert!((lr(&cfg, 0) - 0.001).abs() < 1e-12);
+        assert!((lr(&cfg, 9) - 0.01).abs() < 1e-12);
+        assert!((lr(&cfg, 10) - 0.01).abs() < 1e-12);
+        assert!(
+            (lr(&cfg, 60) - 0.0055).abs() < 1e-9,
+            "half way: mean of peak and floor"
+        );
+        assert!((lr(&cfg, 110) - 0.001).abs() < 1e-12);
+        assert!((1..110).all(|s| lr(&cfg, s) <= lr(&cfg, s - 1) || s <= 10));
+        cfg.optim.warmup_steps = 0;
+        assert!((lr(&cfg, 0) - 0.01).abs() < 1e-12);
+    }
 }

@@ -37,6 +37,9 @@ pub enum ModelConfig {
 }
 
 /// A network of one of the families.
+// One long-lived value per run: its size does not matter, and burn's derive takes modules by
+// value (no Box).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Denoiser {
     /// PMRID-style.

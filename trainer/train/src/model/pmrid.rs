@@ -101,9 +101,9 @@ impl PmridConfig {
         let skip_c = [self.enc[2], self.enc[1], self.enc[0], self.stem];
         let mut cin = self.bridge;
         let mut dec = Vec::new();
-        for i in 0..4 {
-            dec.push(DecStage::new(cin, skip_c[i], self.dec[i], device));
-            cin = self.dec[i];
+        for (&skip, &cout) in skip_c.iter().zip(&self.dec) {
+            dec.push(DecStage::new(cin, skip, cout, device));
+            cin = cout;
         }
         let [dec1, dec2, dec3, dec4]: [DecStage; 4] = dec.try_into().expect("four stages");
         Pmrid {
@@ -164,13 +164,13 @@ impl PmridConfig {
         sep(&mut m, px(16), self.enc[3], self.bridge, 3);
         let skip_c = [self.enc[2], self.enc[1], self.enc[0], self.stem];
         let mut cin = self.bridge;
-        for i in 0..4 {
+        for (i, (&skip, &cout)) in skip_c.iter().zip(&self.dec).enumerate() {
             let (coarse, fine) = (px(16 >> i), px(8 >> i));
             sep(&mut m, coarse, cin, cin, 3);
             sep(&mut m, coarse, cin, cin, 3);
-            m.conv_transpose2x2(coarse, cin, self.dec[i]);
-            sep(&mut m, fine, skip_c[i], self.dec[i], 3);
-            cin = self.dec[i];
+            m.conv_transpose2x2(coarse, cin, cout);
+            sep(&mut m, fine, skip, cout, 3);
+            cin = cout;
         }
         sep(&mut m, px(1), cin, cin, 3);
         sep(&mut m, px(1), cin, cin, 3);
