@@ -88,7 +88,8 @@ fn resumed_run_ends_where_the_unsplit_run_ends() {
 fn bad_configs_are_refused_with_a_reason() {
     let dir = common::scratch_dir("train-bad");
     let good = common::tiny_config(&dir, 4);
-    let cases: Vec<(&str, Box<dyn Fn(&mut rawnr_train::config::TrainConfig)>)> = vec![
+    type Edit = Box<dyn Fn(&mut rawnr_train::config::TrainConfig)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("patch", Box::new(|c| c.data.patch = 30)),
         ("iso", Box::new(|c| c.data.iso_min = 0.0)),
         ("no data", Box::new(|c| c.data.dead_leaves = 0)),
