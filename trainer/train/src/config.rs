@@ -39,6 +39,16 @@ pub struct DataConfig {
     /// of `iso_min` and `iso_max`).
     #[serde(default)]
     pub anchor_iso: Option<f32>,
+    /// Further sensors whose noise is synthesised too (each patch draws its sensor uniformly
+    /// from `profile` and these, then an ISO log-uniformly in that sensor's range): one model
+    /// for several sensors, or a wider range of noise levels. Validation uses `profile`.
+    #[serde(default)]
+    pub more_profiles: Vec<ProfileRange>,
+    /// Profile whose pooled noise at `anchor_iso` is the anchor (default: `profile`). Fine-tuning
+    /// a published model keeps its anchor (e.g. PMRID's own sensor at ISO 1600) so that the
+    /// network sees the noise level it was trained on.
+    #[serde(default)]
+    pub anchor_profile: Option<PathBuf>,
     /// Network input = k-sigma-mapped normalised signal times this.
     #[serde(default = "default_input_scale")]
     pub input_scale: f32,
@@ -73,6 +83,18 @@ pub struct DataConfig {
     /// Seed of the data stream: a run with the same config sees the same batches.
     #[serde(default)]
     pub seed: u64,
+}
+
+/// A noise profile and the ISOs drawn from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRange {
+    /// Noise profile (`rawnr-calib` JSON).
+    pub profile: PathBuf,
+    /// Lowest ISO.
+    pub iso_min: f32,
+    /// Highest ISO.
+    pub iso_max: f32,
 }
 
 /// Levels and CFA of PGM frames.
@@ -265,8 +287,12 @@ impl TrainConfig {
     pub fn check(&self) -> Result<(), TrainError> {
         let bad = |m: &str| Err(TrainError::Config(m.to_string()));
         let d = &self.data;
-        if !(d.iso_min > 0.0 && d.iso_max >= d.iso_min && d.iso_max.is_finite()) {
-            return bad("data.iso_min must be > 0 and <= data.iso_max");
+        let ranges = std::iter::once((d.iso_min, d.iso_max))
+            .chain(d.more_profiles.iter().map(|p| (p.iso_min, p.iso_max)));
+        for (lo, hi) in ranges {
+            if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
+                return bad("iso_min must be > 0 and <= iso_max");
+            }
         }
         if !(self.anchor_iso() > 0.0 && self.anchor_iso().is_finite()) {
             return bad("data.anchor_iso must be positive");

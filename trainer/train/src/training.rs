@@ -155,10 +155,20 @@ fn init_weights(model: Denoiser, path: &Path) -> Result<Denoiser, TrainError> {
 
 /// The conditioning of a config (reads its noise profile).
 pub fn conditioning(cfg: &TrainConfig) -> Result<Conditioning, TrainError> {
-    let profile = rawnr_io::profile::NoiseProfile::read(&cfg.data.profile)
-        .map_err(|e| TrainError::Input(e.to_string()))?;
-    Conditioning::new(profile, cfg.anchor_iso(), cfg.data.input_scale)
-        .map_err(|e| TrainError::Config(format!("data.anchor_iso: {e}")))
+    let read = |p: &Path| {
+        rawnr_io::profile::NoiseProfile::read(p).map_err(|e| TrainError::Input(e.to_string()))
+    };
+    let d = &cfg.data;
+    let mut sources = vec![(read(&d.profile)?, d.iso_min, d.iso_max)];
+    for p in &d.more_profiles {
+        sources.push((read(&p.profile)?, p.iso_min, p.iso_max));
+    }
+    let anchor = match &d.anchor_profile {
+        Some(p) => read(p)?.pooled().to_core(),
+        None => sources[0].0.pooled().to_core(),
+    };
+    Conditioning::new(sources, anchor, cfg.anchor_iso(), d.input_scale)
+        .map_err(|e| TrainError::Config(format!("noise profiles or anchor: {e}")))
 }
 
 /// Packed planes (4 x `p*p`, R Gr Gb B) as an RGGB Bayer image of `2p x 2p`.
@@ -256,7 +266,7 @@ pub fn export_meta<'a>(cfg: &TrainConfig, cond: &Conditioning, name: &'a str) ->
         name,
         input_scale: cfg.data.input_scale,
         anchor_iso: cfg.anchor_iso(),
-        default_noise: cond.profile.pooled().to_core(),
+        default_noise: cond.anchor_curves,
         halo: None,
     }
 }

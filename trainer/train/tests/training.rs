@@ -117,3 +117,32 @@ fn bad_configs_are_refused_with_a_reason() {
     c.data.profile = dir.join("missing.json");
     assert!(train(&c, &dir.join("run"), &quiet()).is_err());
 }
+
+#[test]
+fn pmrid_fine_tunes_from_its_published_weights() {
+    let dir = common::scratch_dir("train-pmrid");
+    let mut cfg = common::tiny_config(&dir, 2);
+    cfg.model = rawnr_train::model::ModelConfig::Pmrid(Default::default());
+    cfg.data.anchor_profile =
+        Some(rawnr_tests::repo_root().join("trainer/train/configs/pmrid-sensor-profile.json"));
+    cfg.data.anchor_iso = Some(1600.0);
+    cfg.data.input_scale = 256.0;
+    cfg.data.batch = 2;
+    cfg.loss.ms_ssim = 0.0;
+    cfg.run.init = Some(rawnr_tests::shared_data().join("PMRID/torch_pretrained.npz"));
+    cfg.check().unwrap();
+    let s = train(&cfg, &dir.join("run"), &quiet()).unwrap();
+    // The published weights went in (they denoise before any step), and they train.
+    for v in s.validation_start.as_ref().unwrap() {
+        assert!(
+            v.psnr > v.noisy_psnr + 2.0,
+            "ISO {}: pretrained PMRID {:.2} dB vs noisy {:.2} dB",
+            v.iso,
+            v.psnr,
+            v.noisy_psnr
+        );
+    }
+    assert!(s.loss_last.is_finite());
+    let csv = std::fs::read_to_string(dir.join("run/train.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+}

@@ -51,7 +51,6 @@ pub fn make_batch(
         clean: Vec::with_capacity(n * plane),
         iso: Vec::with_capacity(n),
     };
-    let (lo, hi) = (cfg.iso_min.ln(), cfg.iso_max.ln());
     for _ in 0..n {
         let aug = Augment::random(&mut rng);
         let use_pair = !sources.pairs.is_empty()
@@ -69,12 +68,7 @@ pub fn make_batch(
             let frame = &sources.clean[rng.random_range(0..sources.clean.len())];
             let w = Window::random(frame, p, aug, &mut rng);
             let clean = w.pack(frame);
-            let iso = if hi > lo {
-                rng.random_range(lo..hi).exp()
-            } else {
-                cfg.iso_min
-            };
-            let noise = cond.noise_at(iso);
+            let (iso, noise) = cond.draw(&mut rng);
             let noisy = noise::add_noise(&clean, p, &noise, &mut rng);
             b.noisy.extend(cond.map(&noisy, p, &noise));
             b.clean.extend(cond.map(&clean, p, &noise));

@@ -3,40 +3,72 @@
 //! map per plane, times the input scale).
 
 use rand::Rng;
-use rawnr_core::noise::{Affine, ChannelNoise, NoiseParams};
+use rawnr_core::noise::{Affine, ChannelNoise, NoiseCurves, NoiseParams};
 use rawnr_io::profile::NoiseProfile;
 
 /// How clean and noisy patches are mapped into the network's domain.
 #[derive(Debug, Clone)]
 pub struct Conditioning {
-    /// The sensor's noise profile.
+    /// The sensor's noise profile (validation noise).
     pub profile: NoiseProfile,
+    /// Every profile training noise is drawn from, with its ISO range (`profile` first).
+    pub sources: Vec<(NoiseProfile, f32, f32)>,
     /// ISO whose noise every input is mapped to.
     pub anchor_iso: f32,
-    /// Noise at the anchor (the profile's curves pooled over channels: what the exported
-    /// model declares as its default noise).
+    /// Curves of the anchor (pooled over channels: what the exported model declares as its
+    /// default noise).
+    pub anchor_curves: NoiseCurves,
+    /// Noise at the anchor.
     pub anchor: NoiseParams,
     /// Input scale.
     pub scale: f32,
 }
 
 impl Conditioning {
-    /// The conditioning for `profile`, anchored at `anchor_iso`.
+    /// The conditioning for noise of `sources` (profiles and ISO ranges; the first is the
+    /// validation profile), anchored at `anchor_curves` at `anchor_iso`. Every profile must give
+    /// valid noise over its range.
     pub fn new(
-        profile: NoiseProfile,
+        sources: Vec<(NoiseProfile, f32, f32)>,
+        anchor_curves: NoiseCurves,
         anchor_iso: f32,
         scale: f32,
     ) -> Result<Conditioning, rawnr_core::Error> {
-        let anchor = profile.pooled().to_core().at(anchor_iso)?;
+        let anchor = anchor_curves.at(anchor_iso)?;
+        for (p, lo, hi) in &sources {
+            // The curves are monotonic in ISO: both ends valid, all valid.
+            p.channel_noise_at(*lo)?;
+            p.channel_noise_at(*hi)?;
+        }
         Ok(Conditioning {
-            profile,
+            profile: sources[0].0.clone(),
+            sources,
             anchor_iso,
+            anchor_curves,
             anchor,
             scale,
         })
     }
 
-    /// Per-channel noise of the profile at `iso`.
+    /// A training noise draw: a source uniformly, an ISO log-uniformly in its range.
+    pub fn draw(&self, rng: &mut impl Rng) -> (f32, ChannelNoise) {
+        let i = match self.sources.len() {
+            1 => 0,
+            n => rng.random_range(0..n),
+        };
+        let (p, lo, hi) = &self.sources[i];
+        let iso = if hi > lo {
+            rng.random_range(lo.ln()..hi.ln()).exp()
+        } else {
+            *lo
+        };
+        let noise = p
+            .channel_noise_at(iso)
+            .expect("ranges checked in Conditioning::new");
+        (iso, noise)
+    }
+
+    /// Per-channel noise of the validation profile at `iso`.
     pub fn noise_at(&self, iso: f32) -> ChannelNoise {
         self.profile
             .channel_noise_at(iso)

@@ -67,7 +67,7 @@ impl ModuleMapper for Loader<'_> {
             self.error.get_or_insert(format!("missing tensor {name}"));
             return param;
         };
-        let want = param.val().dims().to_vec();
+        let want = param.shape().dims::<D>().to_vec();
         if a.shape != want {
             self.error.get_or_insert(format!(
                 "tensor {name} has shape {:?}, the model {want:?}",
@@ -77,10 +77,10 @@ impl ModuleMapper for Loader<'_> {
         }
         self.used += 1;
         let data = TensorData::new(a.data.clone(), a.shape.clone());
-        param.map(|t| {
-            let device = t.device();
-            Tensor::from_data(data, &device)
-        })
+        // Loaded as burn loads records: same id, device and autodiff setting.
+        let id = param.id;
+        let t = Tensor::from_data(data, &param.lazy_device());
+        param.transform_for_load(t, id)
     }
 }
 
