@@ -49,6 +49,15 @@ pub struct DataConfig {
     /// network sees the noise level it was trained on.
     #[serde(default)]
     pub anchor_profile: Option<PathBuf>,
+    /// Raise noisy samples below black to black before the network (as PMRID was trained);
+    /// declared in the exported model, which the runtime then follows.
+    #[serde(default)]
+    pub clip_below_black: bool,
+    /// One k-sigma map per plane from its channel's noise (`per-plane`, default) or one from
+    /// the noise averaged over the channels (`pooled`, as PMRID was trained); declared in the
+    /// exported model.
+    #[serde(default)]
+    pub noise_channels: NoiseChannelsConfig,
     /// Network input = k-sigma-mapped normalised signal times this.
     #[serde(default = "default_input_scale")]
     pub input_scale: f32,
@@ -83,6 +92,30 @@ pub struct DataConfig {
     /// Seed of the data stream: a run with the same config sees the same batches.
     #[serde(default)]
     pub seed: u64,
+}
+
+/// How per-channel noise selects the k-sigma map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseChannelsConfig {
+    /// One map per plane.
+    #[default]
+    PerPlane,
+    /// One map from the channel average.
+    Pooled,
+}
+
+impl DataConfig {
+    /// The input convention the training data follows (and the export declares).
+    pub fn input_convention(&self) -> rawnr_core::format::InputConvention {
+        rawnr_core::format::InputConvention {
+            clip_below_black: self.clip_below_black,
+            noise_channels: match self.noise_channels {
+                NoiseChannelsConfig::PerPlane => rawnr_core::format::NoiseChannels::PerPlane,
+                NoiseChannelsConfig::Pooled => rawnr_core::format::NoiseChannels::Pooled,
+            },
+        }
+    }
 }
 
 /// A noise profile and the ISOs drawn from it.

@@ -167,8 +167,14 @@ pub fn conditioning(cfg: &TrainConfig) -> Result<Conditioning, TrainError> {
         Some(p) => read(p)?.pooled().to_core(),
         None => sources[0].0.pooled().to_core(),
     };
-    Conditioning::new(sources, anchor, cfg.anchor_iso(), d.input_scale)
-        .map_err(|e| TrainError::Config(format!("noise profiles or anchor: {e}")))
+    Conditioning::new(
+        sources,
+        anchor,
+        cfg.anchor_iso(),
+        d.input_scale,
+        d.input_convention(),
+    )
+    .map_err(|e| TrainError::Config(format!("noise profiles or anchor: {e}")))
 }
 
 /// Packed planes (4 x `p*p`, R Gr Gb B) as an RGGB Bayer image of `2p x 2p`.
@@ -268,6 +274,7 @@ pub fn export_meta<'a>(cfg: &TrainConfig, cond: &Conditioning, name: &'a str) ->
         anchor_iso: cfg.anchor_iso(),
         default_noise: cond.anchor_curves,
         halo: None,
+        input: cfg.data.input_convention(),
     }
 }
 

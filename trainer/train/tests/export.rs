@@ -44,6 +44,7 @@ fn meta() -> ExportMeta<'static> {
         anchor_iso: 800.0,
         default_noise: rawnr_tests::imx766_profile().pooled().to_core(),
         halo: None,
+        input: rawnr_core::format::InputConvention::LEGACY,
     }
 }
 

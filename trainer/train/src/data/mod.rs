@@ -59,7 +59,7 @@ pub fn make_batch(
             let pair = &sources.pairs[rng.random_range(0..sources.pairs.len())];
             let w = Window::random(&pair.clean, p, aug, &mut rng);
             let clean = w.pack(&pair.clean);
-            let noisy = w.pack(&pair.noisy);
+            let noisy = cond.clip(w.pack(&pair.noisy));
             let noise = pair.noise;
             b.noisy.extend(cond.map(&noisy, p, &noise));
             b.clean.extend(cond.map(&clean, p, &noise));
@@ -69,7 +69,7 @@ pub fn make_batch(
             let w = Window::random(frame, p, aug, &mut rng);
             let clean = w.pack(frame);
             let (iso, noise) = cond.draw(&mut rng);
-            let noisy = noise::add_noise(&clean, p, &noise, &mut rng);
+            let noisy = cond.clip(noise::add_noise(&clean, p, &noise, &mut rng));
             b.noisy.extend(cond.map(&noisy, p, &noise));
             b.clean.extend(cond.map(&clean, p, &noise));
             b.iso.push(iso);

@@ -3,6 +3,7 @@
 //! map per plane, times the input scale).
 
 use rand::Rng;
+use rawnr_core::format::{InputConvention, NoiseChannels};
 use rawnr_core::noise::{Affine, ChannelNoise, NoiseCurves, NoiseParams};
 use rawnr_io::profile::NoiseProfile;
 
@@ -22,6 +23,8 @@ pub struct Conditioning {
     pub anchor: NoiseParams,
     /// Input scale.
     pub scale: f32,
+    /// Clipping below black and pooled or per-plane maps.
+    pub input: InputConvention,
 }
 
 impl Conditioning {
@@ -33,6 +36,7 @@ impl Conditioning {
         anchor_curves: NoiseCurves,
         anchor_iso: f32,
         scale: f32,
+        input: InputConvention,
     ) -> Result<Conditioning, rawnr_core::Error> {
         let anchor = anchor_curves.at(anchor_iso)?;
         for (p, lo, hi) in &sources {
@@ -47,6 +51,7 @@ impl Conditioning {
             anchor_curves,
             anchor,
             scale,
+            input,
         })
     }
 
@@ -77,9 +82,23 @@ impl Conditioning {
 
     /// The normalised-domain affine map of each plane for frame noise `noise`.
     pub fn transforms(&self, noise: &ChannelNoise) -> [Affine; 4] {
+        let pooled = noise.pooled();
         std::array::from_fn(|c| {
-            Affine::k_sigma(noise.0[c], self.anchor).expect("validated noise parameters")
+            let n = match self.input.noise_channels {
+                NoiseChannels::PerPlane => noise.0[c],
+                NoiseChannels::Pooled => pooled,
+            };
+            Affine::k_sigma(n, self.anchor).expect("validated noise parameters")
         })
+    }
+
+    /// A noisy patch as the runtime reads it: below black raised to black where the
+    /// convention clips.
+    pub fn clip(&self, mut noisy: Vec<f32>) -> Vec<f32> {
+        if self.input.clip_below_black {
+            noisy.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        noisy
     }
 
     /// Maps normalised planes (4 x `p*p`) into the network domain.
@@ -166,5 +185,73 @@ mod tests {
             );
         }
         assert!(y[3 * p * p..].iter().all(|&v| v <= 1.0));
+    }
+
+    fn profile(rgb_k: [f64; 3]) -> NoiseProfile {
+        let curve = |k: f64| rawnr_io::profile::Curve {
+            k: [0.0, k],
+            sigma2: [0.0, 0.0, 1e-5],
+        };
+        NoiseProfile {
+            format: rawnr_io::profile::FORMAT.into(),
+            version: rawnr_io::profile::VERSION,
+            sensor: String::new(),
+            source: String::new(),
+            units: String::new(),
+            k: [0.0, rgb_k[1]],
+            sigma2: [0.0, 0.0, 1e-5],
+            channels: Some(rawnr_io::profile::ChannelCurves {
+                r: curve(rgb_k[0]),
+                g: curve(rgb_k[1]),
+                b: curve(rgb_k[2]),
+            }),
+            black: None,
+            white: None,
+            cfa: None,
+        }
+    }
+
+    #[test]
+    fn maps_follow_the_declared_convention_and_invert() {
+        let anchor = NoiseCurves {
+            k: [0.0, 1e-3],
+            sigma2: [0.0, 0.0, 1e-6],
+        };
+        let p = profile([2e-3, 4e-3, 8e-3]);
+        let noise = p.channel_noise_at(100.0).unwrap();
+        let planes: Vec<f32> = [-0.01f32, 0.2, 0.5, 0.9].repeat(4);
+        for (clip, channels) in [
+            (false, NoiseChannels::PerPlane),
+            (true, NoiseChannels::Pooled),
+        ] {
+            let input = InputConvention {
+                clip_below_black: clip,
+                noise_channels: channels,
+            };
+            let c = Conditioning::new(vec![(p.clone(), 100.0, 100.0)], anchor, 100.0, 64.0, input)
+                .unwrap();
+            let ts = c.transforms(&noise);
+            // Per plane: red and blue maps differ; pooled: one map for all planes.
+            assert_eq!(ts[0] == ts[3], channels == NoiseChannels::Pooled);
+            let want = Affine::k_sigma(
+                match channels {
+                    NoiseChannels::PerPlane => noise.0[3],
+                    NoiseChannels::Pooled => noise.pooled(),
+                },
+                anchor.at(100.0).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(ts[3], want);
+            let clipped = c.clip(planes.clone());
+            assert_eq!(clipped[0] == 0.0, clip);
+            let back = c.unmap(&c.map(&clipped, 2, &noise), 2, &noise);
+            for (a, b) in back.iter().zip(&clipped) {
+                assert!((a - b).abs() < 1e-5, "{a} {b}");
+            }
+        }
+        // A profile whose noise is invalid somewhere in its ISO range is refused up front.
+        let bad = profile([2e-3, -1.0, 8e-3]);
+        let input = InputConvention::LEGACY;
+        assert!(Conditioning::new(vec![(bad, 100.0, 200.0)], anchor, 100.0, 1.0, input).is_err());
     }
 }

@@ -78,7 +78,7 @@ impl ValidationSet {
             let clean = Window::centre(frame, v.size).pack(frame);
             for &iso in &v.isos {
                 let n = cond.noise_at(iso);
-                let noisy = noise::add_noise(&clean, v.size, &n, &mut rng);
+                let noisy = cond.clip(noise::add_noise(&clean, v.size, &n, &mut rng));
                 cases.push(ValidationCase {
                     name: name.clone(),
                     iso,

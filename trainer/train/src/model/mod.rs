@@ -14,7 +14,7 @@ pub mod pmrid;
 pub mod unet;
 
 use burn::prelude::*;
-use rawnr_core::format::{InputConvention, NoiseChannels, NoiseConditioning};
+use rawnr_core::format::{InputConvention, NoiseConditioning};
 use rawnr_core::noise::NoiseCurves;
 use serde::{Deserialize, Serialize};
 
@@ -61,17 +61,11 @@ pub struct ExportMeta<'a> {
     pub default_noise: NoiseCurves,
     /// Tiling halo (packed pixels); `None`: the receptive field rounded up to the size multiple.
     pub halo: Option<u32>,
+    /// Clipping below black and noise channels, as the training data followed them.
+    pub input: InputConvention,
 }
 
 impl ExportMeta<'_> {
-    /// The input convention of rawnr-trained models: samples below black kept (training sees
-    /// unclipped noise) and one k-sigma map per plane (training maps each plane with its own
-    /// channel's noise).
-    pub const INPUT: InputConvention = InputConvention {
-        clip_below_black: false,
-        noise_channels: NoiseChannels::PerPlane,
-    };
-
     /// The noise conditioning declared in the file.
     pub fn noise(&self) -> NoiseConditioning {
         NoiseConditioning::KSigma {

@@ -380,7 +380,7 @@ impl Pmrid {
             input_scale: meta.input_scale,
             noise: meta.noise(),
             default_noise: meta.default_noise,
-            input: ExportMeta::INPUT,
+            input: meta.input,
             halo,
         };
         build_shaped(&tensors, &cfg.shape(), &m).map_err(|e| TrainError::Input(e.to_string()))

@@ -209,7 +209,7 @@ impl Unet {
         b.input_scale(meta.input_scale)
             .noise(meta.noise(), meta.default_noise)
             .min_size_multiple(cfg.size_multiple() as u32)
-            .input_convention(ExportMeta::INPUT)
+            .input_convention(meta.input)
             .halo(halo);
         let conv = |b: &mut ModelBuilder,
                     name: &str,
