@@ -51,7 +51,8 @@ enum Cmd {
         /// Name stored in the model.
         #[arg(long)]
         name: Option<String>,
-        /// Tiling halo in packed pixels (default: the receptive field, for exact tiling).
+        /// Tiling halo in packed pixels (default: the receptive field, for exact tiling; 64 for
+        /// the PMRID family).
         #[arg(long)]
         halo: Option<u32>,
     },
@@ -139,6 +140,7 @@ fn run(cli: Cli) -> Result<(), TrainError> {
                 macs as f64 / (4 * h * w) as f64 * 1e6
             );
             println!("receptive radius {} packed px; exact-tiling halo {halo}; 512-px tiles cost {cost:.2}x", m.receptive_radius());
+            println!("declared halo {}", m.default_halo());
             Ok(())
         }
     }

@@ -97,7 +97,7 @@ fn burn_and_runtime_agree_on_every_family() {
             "{} MACs",
             cfg.family()
         );
-        assert_eq!(model_file.info().halo as usize, cfg.exact_halo());
+        assert_eq!(model_file.info().halo as usize, cfg.default_halo());
     }
 }
 

@@ -59,7 +59,7 @@ pub struct ExportMeta<'a> {
     pub anchor_iso: f32,
     /// The training profile's curves pooled over channels (the model's default noise).
     pub default_noise: NoiseCurves,
-    /// Tiling halo (packed pixels); `None`: the receptive field rounded up to the size multiple.
+    /// Tiling halo (packed pixels); `None`: [`ModelConfig::default_halo`].
     pub halo: Option<u32>,
     /// Clipping below black and noise channels, as the training data followed them.
     pub input: InputConvention,
@@ -114,6 +114,19 @@ impl ModelConfig {
             .next_multiple_of(self.size_multiple())
     }
 
+    /// The halo an export declares unless told otherwise: the exact one, except for the
+    /// PMRID family, whose receptive field (about 500 packed pixels) would make 512-px tiles
+    /// 25x as costly; it declares PMRID's measured halo (64: within 1 DN of one whole-frame
+    /// pass, `models/pmrid.md`; streamed stripes, the default layout, need no vertical halo).
+    pub fn default_halo(&self) -> usize {
+        match self {
+            ModelConfig::Pmrid(_) => {
+                (rawnr_import::pmrid::PMRID_DEFAULT_HALO as usize).min(self.exact_halo())
+            }
+            ModelConfig::Unet(_) => self.exact_halo(),
+        }
+    }
+
     /// Checks widths and depths.
     pub fn check(&self) -> Result<(), String> {
         match self {
@@ -142,7 +155,7 @@ impl Denoiser {
 
     /// The network as a `.rnm` model file.
     pub fn export(&self, cfg: &ModelConfig, meta: &ExportMeta<'_>) -> Result<Vec<u8>, TrainError> {
-        let halo = meta.halo.unwrap_or(cfg.exact_halo() as u32);
+        let halo = meta.halo.unwrap_or(cfg.default_halo() as u32);
         match (self, cfg) {
             (Denoiser::Pmrid(m), ModelConfig::Pmrid(c)) => m.export(c, meta, halo),
             (Denoiser::Unet(m), ModelConfig::Unet(c)) => m.export(c, meta, halo),
