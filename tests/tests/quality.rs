@@ -244,3 +244,48 @@ fn int8_holds_across_sensor_profiles_and_isos() {
     bands.dedup();
     assert!(bands.len() >= 4, "the cases run several bands: {bands:?}");
 }
+
+/// The trainer's shipped model (`models/pmrid-imx766.md`): PMRID fine-tuned by `rawnr-train` on
+/// dead leaves with IMX766 noise. On dead leaves it never saw (own seed) with IMX766 noise it
+/// beats PMRID (+0.49 to +0.74 dB in the card's table; here, without detail restoration,
+/// +0.77 and +0.89); its f16 version
+/// matches it and its int8 version stays close.
+#[test]
+fn trained_imx766_model_beats_pmrid_on_unseen_dead_leaves() {
+    let read = |name: &str| aligned(&std::fs::read(repo_root().join("models").join(name)).unwrap());
+    let (pmrid_w, f32_w, f16_w, int8_w) = (
+        pmrid(),
+        read("pmrid-imx766.rnm"),
+        read("pmrid-imx766-f16.rnm"),
+        read("pmrid-imx766-int8.rnm"),
+    );
+    fn d(w: &[u32]) -> Denoiser<'_> {
+        Denoiser::new(Engine::new(model(w)))
+    }
+    let levels = Levels::uniform(512.0, 16383.0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4242);
+    let clean = CleanFrame::dead_leaves(512, 512, CfaPhase::Rggb, levels, &mut rng);
+    let p = imx766_profile();
+    for iso in [400.0, 3200.0] {
+        let noise: ChannelNoise = p.channel_noise_at(iso).unwrap();
+        let base = denoised_psnr(&d(&pmrid_w), &clean, noise, 5);
+        let trained = denoised_psnr(&d(&f32_w), &clean, noise, 5);
+        let f16 = denoised_psnr(&d(&f16_w), &clean, noise, 5);
+        let int8 = denoised_psnr(&d(&int8_w), &clean, noise, 5);
+        println!(
+            "ISO {iso}: PMRID {base:.2}, trained {trained:.2}, f16 {f16:.2}, int8 {int8:.2} dB"
+        );
+        assert!(
+            trained > base + 0.3,
+            "ISO {iso}: trained {trained:.2} vs PMRID {base:.2} dB"
+        );
+        assert!(
+            (f16 - trained).abs() < 0.01,
+            "ISO {iso}: f16 {f16:.3} vs f32 {trained:.3}"
+        );
+        assert!(
+            int8 > trained - 0.15,
+            "ISO {iso}: int8 {int8:.2} vs f32 {trained:.2}"
+        );
+    }
+}
