@@ -146,3 +146,35 @@ fn pmrid_fine_tunes_from_its_published_weights() {
     let csv = std::fs::read_to_string(dir.join("run/train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
 }
+
+#[test]
+fn shipped_configs_are_valid_and_name_existing_files() {
+    let root = rawnr_tests::repo_root();
+    let dir = root.join("trainer/train/configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with("profile.json") {
+            continue;
+        }
+        let mut cfg = rawnr_train::config::TrainConfig::read(&path).unwrap();
+        // Paths in a config are relative to the repository root.
+        let at_root = |p: &std::path::Path| root.join(p);
+        cfg.data.profile = at_root(&cfg.data.profile);
+        cfg.data.anchor_profile = cfg.data.anchor_profile.as_deref().map(at_root);
+        for p in &mut cfg.data.more_profiles {
+            p.profile = at_root(&p.profile);
+        }
+        rawnr_train::training::conditioning(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(init) = &cfg.run.init {
+            assert!(
+                at_root(init).is_file(),
+                "{name}: {} missing",
+                init.display()
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 2, "configs found: {n}");
+}
