@@ -10,18 +10,6 @@ use core::arch::x86_64::*;
 
 use crate::{Act, Conv1x1, PwEpilogue};
 
-#[inline(always)]
-unsafe fn act_v(v: __m512, act: Act) -> __m512 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
-            _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a))
-        }
-    }
-}
-
 /// How far ahead (in floats) the first channel block prefetches each input plane (into L2):
 /// planes are read as many concurrent streams (one per input channel), more than the hardware
 /// prefetcher follows.
@@ -82,15 +70,12 @@ unsafe fn block<const OC: usize>(
     for j in 0..OC {
         let at = (oc0 + j) * e.stride + p0;
         let dst = op.wrapping_add(at);
-        let (mut y0, mut y1) = (act_v(acc0[j], act), act_v(acc1[j], act));
+        let (mut y0, mut y1) = (super::act512(acc0[j], act), super::act512(acc1[j], act));
         if let Some(r) = e.residual {
             // The residual add with the element-wise add kernel's exact activation.
             let rp = r.as_ptr().wrapping_add((oc0 + j) * e.res_stride + p0);
-            y0 = super::avx512_eltwise::act16(
-                _mm512_add_ps(y0, _mm512_maskz_loadu_ps(m0, rp)),
-                e.act,
-            );
-            y1 = super::avx512_eltwise::act16(
+            y0 = super::act512(_mm512_add_ps(y0, _mm512_maskz_loadu_ps(m0, rp)), e.act);
+            y1 = super::act512(
                 _mm512_add_ps(y1, _mm512_maskz_loadu_ps(m1, rp.wrapping_add(16))),
                 e.act,
             );

@@ -274,19 +274,6 @@ pub fn add(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
     unsafe { add_avx512(a, b, act, output) }
 }
 
-/// An activation on 16 lanes, exactly [`Act::apply`] (NaN and -0 included).
-#[inline(always)]
-pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
-            _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a))
-        }
-    }
-}
-
 #[target_feature(enable = "avx512f")]
 unsafe fn add_avx512(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
     let n = a.len();
@@ -298,7 +285,7 @@ unsafe fn add_avx512(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
             _mm512_maskz_loadu_ps(m, a.as_ptr().add(i)),
             _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)),
         );
-        _mm512_mask_storeu_ps(output.as_mut_ptr().add(i), m, act16(s, act));
+        _mm512_mask_storeu_ps(output.as_mut_ptr().add(i), m, super::act512(s, act));
         i += 16;
     }
 }

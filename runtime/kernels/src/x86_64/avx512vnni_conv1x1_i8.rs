@@ -22,8 +22,9 @@
 
 use core::arch::x86_64::*;
 
+use super::act512;
 use super::avx512_eltwise::{qadd16, QAdd16, QAdd32};
-use super::qout_i8::{act16, pack64_raw, probe, requant16, requant64_high, store16, v16};
+use super::qout_i8::{pack64_raw, probe, requant16, requant64_high, store16, v16};
 use super::qout_i8::{requant16_high, Dst, Stage};
 use crate::quant::{QAddParams, QConvParams, QOutput, QResidual};
 use crate::{Act, ConvShape};
@@ -289,10 +290,10 @@ unsafe fn finish(
                 for (v, &a) in a.iter().enumerate() {
                     let m = mask16(n.saturating_sub(16 * v));
                     // As the unfused nodes: the convolution's f32 output, then the add.
-                    let y = act16(_mm512_mul_ps(_mm512_cvtepi32_ps(a), vs.scale), act);
+                    let y = act512(_mm512_mul_ps(_mm512_cvtepi32_ps(a), vs.scale), act);
                     // Masked-off lanes are not accessed (fault suppression).
                     let x = _mm512_maskz_loadu_ps(m, r.wrapping_add(16 * v));
-                    let y = act16(_mm512_add_ps(y, x), add_act);
+                    let y = act512(_mm512_add_ps(y, x), add_act);
                     _mm512_mask_storeu_ps(p.wrapping_add(o + 16 * v), m, y);
                 }
             }

@@ -14,8 +14,9 @@
 
 use core::arch::x86_64::*;
 
+use super::act512;
 use super::avx512vnni_conv1x1_i8::{mask16, pack, Packed, TILE};
-use super::qout_i8::{act16, probe, requant16, v16, Dst, Stage};
+use super::qout_i8::{probe, requant16, v16, Dst, Stage};
 use crate::quant::{QConvParams, QOutput};
 use crate::ConvShape;
 
@@ -164,8 +165,8 @@ unsafe fn finish(
                     _mm512_mask_cvtusepi32_storeu_epi8(p.wrapping_add(16) as *mut _, m1, second);
                 }
                 Dst::F32(p, act) => {
-                    let e = act16(_mm512_mul_ps(_mm512_cvtepi32_ps(e), vs.scale), act);
-                    let o = act16(_mm512_mul_ps(_mm512_cvtepi32_ps(o), vs.scale), act);
+                    let e = act512(_mm512_mul_ps(_mm512_cvtepi32_ps(e), vs.scale), act);
+                    let o = act512(_mm512_mul_ps(_mm512_cvtepi32_ps(o), vs.scale), act);
                     let p = p.wrapping_add(at);
                     _mm512_mask_storeu_ps(p, m0, _mm512_permutex2var_ps(e, lo, o));
                     _mm512_mask_storeu_ps(p.wrapping_add(16), m1, _mm512_permutex2var_ps(e, hi, o));

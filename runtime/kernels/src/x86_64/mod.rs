@@ -64,7 +64,8 @@ pub(crate) unsafe fn act256(
     }
 }
 
-/// An activation on 16 lanes (AVX-512F).
+/// An activation on 16 lanes (AVX-512F), exactly [`crate::Act::apply`] (NaN and -0
+/// included: `max(v, +0)` gives +0 for v <= 0, as `x > 0 ? x : 0`).
 #[inline(always)]
 pub(crate) unsafe fn act512(
     v: core::arch::x86_64::__m512,

@@ -154,20 +154,6 @@ pub(crate) unsafe fn v16(s: &Stage) -> V16 {
     }
 }
 
-/// An activation on 16 lanes, as [`Act::apply`].
-#[inline(always)]
-pub(crate) unsafe fn act16(v: __m512, act: Act) -> __m512 {
-    match act {
-        Act::None => v,
-        // max(v, +0): +0 for v <= 0 (including -0), as `x > 0 ? x : 0`.
-        Act::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
-            _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a))
-        }
-    }
-}
-
 /// `zp + r` of 16 accumulators for a stage with `s.high`, as `i32` lanes, not clamped.
 #[inline(always)]
 pub(crate) unsafe fn requant16_high(v: &V16, acc: __m512i) -> __m512i {
@@ -252,7 +238,7 @@ pub(crate) unsafe fn store16(s: &Stage, v: &V16, dst: Dst, at: usize, acc: __m51
             }
         }
         Dst::F32(p, act) => {
-            let f = act16(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), v.scale), act);
+            let f = super::act512(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), v.scale), act);
             _mm512_mask_storeu_ps(p.wrapping_add(at), mask, f);
         }
     }
@@ -332,22 +318,10 @@ pub(crate) unsafe fn requant8(s: &Stage, v: &V8, acc: __m256i) -> __m256i {
     _mm256_sub_epi32(both, v.off)
 }
 
-#[inline(always)]
-unsafe fn act8(v: __m256, act: Act) -> __m256 {
-    match act {
-        Act::None => v,
-        Act::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
-        Act::LeakyRelu(a) => {
-            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
-            _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a)), neg)
-        }
-    }
-}
-
 /// The `f32` outputs of 8 accumulators (activation applied).
 #[inline(always)]
 pub(crate) unsafe fn dequant8(v: &V8, acc: __m256i, act: Act) -> __m256 {
-    act8(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), v.scale), act)
+    super::act256(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), v.scale), act)
 }
 
 /// Packs 8 `i32` lanes holding values in `0..=255` into 8 bytes (low half of the result).
