@@ -73,6 +73,44 @@ impl CleanFrame {
         }
     }
 
+    /// A whole raw file as a clean frame: a DNG's active area, or a PGM (`.pgm` extension)
+    /// with the CFA phase and levels given (a PGM carries neither; invalid levels are an
+    /// error).
+    pub fn read(
+        path: &std::path::Path,
+        pgm_cfa: rawnr_core::bayer::CfaPhase,
+        pgm_levels: &Levels,
+    ) -> Result<CleanFrame, rawnr_io::IoError> {
+        let is_pgm = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
+        if is_pgm {
+            pgm_levels
+                .validate()
+                .map_err(|e| rawnr_io::IoError::Format {
+                    path: path.display().to_string(),
+                    reason: format!("PGM levels: {e}"),
+                })?;
+            let pgm = rawnr_io::pgm::read(path)?;
+            let layout = FrameLayout::new(pgm.width, pgm.height, pgm_cfa);
+            Ok(CleanFrame::from_raw(
+                &pgm.data,
+                &layout,
+                pgm_levels,
+                (0, 0, pgm.width, pgm.height),
+            ))
+        } else {
+            let f = rawnr_io::dng::read(path)?;
+            let (offset, layout) = f.active_region();
+            Ok(CleanFrame::from_raw(
+                &f.data[offset..],
+                &layout,
+                &f.levels,
+                (0, 0, layout.width, layout.height),
+            ))
+        }
+    }
+
     /// Canonical channel (R, Gr, Gb, B) of sample `i`.
     fn channel(&self, i: usize) -> usize {
         let (y, x) = (i / self.layout.width, i % self.layout.width);

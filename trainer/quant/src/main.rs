@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::bayer::{CfaPhase, Levels};
 use rawnr_core::format::Model;
 use rawnr_engine::file::ModelFile;
 use rawnr_engine::tiling::TileOptions;
@@ -78,31 +78,9 @@ struct Args {
 }
 
 fn load_frame(path: &std::path::Path, args: &Args) -> Result<CleanFrame, String> {
-    let is_pgm = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
-    if is_pgm {
-        let pgm = rawnr_io::pgm::read(path).map_err(|e| e.to_string())?;
-        let cfa = CfaPhase::parse(&args.pgm_cfa).ok_or("--pgm-cfa: rggb, bggr, grbg or gbrg")?;
-        let layout = FrameLayout::new(pgm.width, pgm.height, cfa);
-        let levels = Levels::uniform(args.pgm_black, args.pgm_white);
-        levels.validate().map_err(|e| e.to_string())?;
-        Ok(CleanFrame::from_raw(
-            &pgm.data,
-            &layout,
-            &levels,
-            (0, 0, pgm.width, pgm.height),
-        ))
-    } else {
-        let f = rawnr_io::dng::read(path).map_err(|e| e.to_string())?;
-        let (offset, layout) = f.active_region();
-        Ok(CleanFrame::from_raw(
-            &f.data[offset..],
-            &layout,
-            &f.levels,
-            (0, 0, layout.width, layout.height),
-        ))
-    }
+    let cfa = CfaPhase::parse(&args.pgm_cfa).ok_or("--pgm-cfa: rggb, bggr, grbg or gbrg")?;
+    let levels = Levels::uniform(args.pgm_black, args.pgm_white);
+    CleanFrame::read(path, cfa, &levels).map_err(|e| e.to_string())
 }
 
 fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {

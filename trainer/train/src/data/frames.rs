@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
-use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
+use rawnr_core::bayer::{CfaPhase, Levels};
 use rawnr_core::noise::ChannelNoise;
 use rawnr_quality::CleanFrame;
 
@@ -58,32 +58,10 @@ pub fn raw_files(path: &Path) -> Result<Vec<PathBuf>, TrainError> {
 /// Reads a DNG (its active area) or a PGM (with `pgm`'s CFA and levels) as a normalised frame.
 pub fn read_clean(path: &Path, pgm: &PgmLevels) -> Result<CleanFrame, TrainError> {
     let err = |e: &dyn std::fmt::Display| TrainError::Input(format!("{}: {e}", path.display()));
-    let is_pgm = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
-    if is_pgm {
-        let img = rawnr_io::pgm::read(path).map_err(|e| err(&e))?;
-        let cfa = CfaPhase::parse(&pgm.cfa)
-            .ok_or_else(|| err(&"data.pgm.cfa: rggb, bggr, grbg or gbrg"))?;
-        let levels = Levels::uniform(pgm.black, pgm.white);
-        levels.validate().map_err(|e| err(&e))?;
-        let layout = FrameLayout::new(img.width, img.height, cfa);
-        Ok(CleanFrame::from_raw(
-            &img.data,
-            &layout,
-            &levels,
-            (0, 0, img.width, img.height),
-        ))
-    } else {
-        let f = rawnr_io::dng::read(path).map_err(|e| err(&e))?;
-        let (offset, layout) = f.active_region();
-        Ok(CleanFrame::from_raw(
-            &f.data[offset..],
-            &layout,
-            &f.levels,
-            (0, 0, layout.width, layout.height),
-        ))
-    }
+    let cfa =
+        CfaPhase::parse(&pgm.cfa).ok_or_else(|| err(&"data.pgm.cfa: rggb, bggr, grbg or gbrg"))?;
+    let levels = Levels::uniform(pgm.black, pgm.white);
+    CleanFrame::read(path, cfa, &levels).map_err(|e| err(&e))
 }
 
 /// Dead-leaves frames `first..first + n` of `size x size` (seeded per frame), made on up to
