@@ -73,12 +73,7 @@ fn burn_and_runtime_agree_on_every_family() {
                 .collect();
             let want = burn_forward(&model, &input, h, w);
             let got = common::runtime_forward(&bytes, &input, h, w);
-            let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let (worst, scale) = common::worst_difference(&got, &want);
             assert!(
                 worst <= 1e-4 * scale,
                 "{} {h}x{w}: max |runtime - burn| {worst} (scale {scale})",
@@ -194,12 +189,7 @@ fn pmrid_weights_load_by_name_and_match_the_imported_model() {
         .collect();
     let want = common::runtime_forward(&imported, &input, h, w);
     let got = burn_forward(&model, &input, h, w);
-    let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let (worst, scale) = common::worst_difference(&got, &want);
     assert!(
         worst <= 1e-4 * scale,
         "burn PMRID vs imported: {worst} (scale {scale})"

@@ -22,6 +22,18 @@ pub fn runtime_forward(bytes: &[u8], input: &[f32], h: usize, w: usize) -> Vec<f
     scratch[plan.range(out, &plan.shapes[out])].to_vec()
 }
 
+/// The largest `|got - want|` and the output scale it is judged against (`max |want|`, at
+/// least 1).
+pub fn worst_difference(got: &[f32], want: &[f32]) -> (f32, f32) {
+    let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    (worst, scale)
+}
+
 /// The IMX766 profile written as a `rawnr-calib` JSON file in `dir`.
 pub fn imx766_profile_file(dir: &Path) -> PathBuf {
     let path = dir.join("imx766.json");
