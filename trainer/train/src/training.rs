@@ -193,10 +193,14 @@ fn unpack(planes: &[f32], p: usize) -> Vec<f64> {
 
 /// Denoises network-domain planes `[n, 4, p, p]` with `model` (no gradients).
 pub fn infer(model: &Denoiser, input: Vec<f32>, n: usize, p: usize) -> Vec<f32> {
+    forward_planes(&model.valid(), input, n, p)
+}
+
+/// [`infer`] with a model already out of autodiff ([`burn::module::Module::valid`]).
+fn forward_planes(valid: &Denoiser, input: Vec<f32>, n: usize, p: usize) -> Vec<f32> {
     let device = training_device().inner();
-    let model = model.valid();
     let x = Tensor::<4>::from_data(TensorData::new(input, [n, 4, p, p]), &device);
-    model
+    valid
         .forward(x)
         .into_data()
         .convert::<f32>()
@@ -207,6 +211,7 @@ pub fn infer(model: &Denoiser, input: Vec<f32>, n: usize, p: usize) -> Vec<f32> 
 /// PSNR and SSIM per ISO of `model` on `set`.
 pub fn validate(model: &Denoiser, set: &ValidationSet, cond: &Conditioning) -> Vec<IsoScore> {
     let p = set.size;
+    let valid = model.valid();
     let mut isos: Vec<f32> = set.cases.iter().map(|c| c.iso).collect();
     isos.sort_by(f32::total_cmp);
     isos.dedup();
@@ -215,7 +220,7 @@ pub fn validate(model: &Denoiser, set: &ValidationSet, cond: &Conditioning) -> V
             let cases: Vec<_> = set.cases.iter().filter(|c| c.iso == iso).collect();
             let (mut psnr, mut ssim, mut noisy) = (0.0, 0.0, 0.0);
             for c in &cases {
-                let out = infer(model, c.input.clone(), 1, p);
+                let out = forward_planes(&valid, c.input.clone(), 1, p);
                 let den: Vec<f32> = cond
                     .unmap(&out, p, &c.noise)
                     .into_iter()

@@ -116,6 +116,11 @@ fn bad_configs_are_refused_with_a_reason() {
     let mut c = good.clone();
     c.data.profile = dir.join("missing.json");
     assert!(train(&c, &dir.join("run"), &quiet()).is_err());
+    // A validation ISO where the profile gives no valid noise (k > 1) is an error, not a panic.
+    let mut c = good.clone();
+    c.run.validation.isos = vec![1e7];
+    assert!(c.check().is_ok());
+    assert!(train(&c, &dir.join("run-iso"), &quiet()).is_err());
 }
 
 #[test]

@@ -141,7 +141,9 @@ impl DataSources {
         let mut pairs = Vec::new();
         if let Some(p) = &cfg.pairs {
             for noisy_path in raw_files(&p.noisy)? {
-                let name = noisy_path.file_name().expect("a file");
+                let name = noisy_path.file_name().ok_or_else(|| {
+                    TrainError::Input(format!("{}: not a file", noisy_path.display()))
+                })?;
                 let clean_path = p.clean.join(name);
                 let f = rawnr_io::dng::read(&noisy_path)
                     .map_err(|e| TrainError::Input(format!("{}: {e}", noisy_path.display())))?;

@@ -73,11 +73,10 @@ impl Conditioning {
         (iso, noise)
     }
 
-    /// Per-channel noise of the validation profile at `iso`.
-    pub fn noise_at(&self, iso: f32) -> ChannelNoise {
-        self.profile
-            .channel_noise_at(iso)
-            .expect("profile checked when read; ISO range checked in the config")
+    /// Per-channel noise of the validation profile at `iso` (an error where the profile's
+    /// curves give no valid noise there).
+    pub fn noise_at(&self, iso: f32) -> Result<ChannelNoise, rawnr_core::Error> {
+        self.profile.channel_noise_at(iso)
     }
 
     /// The normalised-domain affine map of each plane for frame noise `noise`.

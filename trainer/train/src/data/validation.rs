@@ -77,7 +77,9 @@ impl ValidationSet {
         for (name, frame) in &sources {
             let clean = Window::centre(frame, v.size).pack(frame);
             for &iso in &v.isos {
-                let n = cond.noise_at(iso);
+                let n = cond.noise_at(iso).map_err(|e| {
+                    TrainError::Config(format!("run.validation.isos: ISO {iso}: {e}"))
+                })?;
                 let noisy = cond.clip(noise::add_noise(&clean, v.size, &n, &mut rng));
                 cases.push(ValidationCase {
                     name: name.clone(),
