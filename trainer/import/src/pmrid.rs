@@ -273,6 +273,19 @@ pub struct ModelMeta<'a> {
     pub halo: u32,
 }
 
+impl ModelMeta<'_> {
+    /// A builder with this metadata and inputs in multiples of `size_multiple`.
+    pub fn builder(&self, size_multiple: u32) -> ModelBuilder {
+        let mut b = ModelBuilder::new(self.name);
+        b.input_scale(self.input_scale)
+            .noise(self.noise, self.default_noise)
+            .min_size_multiple(size_multiple)
+            .input_convention(self.input)
+            .halo(self.halo);
+        b
+    }
+}
+
 /// Builds the `.rnm` of a PMRID-style network of `shape` from its tensors, named as in PMRID's
 /// checkpoint (`conv0.conv.weight`, `enc1.0.conv1.depthwise.weight`, ...).
 pub fn build_shaped(
@@ -281,14 +294,9 @@ pub fn build_shaped(
     meta: &ModelMeta<'_>,
 ) -> Result<Vec<u8>, ImportError> {
     let mut n = Net {
-        b: ModelBuilder::new(meta.name),
+        b: meta.builder(PMRID_SIZE_MULTIPLE),
         w: Weights { arrays },
     };
-    n.b.input_scale(meta.input_scale)
-        .noise(meta.noise, meta.default_noise)
-        .min_size_multiple(PMRID_SIZE_MULTIPLE)
-        .input_convention(meta.input)
-        .halo(meta.halo);
     let x = n.b.input();
     let s = shape;
 

@@ -66,10 +66,17 @@ pub struct ExportMeta<'a> {
 }
 
 impl ExportMeta<'_> {
-    /// The noise conditioning declared in the file.
-    pub fn noise(&self) -> NoiseConditioning {
-        NoiseConditioning::KSigma {
-            anchor_iso: self.anchor_iso,
+    /// The file's metadata with tiling halo `halo`.
+    pub fn model_meta(&self, halo: u32) -> rawnr_import::pmrid::ModelMeta<'_> {
+        rawnr_import::pmrid::ModelMeta {
+            name: self.name,
+            input_scale: self.input_scale,
+            noise: NoiseConditioning::KSigma {
+                anchor_iso: self.anchor_iso,
+            },
+            default_noise: self.default_noise,
+            input: self.input,
+            halo,
         }
     }
 }

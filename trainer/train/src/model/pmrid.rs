@@ -10,7 +10,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use rawnr_import::pmrid::{build_shaped, ModelMeta, PmridShape};
+use rawnr_import::pmrid::{build_shaped, PmridShape};
 use serde::{Deserialize, Serialize};
 
 use super::{names, ExportMeta, Macs};
@@ -375,14 +375,7 @@ impl Pmrid {
         halo: u32,
     ) -> Result<Vec<u8>, TrainError> {
         let tensors = names::collect(self);
-        let m = ModelMeta {
-            name: meta.name,
-            input_scale: meta.input_scale,
-            noise: meta.noise(),
-            default_noise: meta.default_noise,
-            input: meta.input,
-            halo,
-        };
-        build_shaped(&tensors, &cfg.shape(), &m).map_err(|e| TrainError::Input(e.to_string()))
+        build_shaped(&tensors, &cfg.shape(), &meta.model_meta(halo))
+            .map_err(|e| TrainError::Input(e.to_string()))
     }
 }

@@ -205,12 +205,7 @@ impl Unet {
                 .ok_or_else(|| TrainError::Input(format!("missing tensor {name}")))
         };
         let act = Activation::LeakyRelu(cfg.slope);
-        let mut b = ModelBuilder::new(meta.name);
-        b.input_scale(meta.input_scale)
-            .noise(meta.noise(), meta.default_noise)
-            .min_size_multiple(cfg.size_multiple() as u32)
-            .input_convention(meta.input)
-            .halo(halo);
+        let mut b = meta.model_meta(halo).builder(cfg.size_multiple() as u32);
         let conv = |b: &mut ModelBuilder,
                     name: &str,
                     x: ValueId,
