@@ -28,6 +28,8 @@ pub mod file;
 mod fuse;
 pub mod graph;
 #[cfg(feature = "alloc")]
+pub mod row_stream;
+#[cfg(feature = "alloc")]
 pub mod stream;
 pub mod tiling;
 

@@ -412,7 +412,11 @@ impl<'m> Denoiser<'m> {
     }
 
     /// The tile (or stripe) grid of frames of `layout`'s size.
-    fn frame_grid(&self, layout: &FrameLayout, opts: &TileOptions) -> Result<TileGrid, Error> {
+    pub(crate) fn frame_grid(
+        &self,
+        layout: &FrameLayout,
+        opts: &TileOptions,
+    ) -> Result<TileGrid, Error> {
         if layout.width < 2 || layout.height < 2 {
             return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
         }
@@ -442,7 +446,7 @@ impl<'m> Denoiser<'m> {
 
     /// The pixel transforms before and after the network for `levels` and `noise`, as the
     /// model's input convention says (pooled or per-plane noise, clipping below black).
-    fn transforms(
+    pub(crate) fn transforms(
         &self,
         levels: &Levels,
         noise: &ChannelNoise,

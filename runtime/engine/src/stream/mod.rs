@@ -69,13 +69,66 @@ impl StreamPlan {
     }
 }
 
+impl StreamPlan {
+    /// Elements of one run's rings (the part of [`StreamPlan::scratch_len`] each concurrent
+    /// or interleaved run needs for itself).
+    pub fn rings_len(&self) -> usize {
+        self.window_at
+    }
+    /// Elements of a run's working memory (call windows, f16 widening): the rest of
+    /// [`StreamPlan::scratch_len`], which runs on one thread may share.
+    pub fn work_len(&self) -> usize {
+        self.scratch_len - self.window_at
+    }
+}
+
+/// One sweep of a streamed run's schedule ([`Engine::stream_sweeps`]), in rows of the region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepRows {
+    /// Input rows readable once the sweep ran (the sweep reads no row at or past it).
+    pub input: usize,
+    /// First input row any later sweep reads.
+    pub first_needed: usize,
+    /// Output rows handed out by then.
+    pub emitted: usize,
+}
+
+/// A streamed run in progress, advanced sweep by sweep by its caller
+/// ([`Engine::stream_cursor`], [`Engine::sweep_streamed`]).
+#[derive(Debug, Clone)]
+pub struct StreamCursor {
+    st: SchedState,
+    /// Region height (input) and network output height.
+    h0: usize,
+    h_out: usize,
+    /// Value shapes of this region.
+    shapes: Vec<Shape>,
+    /// Value types.
+    types: Vec<ValueType>,
+}
+
+impl StreamCursor {
+    /// Whether every output row went out.
+    pub fn finished(&self) -> bool {
+        self.st.emitted >= self.h_out
+    }
+    /// Input rows the next sweep reads up to (exclusive): the caller must have them.
+    pub fn next_input(&self, plan: &StreamPlan) -> usize {
+        self.st.next_input(plan.step, self.h0)
+    }
+    /// Output rows handed out so far.
+    pub fn emitted(&self) -> usize {
+        self.st.emitted
+    }
+}
+
 mod call;
 mod rings;
 mod schedule;
 
 use rings::Rings;
 pub use schedule::STREAM_MAX_NODES;
-use schedule::{Action, RowMap, SGraph, SNode, LATE_ROWS};
+use schedule::{Action, RowMap, SGraph, SNode, SchedState, LATE_ROWS};
 // The limit as the error message states it.
 const _: () = assert!(STREAM_MAX_NODES == 1024);
 
@@ -310,6 +363,35 @@ impl Engine<'_> {
         emit: &mut EmitRows<'_>,
         mut after_call: Option<&mut dyn FnMut(usize, usize)>,
     ) -> Result<(), Error> {
+        let mut cursor = self.stream_cursor(plan, w)?;
+        if scratch.len() < plan.scratch_len {
+            return Err(Error::BufferTooSmall {
+                needed: plan.scratch_len,
+                got: scratch.len(),
+            });
+        }
+        let (rings, work) = scratch[..plan.scratch_len].split_at_mut(plan.window_at);
+        while !cursor.finished() {
+            self.sweep_streamed(
+                plan,
+                &mut cursor,
+                rings,
+                work,
+                fill,
+                emit,
+                match after_call {
+                    Some(ref mut hook) => Some(&mut **hook),
+                    None => None,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A cursor at the start of a streamed run over a region of `plan.input.0` rows and `w`
+    /// columns (at most `plan.input.1`), for a caller that advances the run itself as input
+    /// rows arrive ([`Engine::sweep_streamed`]).
+    pub fn stream_cursor(&self, plan: &StreamPlan, w: usize) -> Result<StreamCursor, Error> {
         let m = &self.model;
         let g = &plan.graph;
         if w == 0 || w > plan.input.1 {
@@ -318,11 +400,8 @@ impl Engine<'_> {
                 reason: "region wider than the stream plan",
             });
         }
-        if scratch.len() < plan.scratch_len || plan.offsets.len() < g.origin.len() {
-            return Err(Error::BufferTooSmall {
-                needed: plan.scratch_len,
-                got: scratch.len(),
-            });
+        if plan.offsets.len() < g.origin.len() {
+            return Err(Error::BadInfo("stream plan of another model"));
         }
         let mut model_shapes = vec![Shape::default(); m.n_values()];
         self.infer_shapes(plan.input.0, w, &mut model_shapes)?;
@@ -333,20 +412,59 @@ impl Engine<'_> {
                 reason: "region height differs from the stream plan's",
             });
         }
+        Ok(StreamCursor {
+            st: SchedState::new(g.origin.len()),
+            h0: plan.input.0,
+            h_out: shapes[g.out].h,
+            types: g.origin.iter().map(|&o| m.value_type(o)).collect(),
+            shapes,
+        })
+    }
+
+    /// Runs the next sweep of a streamed run ([`Engine::stream_cursor`]): input rows up to
+    /// [`StreamCursor::next_input`] become readable (`fill` is asked only for rows below it),
+    /// every node computes what they allow, and finished output rows go to `emit` (as in
+    /// [`Engine::run_streamed`]). `rings` holds [`StreamPlan::rings_len`] elements and must
+    /// be the same for every sweep of the run; `work` holds [`StreamPlan::work_len`] and may be
+    /// shared between runs. `after_call` is as in [`Engine::run_streamed_with_hook`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn sweep_streamed(
+        &self,
+        plan: &StreamPlan,
+        cursor: &mut StreamCursor,
+        rings: &mut [f32],
+        work: &mut [f32],
+        fill: &mut FillRows<'_>,
+        emit: &mut EmitRows<'_>,
+        mut after_call: Option<&mut (dyn FnMut(usize, usize) + '_)>,
+    ) -> Result<(), Error> {
+        let g = &plan.graph;
+        if rings.len() < plan.rings_len() || work.len() < plan.work_len() {
+            return Err(Error::BufferTooSmall {
+                needed: plan.scratch_len,
+                got: rings.len().min(plan.rings_len()) + work.len().min(plan.work_len()),
+            });
+        }
+        if cursor.shapes.len() != g.origin.len() || cursor.h0 != plan.input.0 {
+            return Err(Error::BadInfo("stream cursor of another plan"));
+        }
         let out_v = g.out;
-        let (rings, rest) = scratch[..plan.scratch_len].split_at_mut(plan.window_at);
-        let (win, widen) = rest.split_at_mut(plan.window_len);
+        let (win, widen) = work[..plan.work_len()].split_at_mut(plan.window_len);
+        let StreamCursor {
+            st, shapes, types, ..
+        } = cursor;
         let r = Rings {
-            shapes: &shapes,
+            shapes,
             cap: &plan.ring_rows,
             offsets: &plan.offsets,
-            types: g.origin.iter().map(|&o| m.value_type(o)).collect(),
+            types,
         };
         let cap = &plan.ring_rows;
         let mut no_lags = [];
-        self.schedule(
+        self.sweep(
+            st,
             g,
-            &shapes,
+            shapes,
             plan.step,
             plan.min_rows,
             &plan.call_rows,
@@ -380,5 +498,33 @@ impl Engine<'_> {
                 }
             },
         )
+    }
+
+    /// The schedule of `plan` sweep by sweep, run without data: after each sweep, the input
+    /// rows readable, the first input row a later sweep still reads and the output rows out.
+    /// A caller that pushes input rows sizes its buffers and latency with it.
+    pub fn stream_sweeps(&self, plan: &StreamPlan) -> Result<Vec<SweepRows>, Error> {
+        let g = &plan.graph;
+        let mut st = SchedState::new(g.origin.len());
+        let mut sweeps = Vec::new();
+        let mut no_lags = [];
+        while !st.finished(g, &plan.shapes) {
+            self.sweep(
+                &mut st,
+                g,
+                &plan.shapes,
+                plan.step,
+                plan.min_rows,
+                &plan.call_rows,
+                &mut no_lags,
+                &mut |_, _| Ok(()),
+            )?;
+            sweeps.push(SweepRows {
+                input: st.done[0],
+                first_needed: st.lo[0].min(st.done[0]),
+                emitted: st.emitted,
+            });
+        }
+        Ok(sweeps)
     }
 }

@@ -1,6 +1,5 @@
 //! The rings of a streamed run: where each value's rows live, and copies in and out of them.
 
-use alloc::vec::Vec;
 use core::ops::Range;
 
 use rawnr_core::format::ValueType;
@@ -35,7 +34,7 @@ pub(super) struct Rings<'a> {
     pub(super) cap: &'a [usize],
     pub(super) offsets: &'a [usize],
     /// Type of every value (read once).
-    pub(super) types: Vec<ValueType>,
+    pub(super) types: &'a [ValueType],
 }
 
 impl Rings<'_> {

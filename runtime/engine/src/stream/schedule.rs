@@ -79,6 +79,39 @@ pub(super) enum Action {
     Emit(usize, usize),
 }
 
+/// Where a run of the schedule stands (see [`Engine::sweep`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SchedState {
+    /// Rows computed of every streamed value (the input: rows made readable).
+    pub(super) done: Vec<usize>,
+    /// First row of every value some reader still needs.
+    pub(super) lo: Vec<usize>,
+    /// What each lazy value must provide this sweep (working memory).
+    demand: Vec<usize>,
+    /// Output rows handed out.
+    pub(super) emitted: usize,
+}
+
+impl SchedState {
+    /// The state before the first sweep over a graph of `n_values` streamed values.
+    pub(super) fn new(n_values: usize) -> Self {
+        SchedState {
+            done: vec![0; n_values],
+            lo: vec![0; n_values],
+            demand: vec![0; n_values],
+            emitted: 0,
+        }
+    }
+    /// Whether every output row went out.
+    pub(super) fn finished(&self, g: &SGraph, shapes: &[Shape]) -> bool {
+        self.emitted >= shapes[g.out].h
+    }
+    /// Input rows readable once the next sweep ran (of `h0` in all).
+    pub(super) fn next_input(&self, step: usize, h0: usize) -> usize {
+        (self.done[0] + step.max(1)).min(h0)
+    }
+}
+
 /// A node of the streamed graph: a model node, or a clone of one that reads only the network
 /// input (recomputed late for a far-behind reader instead of keeping its output rows).
 #[derive(Debug, Clone, Copy)]
@@ -341,12 +374,8 @@ impl Engine<'_> {
             && (0..self.model.n_nodes()).all(|i| self.row_map(i).is_ok())
     }
 
-    /// Runs the schedule of graph `g` for value shapes `shapes`: the input becomes readable
-    /// `step` more rows at a time, then every node, in order, computes the output rows its
-    /// inputs now allow (at most `call_rows[c]` per call; lazy nodes only as far as their
-    /// readers need), then the new output rows go out. Calls `act(action, lo)` where `lo` is
-    /// the first row still held by the ring the action writes (rows `[lo, r1)` must fit the
-    /// ring). `lags[3 c + j]` receives the most rows input `j` of node `c` trailed its value.
+    /// Runs the schedule of graph `g` for value shapes `shapes` to its end: sweep after sweep
+    /// ([`Engine::sweep`]) until every output row went out.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn schedule(
         &self,
@@ -358,13 +387,40 @@ impl Engine<'_> {
         lags: &mut [usize],
         act: &mut dyn FnMut(Action, usize) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let nsv = g.origin.len();
+        let mut st = SchedState::new(g.origin.len());
+        while !st.finished(g, shapes) {
+            self.sweep(&mut st, g, shapes, step, min_rows, call_rows, lags, act)?;
+        }
+        Ok(())
+    }
+
+    /// One sweep of the schedule of graph `g` for value shapes `shapes`: the input becomes
+    /// readable `step` more rows ([`SchedState::next_input`]), then every node, in order,
+    /// computes the output rows its inputs now allow (at most `call_rows[c]` per call; lazy
+    /// nodes only as far as their readers need), then the new output rows go out. Calls
+    /// `act(action, lo)` where `lo` is the first row still held by the ring the action writes
+    /// (rows `[lo, r1)` must fit the ring). `lags[3 c + j]` receives the most rows input `j`
+    /// of node `c` trailed its value. Errors when the sweep makes no progress.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sweep(
+        &self,
+        st: &mut SchedState,
+        g: &SGraph,
+        shapes: &[Shape],
+        step: usize,
+        min_rows: usize,
+        call_rows: &[usize],
+        lags: &mut [usize],
+        act: &mut dyn FnMut(Action, usize) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let out_v = g.out;
         let h = |v: usize| shapes[v].h;
-        let mut done = vec![0usize; nsv];
-        let mut lo = vec![0usize; nsv];
-        let mut demand = vec![0usize; nsv];
-        let mut emitted = 0usize;
+        let SchedState {
+            done,
+            lo,
+            demand,
+            emitted,
+        } = st;
         // First row of `u` reader `c` still needs (`h(u)` once it is done).
         let first_of = |done: &[usize], c: usize, u: usize| {
             let sn = &g.nodes[c];
@@ -409,79 +465,77 @@ impl Engine<'_> {
             }
             lim
         };
-        while emitted < h(out_v) {
-            let mut progress = false;
-            if done[0] < h(0) {
-                done[0] = (done[0] + step).min(h(0));
-                progress = true;
-            }
-            // What lazy values must provide: their readers' next rows.
-            demand.fill(0);
-            for c in (0..g.nodes.len()).rev() {
-                let sn = &g.nodes[c];
-                let v = sn.out;
-                for (j, &u) in sn.inputs().iter().enumerate() {
-                    if !g.lazy_value[u] {
-                        continue;
-                    }
-                    let mut lim = others_allow(&done, c, j);
-                    if sn.lazy {
-                        lim = lim.min(demand[v]);
-                    }
-                    let lim = lim.min(h(v));
-                    if lim > done[v] {
-                        demand[u] = demand[u].max(sn.map.input(done[v], lim, h(u)).1);
-                    }
-                }
-            }
-            for (c, &sn) in g.nodes.iter().enumerate() {
-                let v = sn.out;
-                let gr = sn.map.granule();
-                let mut avail = h(v);
-                for &u in sn.inputs() {
-                    avail = avail.min(sn.map.ready(done[u], h(u), h(v)));
-                }
-                if avail < h(v) {
-                    avail -= avail % gr;
-                }
-                let avail = avail.min(done[v] + quota(c));
-                // Few rows per call waste the kernels (their register tiles span rows and
-                // each call re-reads the kernel's halo rows): wait for a batch.
-                if avail < h(v) && avail - done[v].min(avail) < min_rows {
+        let mut progress = false;
+        if done[0] < h(0) {
+            done[0] = (done[0] + step).min(h(0));
+            progress = true;
+        }
+        // What lazy values must provide: their readers' next rows.
+        demand.fill(0);
+        for c in (0..g.nodes.len()).rev() {
+            let sn = &g.nodes[c];
+            let v = sn.out;
+            for (j, &u) in sn.inputs().iter().enumerate() {
+                if !g.lazy_value[u] {
                     continue;
                 }
-                let end = if sn.lazy {
-                    avail.min(demand[v].next_multiple_of(gr).min(h(v)))
-                } else {
-                    avail
-                };
-                while done[v] < end {
-                    let r1 = (done[v] + call_rows[c].max(gr))
-                        .next_multiple_of(gr)
-                        .min(end);
-                    act(Action::Node(c, done[v], r1), lo[v])?;
-                    done[v] = r1;
-                    progress = true;
+                let mut lim = others_allow(done, c, j);
+                if sn.lazy {
+                    lim = lim.min(demand[v]);
                 }
-                for (j, &u) in sn.inputs().iter().enumerate() {
-                    lo[u] = first_needed(&done, emitted, u);
-                    let lag = done[u].saturating_sub(first_of(&done, c, u));
-                    if let Some(l) = lags.get_mut(3 * c + j) {
-                        *l = (*l).max(lag);
-                    }
+                let lim = lim.min(h(v));
+                if lim > done[v] {
+                    demand[u] = demand[u].max(sn.map.input(done[v], lim, h(u)).1);
                 }
             }
-            let io_rows = call_rows.get(g.nodes.len()).copied().unwrap_or(1).max(1);
-            while emitted < done[out_v] {
-                let r1 = done[out_v].min(emitted + io_rows);
-                act(Action::Emit(emitted, r1), lo[out_v])?;
-                emitted = r1;
+        }
+        for (c, &sn) in g.nodes.iter().enumerate() {
+            let v = sn.out;
+            let gr = sn.map.granule();
+            let mut avail = h(v);
+            for &u in sn.inputs() {
+                avail = avail.min(sn.map.ready(done[u], h(u), h(v)));
+            }
+            if avail < h(v) {
+                avail -= avail % gr;
+            }
+            let avail = avail.min(done[v] + quota(c));
+            // Few rows per call waste the kernels (their register tiles span rows and
+            // each call re-reads the kernel's halo rows): wait for a batch.
+            if avail < h(v) && avail - done[v].min(avail) < min_rows {
+                continue;
+            }
+            let end = if sn.lazy {
+                avail.min(demand[v].next_multiple_of(gr).min(h(v)))
+            } else {
+                avail
+            };
+            while done[v] < end {
+                let r1 = (done[v] + call_rows[c].max(gr))
+                    .next_multiple_of(gr)
+                    .min(end);
+                act(Action::Node(c, done[v], r1), lo[v])?;
+                done[v] = r1;
                 progress = true;
             }
-            lo[out_v] = first_needed(&done, emitted, out_v);
-            if !progress {
-                return Err(Error::BadInfo("row streaming made no progress"));
+            for (j, &u) in sn.inputs().iter().enumerate() {
+                lo[u] = first_needed(done, *emitted, u);
+                let lag = done[u].saturating_sub(first_of(done, c, u));
+                if let Some(l) = lags.get_mut(3 * c + j) {
+                    *l = (*l).max(lag);
+                }
             }
+        }
+        let io_rows = call_rows.get(g.nodes.len()).copied().unwrap_or(1).max(1);
+        while *emitted < done[out_v] {
+            let r1 = done[out_v].min(*emitted + io_rows);
+            act(Action::Emit(*emitted, r1), lo[out_v])?;
+            *emitted = r1;
+            progress = true;
+        }
+        lo[out_v] = first_needed(done, *emitted, out_v);
+        if !progress {
+            return Err(Error::BadInfo("row streaming made no progress"));
         }
         Ok(())
     }
