@@ -159,6 +159,12 @@ typedef struct rawnr_denoiser rawnr_denoiser;
 typedef struct rawnr_model rawnr_model;
 
 /**
+ * A row stream: one part of every frame of a denoiser's geometry, streamed row by row
+ * (opaque). Made by `rawnr_stream_init` (caller storage) or `rawnr_stream_new` (heap).
+ */
+typedef struct rawnr_stream rawnr_stream;
+
+/**
  * A stripe: the state of one frame streamed through a denoiser (opaque). Made by
  * `rawnr_stripe_init` (caller storage) or `rawnr_stripe_new` (heap, `std` builds).
  */
@@ -379,6 +385,88 @@ typedef struct rawnr_stripe_info {
      */
     uint32_t rows_emitted;
 } rawnr_stripe_info;
+
+/**
+ * How a stream cuts and runs the frame. Start from `rawnr_stream_config_default`.
+ */
+typedef struct rawnr_stream_config {
+    /**
+     * Which part of the frame's stripes this stream runs, `0..n_parts`.
+     */
+    uint32_t part;
+    /**
+     * Parts the stripes are split into (contiguous runs of stripes), 1 to
+     * `rawnr_stream_info.stripes`; one stream (thread) per part.
+     */
+    uint32_t n_parts;
+    /**
+     * Stripe width in packed (half-resolution) pixels without the halo, rounded up to the
+     * model's size multiple; 0: 512, as `denoise-raw`. Wider stripes repeat less halo work;
+     * the rings grow with the width.
+     */
+    uint32_t stripe_width;
+    /**
+     * Packed input rows each schedule step adds; 0: the model's default (`denoise-raw`'s: 4
+     * for int8 models, 8 otherwise).
+     */
+    uint32_t step;
+    /**
+     * Fewest packed rows a node computes per call; 0: the model's default (2 for int8, 1).
+     */
+    uint32_t min_rows;
+} rawnr_stream_config;
+
+/**
+ * What `rawnr_stream_get_info` reports. Rows and columns are raw (full-resolution).
+ */
+typedef struct rawnr_stream_info {
+    /**
+     * Frame width in pixels.
+     */
+    uint32_t width;
+    /**
+     * Frame height in pixels.
+     */
+    uint32_t height;
+    /**
+     * Stripes of the frame: the most parts it can be split into.
+     */
+    uint32_t stripes;
+    /**
+     * Stripes this stream runs.
+     */
+    uint32_t part_stripes;
+    /**
+     * First column this stream writes.
+     */
+    uint32_t first_column;
+    /**
+     * Column after the last this stream writes.
+     */
+    uint32_t end_column;
+    /**
+     * Latency: output row `r` is returned by the push that brings the rows pushed in this
+     * frame to `min(r + latency_rows, height)`, or by an earlier one. The network's vertical
+     * reach plus the schedule's step; it does not depend on the frame height.
+     */
+    uint32_t latency_rows;
+    /**
+     * Input rows the stream keeps at most (its window).
+     */
+    uint32_t window_rows;
+    /**
+     * Rows pushed in the current frame.
+     */
+    uint32_t rows_pushed;
+    /**
+     * Rows returned in the current frame.
+     */
+    uint32_t rows_emitted;
+    /**
+     * Bytes of storage the stream runs on (`rawnr_stream_storage_size`).
+     */
+    uint64_t storage_size;
+} rawnr_stream_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -793,6 +881,174 @@ enum rawnr_status rawnr_stripe_push(struct rawnr_stripe *s,
  * `s` must be NULL or valid.
  */
 enum rawnr_status rawnr_stripe_reset(struct rawnr_stripe *s);
+
+/**
+ * Fills `cfg` with the defaults: the whole frame in one part, stripes of 512 packed pixels,
+ * the model's step and rows per call.
+ *
+ * Errors: `RAWNR_ERR_NULL`.
+ *
+ * Thread-safety: may run concurrently with any call that does not use `cfg`.
+ *
+ * # Safety
+ * `cfg` must be NULL or writable.
+ */
+enum rawnr_status rawnr_stream_config_default(struct rawnr_stream_config *cfg);
+
+/**
+ * Bytes of caller storage `rawnr_stream_init` needs for part `cfg` of the frames of `d`
+ * (any alignment): the stream's state, its window of input rows, the rings of its stripes
+ * and one call's working memory. It grows with the frame width and the network's vertical
+ * reach, not with the frame height.
+ *
+ * Errors: `RAWNR_ERR_NULL`, `RAWNR_ERR_BAD_HANDLE`, `RAWNR_ERR_BAD_ARGUMENT` (part or
+ * parts out of range), `RAWNR_ERR_UNSUPPORTED` (a denoiser with `detail_restore`, or a
+ * build without `std`), `RAWNR_ERR_BAD_MODEL` (a model that cannot be row-streamed).
+ *
+ * Thread-safety: may run concurrently with any call that does not change `d`.
+ *
+ * # Safety
+ * Pointers must be NULL or valid.
+ */
+enum rawnr_status rawnr_stream_storage_size(const struct rawnr_denoiser *d,
+                                            const struct rawnr_stream_config *cfg,
+                                            size_t *bytes);
+
+/**
+ * Makes a stream for part `cfg` of the frames of `d` in caller storage; plans the stream
+ * (its schedule tables are allocated here, once). The denoiser must outlive the stream. The
+ * stream takes the denoiser's levels and noise at the start of every frame, so the denoiser
+ * may be re-initialised between frames (e.g. for a new ISO) as long as the geometry and
+ * halo stay the same (`RAWNR_ERR_SIZE_MISMATCH` on the next push otherwise); it keeps
+ * running the model it was made with.
+ *
+ * - `storage`, `storage_size`: at least `rawnr_stream_storage_size` bytes, any alignment;
+ *   keep it valid and in place while the stream is used; release with `rawnr_stream_free`.
+ *
+ * Errors: those of `rawnr_stream_storage_size`, and `RAWNR_ERR_BUFFER_TOO_SMALL`.
+ *
+ * Thread-safety: may run concurrently with calls that do not use this storage or change `d`.
+ *
+ * # Safety
+ * Pointers must be NULL or valid for the sizes given.
+ */
+enum rawnr_status rawnr_stream_init(const struct rawnr_denoiser *d,
+                                    const struct rawnr_stream_config *cfg,
+                                    void *storage,
+                                    size_t storage_size,
+                                    struct rawnr_stream **out);
+
+/**
+ * Like `rawnr_stream_init` with the storage allocated once here (release it with
+ * `rawnr_stream_free`); pushes allocate nothing.
+ *
+ * Errors: those of `rawnr_stream_init`.
+ *
+ * Thread-safety: as `rawnr_stream_storage_size`.
+ *
+ * # Safety
+ * Pointers must be NULL or valid.
+ */
+enum rawnr_status rawnr_stream_new(const struct rawnr_denoiser *d,
+                                   const struct rawnr_stream_config *cfg,
+                                   struct rawnr_stream **out);
+
+/**
+ * Releases a stream: its schedule tables, and the storage `rawnr_stream_new` allocated; for
+ * a stream in caller storage the storage is the caller's again. NULL and invalid handles
+ * are ignored.
+ *
+ * Thread-safety: no other call may use the stream during or after this one.
+ *
+ * # Safety
+ * `s` must be NULL or a handle that is not used afterwards.
+ */
+void rawnr_stream_free(struct rawnr_stream *s);
+
+/**
+ * Describes a stream: stripes, columns, latency, window, progress of the current frame.
+ *
+ * Errors: `RAWNR_ERR_NULL`, `RAWNR_ERR_BAD_HANDLE`.
+ *
+ * Thread-safety: not concurrently with a push or reset of the same stream.
+ *
+ * # Safety
+ * Pointers must be NULL or valid.
+ */
+enum rawnr_status rawnr_stream_get_info(const struct rawnr_stream *s,
+                                        struct rawnr_stream_info *info);
+
+/**
+ * The most rows one `rawnr_stream_push` of at most `rows_per_push` rows can return: size
+ * the output buffer of a streaming loop with it (exact worst case over the frame).
+ *
+ * Errors: `RAWNR_ERR_NULL`, `RAWNR_ERR_BAD_HANDLE`, `RAWNR_ERR_BAD_ARGUMENT`
+ * (`rows_per_push` 0).
+ *
+ * Thread-safety: as `rawnr_stream_get_info`.
+ *
+ * # Safety
+ * Pointers must be NULL or valid.
+ */
+enum rawnr_status rawnr_stream_max_output_rows(const struct rawnr_stream *s,
+                                               size_t rows_per_push,
+                                               size_t *rows);
+
+/**
+ * Pushes the next `n_rows` rows of the frame and receives the rows that are now final.
+ *
+ * - `rows`: `n_rows` rows of `width` pixels, `rows_stride` bytes apart (even, at least
+ *   `2 * width`), `rows_size` bytes readable (at least `(n_rows - 1) * rows_stride +
+ *   2 * width`), 2-byte aligned. Copied into the stream's window before the call returns.
+ * - `output`: receives the finished rows `output_stride` bytes apart; only this stream's
+ *   columns (`rawnr_stream_info.first_column..end_column`) are written, so the streams of
+ *   one frame's parts may share one output. `output_size` bytes must hold as many rows as
+ *   this push finishes (at most `rawnr_stream_max_output_rows`). Must not overlap `rows`
+ *   or the stream's or the denoiser's storage. May be NULL for a push that finishes no row (`RAWNR_ERR_NULL`
+ *   when it would).
+ * - `out_first_row`, `out_rows`: receive the frame row of the first finished row and how
+ *   many rows were written (0 until the network's reach is covered, then a schedule step's
+ *   rows at a time).
+ *
+ * Every row of a frame is returned exactly once, in order, bit-identical to the whole frame
+ * row-streamed with the same stripe options (`denoise-raw --layout stripes`). After the
+ * frame's last row the stream starts the next frame with the next push, taking the
+ * denoiser's levels and noise again. A push may not cross the end of a frame
+ * (`RAWNR_ERR_SIZE_MISMATCH`). Checks happen before anything changes: on `RAWNR_ERR_NULL`,
+ * `RAWNR_ERR_BAD_HANDLE`, `RAWNR_ERR_MISALIGNED`, `RAWNR_ERR_BAD_STRIDE`,
+ * `RAWNR_ERR_BUFFER_TOO_SMALL`, `RAWNR_ERR_OVERLAP` or `RAWNR_ERR_SIZE_MISMATCH` the stream
+ * is unchanged and the push can be repeated; after any other error call
+ * `rawnr_stream_reset`.
+ *
+ * Thread-safety: one thread at a time per stream; the streams of different parts (or
+ * frames) may run on different threads at the same time.
+ *
+ * # Safety
+ * Pointers must be NULL or valid for the sizes given.
+ */
+enum rawnr_status rawnr_stream_push(struct rawnr_stream *s,
+                                    const uint16_t *rows,
+                                    size_t n_rows,
+                                    size_t rows_size,
+                                    size_t rows_stride,
+                                    uint16_t *output,
+                                    size_t output_size,
+                                    size_t output_stride,
+                                    size_t *out_first_row,
+                                    size_t *out_rows);
+
+/**
+ * Abandons the current frame: the next push starts a new frame at row 0 (with the
+ * denoiser's levels and noise as they are then).
+ *
+ * Errors: `RAWNR_ERR_NULL`, `RAWNR_ERR_BAD_HANDLE`, `RAWNR_ERR_SIZE_MISMATCH`.
+ *
+ * Thread-safety: one thread at a time per stream.
+ *
+ * # Safety
+ * `s` must be NULL or valid.
+ */
+enum rawnr_status rawnr_stream_reset(struct rawnr_stream *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,8 +10,11 @@
 //! - `rawnr_model_*`: a validated model.
 //! - `rawnr_denoiser_*`: a model planned for one frame geometry, black/white levels, noise
 //!   level and tile size; `rawnr_denoise_frame` runs a whole frame on caller scratch.
-//! - `rawnr_stripe_*`: the line-buffer API; rows go in as an ISP delivers them and come out a
-//!   band at a time, bit-identical to `rawnr_denoise_frame`.
+//! - `rawnr_stripe_*`: the line-buffer API over tiles; rows go in as an ISP delivers them and
+//!   come out a band at a time, bit-identical to `rawnr_denoise_frame`.
+//! - `rawnr_stream_*` (`std` builds): the row-streamed line buffer; rows come out after the
+//!   network's vertical reach, none computed twice, bit-identical to the frame row-streamed
+//!   (`denoise-raw --layout stripes`); parts of the frame on the caller's threads.
 //!
 //! Builds: `std` (default) catches panics at the boundary (`RAWNR_ERR_PANIC`) and adds model
 //! files and allocating constructors. Without default features the crate is `no_std`,
@@ -34,11 +37,14 @@ pub mod denoiser;
 
 pub mod stripe;
 
+pub mod stream;
+
 mod mem;
 
 pub use denoiser::*;
 pub use model::*;
 pub use status::*;
+pub use stream::*;
 pub use stripe::*;
 
 #[cfg(all(not(feature = "std"), not(test)))]

@@ -65,6 +65,8 @@ struct FrameSweep {
 /// A frame denoised row-streamed as its rows arrive ([`Denoiser::row_stream`]).
 #[derive(Debug, Clone)]
 pub struct RowStream<'m> {
+    denoiser: Denoiser<'m>,
+    /// The denoiser's engine at the noise band of the frames' noise.
     engine: Engine<'m>,
     /// Frame geometry (stride = width: the window's rows).
     layout: FrameLayout,
@@ -155,6 +157,7 @@ impl<'m> Denoiser<'m> {
             });
         }
         Ok(RowStream {
+            denoiser: self.clone(),
             engine,
             layout,
             forward,
@@ -273,16 +276,45 @@ impl RowStream<'_> {
         self.layout.height
     }
 
-    /// The first row and the number of rows that pushing `n` more rows returns.
+    /// The first row and the number of rows that pushing `n` more rows returns (after a
+    /// frame's last row: the next frame's first `n`).
     pub fn pending(&self, n: usize) -> (usize, usize) {
-        let avail = self.pushed.saturating_add(n);
-        let first = self.rows_returned();
-        let mut j = self.next_sweep;
+        let next_frame = self.pushed == self.layout.height && n > 0;
+        let (pushed, next_sweep) = if next_frame {
+            (0, 0)
+        } else {
+            (self.pushed, self.next_sweep)
+        };
+        let avail = pushed.saturating_add(n);
+        let first = next_sweep
+            .checked_sub(1)
+            .map_or(0, |i| self.sweeps[i].returned);
+        let mut j = next_sweep;
         while j < self.sweeps.len() && self.sweeps[j].need <= avail {
             j += 1;
         }
         let last = j.checked_sub(1).map_or(0, |i| self.sweeps[i].returned);
         (first, last.max(first) - first)
+    }
+
+    /// Takes other levels and noise (another ISO) from the next frame on: only between
+    /// frames (before a frame's first push or after its last); starts a new frame.
+    pub fn retune(&mut self, levels: &Levels, noise: impl Into<ChannelNoise>) -> Result<(), Error> {
+        if self.pushed != 0 && self.pushed != self.layout.height {
+            return Err(Error::BadFrame(
+                "levels and noise change only between frames",
+            ));
+        }
+        levels.validate()?;
+        let noise = noise.into();
+        let (forward, inverse) = self.denoiser.transforms(levels, &noise)?;
+        let engine = self
+            .denoiser
+            .engine()
+            .at_noise_band(self.denoiser.noise_band(&noise)?)?;
+        (self.forward, self.inverse, self.white) = (forward, inverse, levels.white);
+        self.engine = engine;
+        self.reset()
     }
 
     /// Starts a new frame (the next push is its row 0).
