@@ -179,6 +179,76 @@ fn stripe_isp_matches_the_rust_api_on_a_real_crop() {
     }
 }
 
+/// The Rust API's row-streamed output (`Denoiser::denoise_streamed`) of PMRID on `frame`
+/// (the real strip's CFA, levels and ISO 3200) with stripes of `width` packed pixels.
+fn streamed_reference(frame: &Frame, width: usize) -> Frame {
+    use rawnr_core::bayer::FrameLayout;
+    use rawnr_engine::{graph::Engine, tiling::Denoiser, tiling::StripeOptions};
+    let model = AlignedModel::load(&model_path());
+    let d = Denoiser::new(Engine::new(
+        rawnr_core::format::Model::parse(model.bytes()).unwrap(),
+    ));
+    let layout = FrameLayout::new(frame.width, frame.height, CfaPhase::Grbg);
+    let opts = StripeOptions {
+        width,
+        ..StripeOptions::for_model(d.engine().model())
+    };
+    let mut out = vec![0u16; frame.data.len()];
+    d.denoise_streamed(
+        &frame.data,
+        &layout,
+        &mut out,
+        &layout,
+        &real_levels(),
+        d.default_noise(3200.0).unwrap(),
+        &opts,
+        2,
+        &|_, _| {},
+    )
+    .unwrap();
+    Frame {
+        width: frame.width,
+        height: frame.height,
+        data: out,
+    }
+}
+
+#[test]
+fn stream_isp_matches_the_rust_streamed_frame_on_real_raw() {
+    let dir = work_dir("stream_isp");
+    let exe = build_example("stream_isp", &dir, Build::Plain);
+    // 512x304 crop (GRBG: packed 257x152), stripes of 64: 5 stripes; two frames through the same
+    // streams, one thread and two (each its part of the stripes), steady and jittered pushes.
+    let (input, crop) = real_crop(&dir, 1024, 0, 512, 304);
+    let want = streamed_reference(&crop, 64);
+    for (threads, rows, jitter) in [("1", "16", false), ("2", "11", true), ("3", "64", false)] {
+        let out = dir.join(format!("out_{threads}.pgm"));
+        let mut cmd = Command::new(&exe);
+        cmd.arg(model_path())
+            .arg(&input)
+            .arg(&out)
+            .args(REAL_OPTS)
+            .args([
+                "--stripe-width",
+                "64",
+                "--threads",
+                threads,
+                "--rows",
+                rows,
+                "--frames",
+                "2",
+            ]);
+        if jitter {
+            cmd.arg("--jitter");
+        }
+        let log = run_ok(&mut cmd);
+        let text = String::from_utf8_lossy(&log.stderr);
+        eprintln!("{text}");
+        assert!(text.contains("of 5 stripes"), "{text}");
+        assert_same(&out, &want, &format!("stream_isp, {threads} threads"));
+    }
+}
+
 /// Runs the three programs (built as `build`, each prefixed with `wrapper`) on small inputs
 /// and checks their outputs against the Rust API; `tiny` runs test_errors with the tiny model.
 fn run_all_small(name: &str, build: Build, wrapper: &[&str], tiny: bool) {
@@ -188,7 +258,7 @@ fn run_all_small(name: &str, build: Build, wrapper: &[&str], tiny: bool) {
         assert_same_or_close
     };
     let dir = work_dir(name);
-    let exes: Vec<PathBuf> = ["test_errors", "denoise_file", "stripe_isp"]
+    let exes: Vec<PathBuf> = ["test_errors", "denoise_file", "stripe_isp", "stream_isp"]
         .iter()
         .map(|n| build_example(n, &dir, build))
         .collect();
@@ -250,6 +320,18 @@ fn run_all_small(name: &str, build: Build, wrapper: &[&str], tiny: bool) {
     let log = run(&exes[2], &args);
     assert!(log.contains("2 bands of 64 rows"), "{log}");
     check(&out, &reference(&crop, 32, Some(0)), "stripe_isp, 62x128");
+    // The same crop row-streamed (one stripe: the crop is narrower than PMRID's size
+    // multiple of stripes), varying pushes.
+    let out = dir.join("stream.pgm");
+    let mut args = vec![arg(&model), arg(&input), arg(&out)];
+    args.extend(REAL_OPTS.iter().map(std::ffi::OsStr::new));
+    args.extend(
+        ["--rows", "9", "--jitter", "--frames", "2"]
+            .iter()
+            .map(std::ffi::OsStr::new),
+    );
+    run(&exes[3], &args);
+    check(&out, &streamed_reference(&crop, 512), "stream_isp, 62x128");
 }
 
 #[test]
