@@ -11,7 +11,8 @@
  * per part of the frame's stripes, each on its own thread (POSIX threads, started once; a
  * barrier per push); each writes its columns of the finished rows into one output buffer,
  * which goes straight to OUT.pgm. Nothing is computed twice: a row comes back after the
- * network's vertical reach (latency_rows), bit-identical to `denoise-raw --layout stripes`.
+ * network's vertical reach (latency_rows), bit-identical to the frame row-streamed with the
+ * same stripes (by default one per thread; with one thread, one pass over the whole frame).
  * --frames N streams the frame N times through the same streams (OUT.pgm holds the last);
  * the time printed per frame is the pushes' wall time (file reads and writes excluded).
  *

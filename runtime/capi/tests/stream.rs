@@ -333,7 +333,11 @@ fn pmrid_stream_on_real_raw_takes_new_noise_between_frames() {
     let mut s = Stream(null_mut());
     let scfg = stream_config(0, 1, 0, 0, 0);
     unsafe { assert_eq!(rawnr_stream_new(hd.den, &scfg, &mut s.0), RAWNR_OK) };
-    let opts = StripeOptions::for_model(rust.engine().model());
+    // The default stripe: the whole frame (one part).
+    let opts = StripeOptions {
+        width: layout.packed_width(),
+        ..StripeOptions::for_model(rust.engine().model())
+    };
     for (k, sigma2) in [(1e-3f32, 1e-6f32), (4e-3, 2e-5)] {
         // Re-initialise the denoiser (another ISO) between frames: the stream takes it.
         cfg.noise_k = k;
