@@ -367,6 +367,7 @@ impl Kernels {
                 k.conv1x1 = x86_64::avx2_conv1x1_f32::conv1x1;
                 k.conv1x1_into = Some(x86_64::avx2_conv1x1_f32::conv1x1_into);
                 k.depthwise = x86_64::avx2_dw_f32::depthwise;
+                k.depthwise_strided = Some(x86_64::avx2_dw_f32::depthwise_strided);
                 k.conv_transpose = x86_64::avx2_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx2_conv_f32::conv;
             }

@@ -2,33 +2,54 @@
 //! AVX2 + FMA. In the interior, where every tap of a block lies inside the input row, 4 vectors
 //! of 8 output pixels are computed together in registers (independent FMA chains hide the FMA
 //! latency; one chain alone would be latency-bound), and what is left of the interior is
-//! accumulated in the output row tap by tap; stride 2 loads 16 inputs and keeps the even ones. Borders and the last pixels take a scalar FMA path with the same arithmetic.
+//! accumulated in the output row tap by tap; stride 2 loads 16 inputs and keeps the even ones.
+//! Borders and the last pixels take a scalar FMA path with the same arithmetic. Channel planes
+//! may lie apart and their input rows wrap like a streamed value's ring
+//! ([`depthwise_strided`]); every output element gets the same arithmetic either way.
 
 #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
-use crate::{Act, ConvShape};
+use crate::{Act, ConvShape, PlaneLayout};
+
+/// One channel's input rows: row `y` of the convolution's input at plane row
+/// `(first + y) mod rows` (a streamed value's ring; `first` 0 and `rows` the height for plain
+/// planes).
+#[derive(Clone, Copy)]
+struct Plane {
+    base: *const f32,
+    first: usize,
+    rows: usize,
+    w: usize,
+}
+
+impl Plane {
+    /// Input row `y` (inside the convolution's input).
+    #[inline(always)]
+    unsafe fn row(self, y: usize) -> *const f32 {
+        let r = self.first + y;
+        let r = if r >= self.rows { r - self.rows } else { r };
+        self.base.add(r * self.w)
+    }
+}
 
 /// One output pixel, scalar: `bias`, then one FMA per valid tap in (ky, kx) order.
 #[inline(always)]
-unsafe fn pixel(s: &ConvShape, plane: &[f32], w: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
+unsafe fn pixel(s: &ConvShape, plane: Plane, w: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut acc = b;
     for ky in 0..s.k_h {
         let iy = (oy * s.stride_h + ky) as isize - s.pad[0] as isize;
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
+        let row = plane.row(iy as usize);
         for kx in 0..s.k_w {
             let ix = (ox * s.stride_w + kx) as isize - s.pad[1] as isize;
             if ix < 0 || ix >= s.in_w as isize {
                 continue;
             }
-            acc = super::fma1(
-                w[ky * s.k_w + kx],
-                plane[iy as usize * s.in_w + ix as usize],
-                acc,
-            );
+            acc = super::fma1(w[ky * s.k_w + kx], *row.add(ix as usize), acc);
         }
     }
     acc
@@ -53,7 +74,7 @@ unsafe fn load<const S: usize>(p: *const f32) -> __m256 {
 #[inline(always)]
 unsafe fn block<const V: usize, const S: usize>(
     s: &ConvShape,
-    plane: &[f32],
+    plane: Plane,
     w: &[f32],
     b: f32,
     oy: usize,
@@ -67,7 +88,7 @@ unsafe fn block<const V: usize, const S: usize>(
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
-        let row = plane.as_ptr().add(iy as usize * s.in_w + ox * S - s.pad[1]);
+        let row = plane.row(iy as usize).add(ox * S - s.pad[1]);
         for kx in 0..s.k_w {
             let wv = _mm256_set1_ps(*w.get_unchecked(ky * s.k_w + kx));
             for (v, a) in acc.iter_mut().enumerate() {
@@ -85,7 +106,7 @@ unsafe fn block<const V: usize, const S: usize>(
 #[inline(always)]
 unsafe fn span<const S: usize>(
     s: &ConvShape,
-    plane: &[f32],
+    plane: Plane,
     w: &[f32],
     b: f32,
     oy: usize,
@@ -103,7 +124,7 @@ unsafe fn span<const S: usize>(
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
-        let row = plane.as_ptr().add(iy as usize * s.in_w + ox * S - s.pad[1]);
+        let row = plane.row(iy as usize).add(ox * S - s.pad[1]);
         for kx in 0..s.k_w {
             let wv = _mm256_set1_ps(*w.get_unchecked(ky * s.k_w + kx));
             for v in (0..n).step_by(8) {
@@ -132,7 +153,7 @@ const ROW: usize = 2048;
 #[allow(clippy::too_many_arguments)]
 unsafe fn padded_row<const S: usize>(
     s: &ConvShape,
-    plane: &[f32],
+    plane: Plane,
     w: &[f32],
     b: f32,
     oy: usize,
@@ -159,7 +180,7 @@ unsafe fn padded_row<const S: usize>(
             continue;
         }
         // prow[j] = input[iy][j - pl], zero outside the row.
-        let src = &plane[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
+        let src = core::slice::from_raw_parts(plane.row(iy as usize), s.in_w);
         let start = pl.min(need);
         prow[..start].fill(0.0);
         let n = s.in_w.min(need - start);
@@ -190,6 +211,7 @@ unsafe fn run<const S: usize>(
     bias: &[f32],
     act: Act,
     output: &mut [f32],
+    l: &PlaneLayout,
 ) {
     let Some((oh, ow)) = s.conv_out() else { return };
     let kk = s.k_h * s.k_w;
@@ -203,11 +225,17 @@ unsafe fn run<const S: usize>(
     let mut acc = [0f32; ROW];
     let mut prow = [0f32; 2 * ROW + 64];
     for c in 0..s.in_c {
-        let plane = &input[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+        let plane = Plane {
+            base: input.as_ptr().add(c * l.in_stride),
+            first: l.in_first_row,
+            rows: l.in_rows,
+            w: s.in_w,
+        };
         let w = &weight[c * kk..(c + 1) * kk];
         let b = if bias.is_empty() { 0.0 } else { bias[c] };
         for oy in 0..oh {
-            let row = &mut output[(c * oh + oy) * ow..(c * oh + oy + 1) * ow];
+            let at = c * l.out_stride + oy * ow;
+            let row = &mut output[at..at + ow];
             if padded_row::<S>(s, plane, w, b, oy, row, act, &mut acc, &mut prow) {
                 continue;
             }
@@ -246,6 +274,23 @@ pub fn depthwise(
     act: Act,
     output: &mut [f32],
 ) {
+    let l = PlaneLayout::dense(s);
+    depthwise_strided(s, input, weight, bias, act, output, &l)
+}
+
+/// [`depthwise`] on channel planes laid out as `l` says: rows of larger planes whose input
+/// rows may wrap like a ring's, e.g. a streamed value's ring
+/// ([`crate::Kernels::depthwise_strided`]); the same results as [`depthwise`] on each
+/// channel's rows alone. Without AVX2 and FMA it runs the generic kernel on copies.
+pub fn depthwise_strided(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    output: &mut [f32],
+    l: &PlaneLayout,
+) {
     assert!(
         s.groups == s.in_c && s.out_c == s.in_c,
         "depthwise: not a depthwise shape"
@@ -257,19 +302,24 @@ pub fn depthwise(
     let (oh, ow) = s
         .conv_out()
         .expect("depthwise: kernel larger than padded input");
-    assert!(input.len() >= s.in_c * s.in_h * s.in_w && weight.len() >= s.in_c * s.k_h * s.k_w);
-    assert!(output.len() >= s.out_c * oh * ow && (bias.is_empty() || bias.len() >= s.out_c));
+    l.check(s, oh * ow, input.len(), output.len());
+    assert!(weight.len() >= s.in_c * s.k_h * s.k_w && (bias.is_empty() || bias.len() >= s.out_c));
     if !crate::has_avx2_fma() {
+        assert!(
+            *l == PlaneLayout::dense(s),
+            "depthwise_strided: strided planes need AVX2 and FMA"
+        );
         return crate::generic::conv2d(s, input, weight, bias, act, output);
     }
-    // SAFETY: shape and sizes checked above; vector blocks run only where `fits` shows every
-    // load inside the input row; installed only when avx2 and fma are present.
+    // SAFETY: shape and sizes checked above (every channel's ring of rows and output plane lie
+    // in their buffers, and window rows map into the ring); vector blocks run only where
+    // `fits` shows every load inside the input row; avx2 and fma are present.
     #[allow(unsafe_code)]
     unsafe {
         if s.stride_h == 1 {
-            run::<1>(s, input, weight, bias, act, output)
+            run::<1>(s, input, weight, bias, act, output, l)
         } else {
-            run::<2>(s, input, weight, bias, act, output)
+            run::<2>(s, input, weight, bias, act, output, l)
         }
     }
 }

@@ -549,8 +549,8 @@ pub fn depthwise(
 /// [`depthwise`] on channel planes laid out as `l` says: rows of larger planes whose input
 /// rows may wrap like a ring's, e.g. a streamed value's ring
 /// ([`crate::Kernels::depthwise_strided`]); the same results as [`depthwise`] on each
-/// channel's rows alone. Needs AVX-512F and a kernel at most [`MAX_K`] wide (panics
-/// otherwise: the dispatch table installs it only then).
+/// channel's rows alone. Wider kernels, or a CPU without AVX-512F, go to
+/// [`super::avx2_dw_f32::depthwise_strided`] (same results).
 pub fn depthwise_strided(
     s: &ConvShape,
     input: &[f32],
@@ -560,10 +560,9 @@ pub fn depthwise_strided(
     output: &mut [f32],
     l: &PlaneLayout,
 ) {
-    assert!(
-        s.k_w <= MAX_K && crate::has_avx512f(),
-        "depthwise_strided: kernel too wide or no AVX-512F"
-    );
+    if s.k_w > MAX_K || !crate::has_avx512f() {
+        return super::avx2_dw_f32::depthwise_strided(s, input, weight, bias, act, output, l);
+    }
     assert!(
         s.groups == s.in_c && s.out_c == s.in_c,
         "depthwise: not a depthwise shape"
