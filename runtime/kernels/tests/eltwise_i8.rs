@@ -4,6 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rawnr_kernels::quant::{QAddParams, QParams};
+use rawnr_kernels::x86_64::avx2_eltwise as k2;
 use rawnr_kernels::x86_64::avx512_eltwise as k;
 use rawnr_kernels::{generic, generic_i8, Act};
 
@@ -76,6 +77,8 @@ fn eltwise_kernels_equal_the_reference() {
         generic_i8::qadd(&codes, &other, &p, &mut a);
         k::qadd(&codes, &other, &p, &mut b);
         assert_eq!(a, b, "qadd case {case}");
+        k2::qadd(&codes, &other, &p, &mut b);
+        assert_eq!(a, b, "AVX2 qadd case {case}");
         // Extreme parameters: multipliers up to 2^31 - 1 (the exact 32-bit path takes them
         // below 2^30), odd zero points (the path's limits, and the 64-bit fallback outside
         // them).
@@ -111,6 +114,8 @@ fn eltwise_kernels_equal_the_reference() {
         generic_i8::qadd(&codes, &other, &p, &mut a);
         k::qadd(&codes, &other, &p, &mut b);
         assert_eq!(a, b, "qadd case {case} (extreme {p:?})");
+        k2::qadd(&codes, &other, &p, &mut b);
+        assert_eq!(a, b, "AVX2 qadd case {case} (extreme {p:?})");
         let y = floats(&mut rng, n);
         let act = [Act::None, Act::Relu, Act::LeakyRelu(0.1)][case % 3];
         generic::add(&x, &y, act, &mut fa);

@@ -126,15 +126,15 @@ pub fn qadd(a: &[u8], b: &[u8], p: &QAddParams, output: &mut [u8]) {
 /// `ll / 2^15 < 1`.
 pub(crate) struct QAdd32 {
     /// `(mh_a, mh_b)` as the `i16` halves of a dword.
-    mh: i32,
+    pub(crate) mh: i32,
     /// `(ml_a, ml_b)`.
-    ml: i32,
+    pub(crate) ml: i32,
     /// `ch`.
-    ch: i32,
+    pub(crate) ch: i32,
     /// `cl`.
-    cl: i32,
+    pub(crate) cl: i32,
     /// Lower clamp.
-    lo: i32,
+    pub(crate) lo: i32,
 }
 
 impl QAdd32 {

@@ -26,6 +26,7 @@ pub mod avx2_convt2x2_f32;
 pub mod avx2_convt2x2_i8;
 pub mod avx2_dw_f32;
 pub mod avx2_dw_i8;
+pub mod avx2_eltwise;
 pub mod avx512_conv1x1_f32;
 pub mod avx512_conv_f32;
 pub mod avx512_convt2x2_f32;
