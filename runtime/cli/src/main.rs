@@ -228,7 +228,7 @@ pub struct EngineArgs {
     /// only the stripes' sides have a halo (results equal one pass over the frame's height);
     /// `tiles`: square tiles with a halo on all sides; `auto`: stripes where the model streams
     /// (every op of PMRID does) and streams fast on this CPU's kernels (f32 needs ring-aware
-    /// depthwise kernels: AVX-512), tiles otherwise. The stripe width or tile size comes from
+    /// depthwise kernels: AVX-512 or AVX2), tiles otherwise. The stripe width or tile size comes from
     /// `--scratch-mib`.
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     pub layout: Layout,
@@ -348,8 +348,9 @@ impl NoiseArgs {
 /// Whether row-streamed stripes beat tiles for this model on the kernels in use (what
 /// `--layout auto` follows). int8 stripes beat int8 tiles on every level measured (AVX-512
 /// VNNI and AVX2); f32 stripes need ring-aware depthwise kernels (`depthwise_strided`:
-/// AVX-512): without them every streamed depthwise call runs channel by channel, and f32
-/// stripes took 1.7x the time of tiles on an AVX2-only CPU.
+/// AVX-512 and AVX2): without them every streamed depthwise call runs channel by channel
+/// (f32 stripes took 1.7x the time of tiles on an AVX2-only CPU before the AVX2 kernel; with
+/// it, 0.5x at `--isa avx2` on a Xeon).
 fn streams_fast(d: &Denoiser<'_>) -> bool {
     let e = d.engine();
     e.model().is_int8() || e.kernels().depthwise_strided.is_some()
