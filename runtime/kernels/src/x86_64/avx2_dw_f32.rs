@@ -3,7 +3,10 @@
 //! of 8 output pixels are computed together in registers (independent FMA chains hide the FMA
 //! latency; one chain alone would be latency-bound), and what is left of the interior is
 //! accumulated in the output row tap by tap; stride 2 loads 16 inputs and keeps the even ones.
-//! Borders and the last pixels take a scalar FMA path with the same arithmetic. Channel planes
+//! Borders and the last pixels take a scalar FMA path with the same arithmetic. Rows up to
+//! 2048 pixels instead run on zero-padded copies of their input rows, every pixel a vector lane
+//! (`padded_rows`: blocks of 4 vectors with their sums in registers over all taps, for kernels
+//! up to 5 rows; `padded_row` otherwise). Channel planes
 //! may lie apart and their input rows wrap like a streamed value's ring
 //! ([`depthwise_strided`]); every output element gets the same arithmetic either way.
 
@@ -203,6 +206,101 @@ unsafe fn padded_row<const S: usize>(
     true
 }
 
+/// Kernel rows the register-blocked padded path (`padded_rows`) takes, and the longest padded
+/// input row it holds per kernel row: `ROWS_K` rows of `ROWS_W` floats on the stack (22 KB).
+const ROWS_K: usize = 5;
+const ROWS_W: usize = 1088;
+
+/// `V` vectors of 8 output pixels from vector `v0` of a row whose padded input rows are at
+/// `rows` (kernel row `ky` at `rows + ky * ROWS_W`, only the `valid` ones): every tap of the
+/// kernel accumulated in registers, the sums stored to `sums`.
+#[inline(always)]
+unsafe fn rows_block<const V: usize, const S: usize>(
+    s: &ConvShape,
+    rows: *const f32,
+    valid: &[usize],
+    w: &[f32],
+    b: f32,
+    v0: usize,
+    sums: *mut f32,
+) {
+    let mut acc = [_mm256_set1_ps(b); V];
+    for &ky in valid {
+        let row = rows.add(ky * ROWS_W + 8 * S * v0);
+        for kx in 0..s.k_w {
+            let wv = _mm256_set1_ps(*w.get_unchecked(ky * s.k_w + kx));
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(wv, load::<S>(row.add(kx + 8 * S * v)), *a);
+            }
+        }
+    }
+    for (v, a) in acc.iter().enumerate() {
+        _mm256_storeu_ps(sums.add(8 * (v0 + v)), *a);
+    }
+}
+
+/// Output row `oy` of one channel as [`padded_row`] computes it (every pixel a vector lane,
+/// the same taps in the same order), with the kernel's padded input rows copied first so that
+/// each block of 4 vectors keeps its sums in registers over all taps (`padded_row` goes
+/// through memory once per tap). Returns false for kernels taller than [`ROWS_K`] or rows
+/// longer than [`ROWS_W`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn padded_rows<const S: usize>(
+    s: &ConvShape,
+    plane: Plane,
+    w: &[f32],
+    b: f32,
+    oy: usize,
+    row: &mut [f32],
+    act: Act,
+    sums: &mut [f32; ROW],
+    rows: &mut [f32; ROWS_K * ROWS_W],
+) -> bool {
+    let ow = row.len();
+    let nv = ow.div_ceil(8);
+    let need = (nv * 8 - 1) * S + s.k_w + S;
+    if s.k_h > ROWS_K || need > ROWS_W || nv * 8 > ROW {
+        return false;
+    }
+    let pl = s.pad[1];
+    let mut valid = [0usize; ROWS_K];
+    let mut n_valid = 0;
+    for ky in 0..s.k_h {
+        let iy = (oy * S + ky) as isize - s.pad[0] as isize;
+        if iy < 0 || iy >= s.in_h as isize {
+            continue;
+        }
+        // rows[ky][j] = input[iy][j - pl], zero outside the row.
+        let dst = &mut rows[ky * ROWS_W..ky * ROWS_W + need];
+        let src = core::slice::from_raw_parts(plane.row(iy as usize), s.in_w);
+        let start = pl.min(need);
+        dst[..start].fill(0.0);
+        let n = s.in_w.min(need - start);
+        dst[start..start + n].copy_from_slice(&src[..n]);
+        dst[start + n..].fill(0.0);
+        valid[n_valid] = ky;
+        n_valid += 1;
+    }
+    let (rp, sp) = (rows.as_ptr(), sums.as_mut_ptr());
+    let valid = &valid[..n_valid];
+    let mut v0 = 0;
+    while v0 + 4 <= nv {
+        rows_block::<4, S>(s, rp, valid, w, b, v0, sp);
+        v0 += 4;
+    }
+    match nv - v0 {
+        3 => rows_block::<3, S>(s, rp, valid, w, b, v0, sp),
+        2 => rows_block::<2, S>(s, rp, valid, w, b, v0, sp),
+        1 => rows_block::<1, S>(s, rp, valid, w, b, v0, sp),
+        _ => {}
+    }
+    for (o, &a) in row.iter_mut().zip(&sums[..ow]) {
+        *o = act.apply(a);
+    }
+    true
+}
+
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run<const S: usize>(
     s: &ConvShape,
@@ -224,6 +322,7 @@ unsafe fn run<const S: usize>(
     // Stack rows for `padded_row`, reused by every row of every channel.
     let mut acc = [0f32; ROW];
     let mut prow = [0f32; 2 * ROW + 64];
+    let mut rows = [0f32; ROWS_K * ROWS_W];
     for c in 0..s.in_c {
         let plane = Plane {
             base: input.as_ptr().add(c * l.in_stride),
@@ -236,7 +335,9 @@ unsafe fn run<const S: usize>(
         for oy in 0..oh {
             let at = c * l.out_stride + oy * ow;
             let row = &mut output[at..at + ow];
-            if padded_row::<S>(s, plane, w, b, oy, row, act, &mut acc, &mut prow) {
+            if padded_rows::<S>(s, plane, w, b, oy, row, act, &mut acc, &mut rows)
+                || padded_row::<S>(s, plane, w, b, oy, row, act, &mut acc, &mut prow)
+            {
                 continue;
             }
             for ox in 0..lo {
