@@ -115,6 +115,37 @@ pub(crate) fn frame_buf(
     })
 }
 
+/// The output of a line-buffer push that finishes `count` rows of `width` pixels, checked as
+/// [`frame_buf`] does (NULL is allowed when the push finishes no row: a dangling pointer and an
+/// empty buffer stand for it), then checked not to overlap the push's input `inb` nor its
+/// output any of `storage` (the handles' memory, address and size), nor the input the first
+/// of them. Returns the output pointer and its checked buffer.
+pub(crate) fn push_output(
+    output: *mut u16,
+    output_size: usize,
+    output_stride: usize,
+    width: usize,
+    count: usize,
+    inb: &FrameBuf,
+    storage: [(usize, usize); 2],
+) -> Res<(*mut u16, FrameBuf)> {
+    let (output, output_size, output_stride) = match (output.is_null(), count) {
+        (false, _) => (output, output_size, output_stride),
+        (true, 0) => (core::ptr::NonNull::dangling().as_ptr(), 0, 2 * width),
+        (true, _) => return Err(RAWNR_ERR_NULL),
+    };
+    let outb = frame_buf(output, output_size, output_stride, width, count)?;
+    let [(s0, sn), (d0, dn)] = storage;
+    if overlaps(inb.addr, inb.bytes(), outb.addr, outb.bytes())
+        || overlaps(s0, sn, outb.addr, outb.bytes())
+        || overlaps(s0, sn, inb.addr, inb.bytes())
+        || overlaps(d0, dn, outb.addr, outb.bytes())
+    {
+        return Err(RAWNR_ERR_OVERLAP);
+    }
+    Ok((output, outb))
+}
+
 /// The layout of a checked frame buffer.
 pub(crate) fn with_stride(layout: &FrameLayout, buf: &FrameBuf) -> FrameLayout {
     FrameLayout {

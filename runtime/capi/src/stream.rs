@@ -353,7 +353,7 @@ mod imp {
 
     use super::{rawnr_stream, rawnr_stream_config, rawnr_stream_info};
     use crate::denoiser::{denoiser_ref, rawnr_denoiser, DenoiserHandle};
-    use crate::mem::{bytes_of, frame_buf, overlaps, total_size, Carver, HeapBlock};
+    use crate::mem::{bytes_of, frame_buf, push_output, total_size, Carver, HeapBlock};
     use crate::status::*;
 
     const STREAM_MAGIC: u32 = 0x5253_5252; // "RRSR"
@@ -608,21 +608,15 @@ mod imp {
             return Err(RAWNR_ERR_SIZE_MISMATCH);
         }
         let (_, count) = h.stream.pending(n_rows);
-        let (output, output_size, output_stride) = match (output.is_null(), count) {
-            (false, _) => (output, output_size, output_stride),
-            (true, 0) => (core::ptr::NonNull::dangling().as_ptr(), 0, 2 * width),
-            (true, _) => return Err(RAWNR_ERR_NULL),
-        };
-        let outb = frame_buf(output, output_size, output_stride, width, count)?;
-        let (s0, sn) = h.storage;
-        let (d0, dn) = d.storage;
-        if overlaps(inb.addr, inb.bytes(), outb.addr, outb.bytes())
-            || overlaps(s0, sn, outb.addr, outb.bytes())
-            || overlaps(s0, sn, inb.addr, inb.bytes())
-            || overlaps(d0, dn, outb.addr, outb.bytes())
-        {
-            return Err(RAWNR_ERR_OVERLAP);
-        }
+        let (output, outb) = push_output(
+            output,
+            output_size,
+            output_stride,
+            width,
+            count,
+            &inb,
+            [h.storage, d.storage],
+        )?;
         sync_denoiser(h)?;
         let mut bufs = RowStreamBuffers {
             window: core::slice::from_raw_parts_mut(h.window.0, h.window.1),

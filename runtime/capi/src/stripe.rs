@@ -17,7 +17,7 @@ use rawnr_engine::graph::{PlanRef, Shape};
 use rawnr_engine::tiling::{Denoiser, FramePlan, TileGrid};
 
 use crate::denoiser::{denoiser_ref, rawnr_denoiser, run_memory, DenoiserHandle};
-use crate::mem::{bytes_of, frame_buf, overlaps, total_size, Carver, HeapBlock};
+use crate::mem::{bytes_of, frame_buf, push_output, total_size, Carver, HeapBlock};
 use crate::status::*;
 
 /// A stripe: the state of one frame streamed through a denoiser (opaque). Made by
@@ -608,21 +608,15 @@ pub unsafe extern "C" fn rawnr_stripe_push(
         }
         let (_, count) = st.pending(&sch, n_rows);
         // A push that finishes no row may pass no output.
-        let (output, output_size, output_stride) = match (output.is_null(), count) {
-            (false, _) => (output, output_size, output_stride),
-            (true, 0) => (core::ptr::NonNull::dangling().as_ptr(), 0, 2 * layout.width),
-            (true, _) => return Err(RAWNR_ERR_NULL),
-        };
-        let outb = frame_buf(output, output_size, output_stride, layout.width, count)?;
-        let (s0, sn) = (*h).storage;
-        let (d0, dn) = d.storage;
-        if overlaps(inb.addr, inb.bytes(), outb.addr, outb.bytes())
-            || overlaps(s0, sn, outb.addr, outb.bytes())
-            || overlaps(s0, sn, inb.addr, inb.bytes())
-            || overlaps(d0, dn, outb.addr, outb.bytes())
-        {
-            return Err(RAWNR_ERR_OVERLAP);
-        }
+        let (output, outb) = push_output(
+            output,
+            output_size,
+            output_stride,
+            layout.width,
+            count,
+            &inb,
+            [(*h).storage, d.storage],
+        )?;
         let window = core::slice::from_raw_parts_mut((*h).window, (*h).window_rows * layout.width);
         let (shapes, arena, _) = run_memory(d, (*h).run, (*h).run_size, false);
         let input = core::slice::from_raw_parts(rows, inb.elems);

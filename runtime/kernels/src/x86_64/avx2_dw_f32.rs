@@ -146,6 +146,17 @@ unsafe fn span<const S: usize>(
     }
 }
 
+/// `dst[j] = input row iy [j - pl]`, zero outside the row.
+#[inline(always)]
+unsafe fn pad_row(dst: &mut [f32], plane: Plane, iy: usize, pl: usize) {
+    let src = core::slice::from_raw_parts(plane.row(iy), plane.w);
+    let start = pl.min(dst.len());
+    dst[..start].fill(0.0);
+    let n = plane.w.min(dst.len() - start);
+    dst[start..start + n].copy_from_slice(&src[..n]);
+    dst[start + n..].fill(0.0);
+}
+
 /// Longest output row (in floats) handled with zero-padded stack rows.
 const ROW: usize = 2048;
 
@@ -182,13 +193,7 @@ unsafe fn padded_row<const S: usize>(
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
-        // prow[j] = input[iy][j - pl], zero outside the row.
-        let src = core::slice::from_raw_parts(plane.row(iy as usize), s.in_w);
-        let start = pl.min(need);
-        prow[..start].fill(0.0);
-        let n = s.in_w.min(need - start);
-        prow[start..start + n].copy_from_slice(&src[..n]);
-        prow[start + n..need].fill(0.0);
+        pad_row(&mut prow[..need], plane, iy as usize, pl);
         for kx in 0..s.k_w {
             let wv = _mm256_set1_ps(*w.get_unchecked(ky * s.k_w + kx));
             for v in 0..nv {
@@ -271,14 +276,12 @@ unsafe fn padded_rows<const S: usize>(
         if iy < 0 || iy >= s.in_h as isize {
             continue;
         }
-        // rows[ky][j] = input[iy][j - pl], zero outside the row.
-        let dst = &mut rows[ky * ROWS_W..ky * ROWS_W + need];
-        let src = core::slice::from_raw_parts(plane.row(iy as usize), s.in_w);
-        let start = pl.min(need);
-        dst[..start].fill(0.0);
-        let n = s.in_w.min(need - start);
-        dst[start..start + n].copy_from_slice(&src[..n]);
-        dst[start + n..].fill(0.0);
+        pad_row(
+            &mut rows[ky * ROWS_W..ky * ROWS_W + need],
+            plane,
+            iy as usize,
+            pl,
+        );
         valid[n_valid] = ky;
         n_valid += 1;
     }
