@@ -145,16 +145,10 @@ impl DenoiserHandle {
 /// # Safety
 /// `d` is NULL or points to readable memory of a handle's size.
 pub(crate) unsafe fn denoiser_ref<'a>(d: *const rawnr_denoiser) -> Res<&'a DenoiserHandle> {
-    let h = d.cast::<DenoiserHandle>();
-    if h.is_null() {
-        return Err(RAWNR_ERR_NULL);
-    }
-    if !(h as usize).is_multiple_of(core::mem::align_of::<DenoiserHandle>())
-        || (*h.cast::<u32>()) != DENOISER_MAGIC
-    {
-        return Err(RAWNR_ERR_BAD_HANDLE);
-    }
-    Ok(&*h)
+    Ok(&*crate::mem::handle(
+        d.cast::<DenoiserHandle>(),
+        DENOISER_MAGIC,
+    )?)
 }
 
 /// Fills `cfg` with the defaults: width and height 0 (to be set), RGGB, black 0, white 65535,

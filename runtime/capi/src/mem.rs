@@ -146,6 +146,21 @@ pub(crate) fn push_output(
     Ok((output, outb))
 }
 
+/// `p` as a handle of type `T`, whose first field is its `u32` magic number: NULL,
+/// alignment and magic checked (`RAWNR_ERR_NULL`, `RAWNR_ERR_BAD_HANDLE`).
+///
+/// # Safety
+/// `p` is NULL or points to readable memory of a `T`'s size.
+pub(crate) unsafe fn handle<T>(p: *const T, magic: u32) -> Res<*mut T> {
+    if p.is_null() {
+        return Err(RAWNR_ERR_NULL);
+    }
+    if !(p as usize).is_multiple_of(core::mem::align_of::<T>()) || *p.cast::<u32>() != magic {
+        return Err(RAWNR_ERR_BAD_HANDLE);
+    }
+    Ok(p.cast_mut())
+}
+
 /// The layout of a checked frame buffer.
 pub(crate) fn with_stride(layout: &FrameLayout, buf: &FrameBuf) -> FrameLayout {
     FrameLayout {

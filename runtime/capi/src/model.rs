@@ -91,16 +91,10 @@ const _: () = assert!(
 /// # Safety
 /// `model` is NULL or points to readable memory of a handle's size.
 pub(crate) unsafe fn model_ref<'a>(model: *const rawnr_model) -> Res<&'a ModelHandle> {
-    let h = model.cast::<ModelHandle>();
-    if h.is_null() {
-        return Err(RAWNR_ERR_NULL);
-    }
-    if !(h as usize).is_multiple_of(core::mem::align_of::<ModelHandle>())
-        || (*h.cast::<u32>()) != MODEL_MAGIC
-    {
-        return Err(RAWNR_ERR_BAD_HANDLE);
-    }
-    Ok(&*h)
+    Ok(&*crate::mem::handle(
+        model.cast::<ModelHandle>(),
+        MODEL_MAGIC,
+    )?)
 }
 
 /// Parses `data[..len]` in place: NULL, alignment, then the model checks.

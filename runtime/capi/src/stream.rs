@@ -397,16 +397,7 @@ mod imp {
     /// # Safety
     /// `s` is NULL or points to readable memory of a handle's size.
     unsafe fn stream_ptr(s: *const rawnr_stream) -> Res<*mut StreamHandle> {
-        let h = s.cast::<StreamHandle>().cast_mut();
-        if h.is_null() {
-            return Err(RAWNR_ERR_NULL);
-        }
-        if !(h as usize).is_multiple_of(core::mem::align_of::<StreamHandle>())
-            || (*h.cast::<u32>()) != STREAM_MAGIC
-        {
-            return Err(RAWNR_ERR_BAD_HANDLE);
-        }
-        Ok(h)
+        crate::mem::handle(s.cast::<StreamHandle>(), STREAM_MAGIC)
     }
 
     /// The stream of part `cfg` of `d`'s frames and the frame's stripes.
@@ -560,13 +551,20 @@ mod imp {
         Ok((*stream_ptr(s)?).stream.max_output_rows(n))
     }
 
-    /// The stream's denoiser, checked against what the stream was made for; between frames
-    /// the stream takes its levels and noise.
-    unsafe fn sync_denoiser(h: &mut StreamHandle) -> Res<()> {
+    /// The stream's denoiser, checked against what the stream was made for.
+    ///
+    /// # Safety
+    /// The stream's denoiser pointer is still readable (the caller keeps it alive).
+    unsafe fn stream_denoiser<'a>(h: &StreamHandle) -> Res<&'a DenoiserHandle> {
         let d = denoiser_ref(h.denoiser.cast())?;
         if Key::of(d) != h.key {
             return Err(RAWNR_ERR_SIZE_MISMATCH);
         }
+        Ok(d)
+    }
+
+    /// Between frames the stream takes its denoiser's levels and noise.
+    fn sync_denoiser(h: &mut StreamHandle, d: &DenoiserHandle) -> Res<()> {
         let st = &h.stream;
         let between = st.rows_pushed() == 0 || st.rows_pushed() == st.height();
         if between && h.tuned != (d.levels, d.noise) {
@@ -588,10 +586,7 @@ mod imp {
         output_stride: usize,
     ) -> Res<(usize, usize)> {
         let h = &mut *stream_ptr(s)?;
-        let d = denoiser_ref(h.denoiser.cast())?;
-        if Key::of(d) != h.key {
-            return Err(RAWNR_ERR_SIZE_MISMATCH);
-        }
+        let d = stream_denoiser(h)?;
         let width = h.key.layout.width;
         let height = h.key.layout.height;
         let inb = frame_buf(rows, rows_size, rows_stride, width, n_rows)?;
@@ -617,7 +612,7 @@ mod imp {
             &inb,
             [h.storage, d.storage],
         )?;
-        sync_denoiser(h)?;
+        sync_denoiser(h, d)?;
         let mut bufs = RowStreamBuffers {
             window: core::slice::from_raw_parts_mut(h.window.0, h.window.1),
             rings: core::slice::from_raw_parts_mut(h.rings.0, h.rings.1),
@@ -632,8 +627,9 @@ mod imp {
 
     pub(super) unsafe fn reset(s: *mut rawnr_stream) -> Res<()> {
         let h = &mut *stream_ptr(s)?;
+        let d = stream_denoiser(h)?;
         h.stream.reset().map_err(status_of)?;
-        sync_denoiser(h)
+        sync_denoiser(h, d)
     }
 }
 

@@ -280,16 +280,7 @@ struct StripeHandle {
 /// # Safety
 /// `s` is NULL or points to readable memory of a handle's size.
 unsafe fn stripe_ptr(s: *const rawnr_stripe) -> Res<*mut StripeHandle> {
-    let h = s.cast::<StripeHandle>().cast_mut();
-    if h.is_null() {
-        return Err(RAWNR_ERR_NULL);
-    }
-    if !(h as usize).is_multiple_of(core::mem::align_of::<StripeHandle>())
-        || (*h.cast::<u32>()) != STRIPE_MAGIC
-    {
-        return Err(RAWNR_ERR_BAD_HANDLE);
-    }
-    Ok(h)
+    crate::mem::handle(s.cast::<StripeHandle>(), STRIPE_MAGIC)
 }
 
 /// The stripe's denoiser, checked against what the stripe was sized for.

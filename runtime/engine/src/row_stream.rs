@@ -73,7 +73,6 @@ pub struct RowStream<'m> {
     forward: PixelTransform,
     inverse: PixelTransform,
     white: f32,
-    packed_h: usize,
     plan: StreamPlan,
     stripes: Vec<Tile>,
     cursors: Vec<StreamCursor>,
@@ -119,8 +118,7 @@ impl<'m> Denoiser<'m> {
         }
         let stripes = all[part * all.len() / parts..(part + 1) * all.len() / parts].to_vec();
         let noise = noise.into();
-        let (forward, inverse) = self.transforms(levels, &noise)?;
-        let engine = self.engine().at_noise_band(self.noise_band(&noise)?)?;
+        let (forward, inverse, engine) = self.stream_tuning(levels, &noise)?;
         let cursors = stripes
             .iter()
             .map(|t| engine.stream_cursor(&plan, t.region.3))
@@ -163,7 +161,6 @@ impl<'m> Denoiser<'m> {
             forward,
             inverse,
             white: levels.white,
-            packed_h: ph,
             plan,
             stripes,
             cursors,
@@ -184,11 +181,7 @@ impl<'m> Denoiser<'m> {
         layout: &FrameLayout,
         opts: &StripeOptions,
     ) -> Result<usize, Error> {
-        let tiles = crate::tiling::TileOptions {
-            tile: opts.width,
-            halo: opts.halo,
-        };
-        Ok(self.frame_grid(layout, &tiles)?.cols())
+        Ok(self.frame_grid(layout, &opts.tiles())?.cols())
     }
 }
 
@@ -240,14 +233,7 @@ impl RowStream<'_> {
     /// The most rows one push of at most `n` rows returns (exact worst case over the frame).
     pub fn max_output_rows(&self, n: usize) -> usize {
         // Rows returned once `p` rows are in: a step function rising at each sweep's need.
-        let returned_at = |p: usize| {
-            let i = self.sweeps.partition_point(|s| s.need <= p);
-            if i == 0 {
-                0
-            } else {
-                self.sweeps[i - 1].returned
-            }
-        };
+        let returned_at = |p: usize| self.returned_after(self.sweeps_ready(p));
         let mut best = 0;
         // The difference over a window of n pushed rows is largest with the window ending
         // at a step.
@@ -266,9 +252,17 @@ impl RowStream<'_> {
 
     /// Rows returned in the current frame.
     pub fn rows_returned(&self) -> usize {
-        self.next_sweep
-            .checked_sub(1)
-            .map_or(0, |i| self.sweeps[i].returned)
+        self.returned_after(self.next_sweep)
+    }
+
+    /// Rows returned once the frame's first `j` sweeps ran.
+    fn returned_after(&self, j: usize) -> usize {
+        j.checked_sub(1).map_or(0, |i| self.sweeps[i].returned)
+    }
+
+    /// Sweeps that have run once `p` rows of the frame are in (their needs never fall).
+    fn sweeps_ready(&self, p: usize) -> usize {
+        self.sweeps.partition_point(|s| s.need <= p)
     }
 
     /// Frame height.
@@ -285,15 +279,8 @@ impl RowStream<'_> {
         } else {
             (self.pushed, self.next_sweep)
         };
-        let avail = pushed.saturating_add(n);
-        let first = next_sweep
-            .checked_sub(1)
-            .map_or(0, |i| self.sweeps[i].returned);
-        let mut j = next_sweep;
-        while j < self.sweeps.len() && self.sweeps[j].need <= avail {
-            j += 1;
-        }
-        let last = j.checked_sub(1).map_or(0, |i| self.sweeps[i].returned);
+        let first = self.returned_after(next_sweep);
+        let last = self.returned_after(self.sweeps_ready(pushed.saturating_add(n)));
         (first, last.max(first) - first)
     }
 
@@ -307,11 +294,7 @@ impl RowStream<'_> {
         }
         levels.validate()?;
         let noise = noise.into();
-        let (forward, inverse) = self.denoiser.transforms(levels, &noise)?;
-        let engine = self
-            .denoiser
-            .engine()
-            .at_noise_band(self.denoiser.noise_band(&noise)?)?;
+        let (forward, inverse, engine) = self.denoiser.stream_tuning(levels, &noise)?;
         (self.forward, self.inverse, self.white) = (forward, inverse, levels.white);
         self.engine = engine;
         self.reset()
@@ -430,7 +413,7 @@ impl RowStream<'_> {
         {
             let window = &bufs.window[self.win_at * width..(self.win_at + self.win_len) * width];
             let (win_first, layout, forward) = (self.win_first, &self.layout, &self.forward);
-            let (inverse, white, ph) = (&self.inverse, self.white, self.packed_h);
+            let (inverse, white, ph) = (&self.inverse, self.white, layout.packed_height());
             for (i, (t, cursor)) in self.stripes.iter().zip(&mut self.cursors).enumerate() {
                 let (_, cx, _, cw) = t.core;
                 let (_, rx, _, rw) = t.region;

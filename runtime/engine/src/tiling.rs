@@ -93,6 +93,15 @@ impl Default for StripeOptions {
 }
 
 impl StripeOptions {
+    /// The tile grid's options of these stripes: each stripe is a full-height tile of
+    /// `width` columns with the halo at its sides.
+    pub(crate) fn tiles(&self) -> TileOptions {
+        TileOptions {
+            tile: self.width,
+            halo: self.halo,
+        }
+    }
+
     /// The defaults for `model`: a model with int8 parts (any `u8` value) streams 4 input rows
     /// per step and computes at least 2 rows per call, an f32 one 8 and 1. Measured in one
     /// process (PMRID, two 2336x1024 stripes on 2 threads, fastest of 7 alternating runs):
@@ -464,6 +473,19 @@ impl<'m> Denoiser<'m> {
         ))
     }
 
+    /// What a streamed run of frames with `levels` and `noise` runs with: the forward and
+    /// inverse pixel transforms and the engine at the noise's band.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn stream_tuning(
+        &self,
+        levels: &Levels,
+        noise: &ChannelNoise,
+    ) -> Result<(PixelTransform, PixelTransform, Engine<'m>), Error> {
+        let (forward, inverse) = self.transforms(levels, noise)?;
+        let engine = self.engine.at_noise_band(self.noise_band(noise)?)?;
+        Ok((forward, inverse, engine))
+    }
+
     /// The noise transform of each plane under the input convention (pooled or per plane).
     fn plane_transforms(&self, noise: &ChannelNoise) -> Result<[Affine; 4], Error> {
         let noise = match self.input.noise_channels {
@@ -504,11 +526,7 @@ impl<'m> Denoiser<'m> {
         layout: &FrameLayout,
         opts: &StripeOptions,
     ) -> Result<(TileGrid, StreamPlan), Error> {
-        let tiles = TileOptions {
-            tile: opts.width,
-            halo: opts.halo,
-        };
-        let grid = self.frame_grid(layout, &tiles)?;
+        let grid = self.frame_grid(layout, &opts.tiles())?;
         let plan =
             self.engine
                 .stream_plan(grid.padded_h, grid.max_region_w, opts.step, opts.min_rows)?;
@@ -551,8 +569,7 @@ impl<'m> Denoiser<'m> {
         Self::check_output(layout, input, out_layout, output)?;
         let (grid, plan) = self.prepare_streamed(layout, opts)?;
         let noise = noise.into();
-        let (forward, inverse) = self.transforms(levels, &noise)?;
-        let engine = self.engine.at_noise_band(self.noise_band(&noise)?)?;
+        let (forward, inverse, engine) = self.stream_tuning(levels, &noise)?;
         // A stripe is a full-height "tile row 0" tile of the grid.
         let stripes: Vec<Tile> = grid.band_tiles(0).collect();
         let total = stripes.len() * grid.padded_h;
