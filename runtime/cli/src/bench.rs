@@ -287,26 +287,26 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 }
 
 /// The op class of node `i` for the profile: op, weight type and convolution kind.
-fn node_class(m: &Model<'_>, i: usize, in_c: usize) -> String {
-    use rawnr_core::format::OpKind;
+fn node_class(engine: &Engine<'_>, i: usize) -> String {
+    use rawnr_engine::ops::NodeClass;
+    let m = engine.model();
     let n = m.node(i);
-    let conv = |kind: &str| {
-        let ty = match m.tensor(n.weight as usize).dtype {
-            DType::I8 => "int8",
-            DType::F16 => "f16w",
-            _ => "f32",
-        };
-        let (k, st) = (n.kernel[0], n.stride[0]);
-        format!("{kind} {ty} {k}x{k}/{st}")
-    };
-    match n.op {
-        OpKind::ConvTranspose2d => conv("transposed"),
-        OpKind::Conv2d if n.kernel == [1, 1] && n.groups == 1 => conv("pointwise"),
-        OpKind::Conv2d if n.groups as usize == in_c && in_c > 1 => conv("depthwise"),
-        OpKind::Conv2d => conv("dense"),
-        op => {
+    match engine.node_class(i) {
+        class @ (NodeClass::Pointwise
+        | NodeClass::Depthwise
+        | NodeClass::Dense
+        | NodeClass::Transposed) => {
+            let ty = match m.tensor(n.weight as usize).dtype {
+                DType::I8 => "int8",
+                DType::F16 => "f16w",
+                _ => "f32",
+            };
+            let (k, st) = (n.kernel[0], n.stride[0]);
+            format!("{} {ty} {k}x{k}/{st}", class.name())
+        }
+        _ => {
             let u8 = matches!(m.value_type(i + 1), rawnr_core::format::ValueType::U8(_));
-            format!("{op:?}{}", if u8 { " u8" } else { "" })
+            format!("{:?}{}", n.op, if u8 { " u8" } else { "" })
         }
     }
 }
@@ -470,7 +470,7 @@ fn profile_stream(
         let x = shapes[m.node(i).inputs[0] as usize];
         let macs = engine.node_macs(i, &shapes) * rows[i] as u64 / shapes[i + 1].h.max(1) as u64;
         total_macs += macs;
-        let class = node_class(m, i, x.c);
+        let class = node_class(engine, i);
         // An add that never ran on its own ran fused into the pointwise node before it.
         let fused_add =
             i + 1 < n && calls[i + 1] == 0 && m.node(i + 1).op == rawnr_core::format::OpKind::Add;
@@ -550,15 +550,13 @@ fn profile_nodes(
     let mut nodes = Vec::new();
     let mut i = 0;
     while i < n {
-        let node = m.node(i);
-        let in_c = plan.shapes[node.inputs[0] as usize].c;
         // A fused chain is timed as a whole (depthwise + pointwise [+ add]).
         let len = engine.fused_nodes(&plan, i);
         let macs: u64 = (i..i + len)
             .map(|j| engine.node_macs(j, &plan.shapes))
             .sum();
         let time: f64 = best[i..i + len].iter().sum();
-        let mut class = node_class(m, i, in_c);
+        let mut class = node_class(engine, i);
         if len > 1 {
             class = format!("fused {class}");
             for j in i + 1..i + len {
@@ -571,7 +569,7 @@ fn profile_nodes(
         }
         nodes.push(NodeTime {
             node: i,
-            shapes: (plan.shapes[node.inputs[0] as usize], plan.shapes[i + len]),
+            shapes: (plan.shapes[m.node(i).inputs[0] as usize], plan.shapes[i + len]),
             time: ClassTime {
                 class: class.clone(),
                 secs: time,

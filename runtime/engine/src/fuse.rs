@@ -16,12 +16,10 @@ use core::ops::Range;
 
 use rawnr_core::format::{DType, Model, OpKind, ValueType};
 use rawnr_core::Error;
-use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput};
-#[cfg(feature = "alloc")]
-use rawnr_kernels::PlaneLayout;
 use rawnr_kernels::{Act, Conv1x1, ConvShape, PwEpilogue};
 
-use crate::graph::{act, conv_shape, qparams, slot_len, Engine, PlanRef, Shape};
+use crate::graph::{slot_len, Engine, PlanRef, Shape};
+use crate::ops::{act, bytes, bytes_mut, conv_shape, qparams, ConvWeights, NodeClass, Plane};
 
 /// Bytes of one band's two buffers (depthwise and pointwise output) the band height aims at:
 /// a quarter of a 1 MiB L2, leaving room for the input rows and the weights.
@@ -107,22 +105,13 @@ impl Engine<'_> {
         if n1.op != OpKind::Conv2d {
             return None;
         }
-        let x = shapes[n0.inputs[0] as usize];
-        let s0 = conv_shape(m, i, &x);
-        let depthwise = s0.groups == s0.in_c
-            && s0.out_c == s0.in_c
-            && s0.k_h * s0.k_w > 1
-            && s0.stride_h == s0.stride_w
-            && s0.stride_h <= 2
-            && s0.pad[0] < s0.k_h
-            && s0.pad[2] < s0.k_h;
-        let s1 = conv_shape(m, pw, &shapes[pw]);
-        let pointwise = s1.k_h == 1
-            && s1.k_w == 1
-            && s1.stride_h == 1
-            && s1.stride_w == 1
-            && s1.groups == 1
-            && s1.pad == [0; 4]
+        // A depthwise kernel taller or wider than one whose padding leaves every band's window
+        // inside the rows it pads, then a pointwise one reading only its output.
+        let depthwise = self.node_class(i) == NodeClass::Depthwise
+            && n0.kernel[0] as usize * n0.kernel[1] as usize > 1
+            && n0.pad[0] < n0.kernel[0]
+            && n0.pad[2] < n0.kernel[0];
+        let pointwise = self.node_class(pw) == NodeClass::Pointwise
             && n1.n_inputs == 1
             && n1.inputs[0] as usize == pw;
         let no_f16 = |n: &rawnr_core::format::Node| m.tensor(n.weight as usize).dtype != DType::F16;
@@ -242,7 +231,7 @@ impl Engine<'_> {
     ) -> Result<(), Error> {
         let m = &self.model;
         let k = &self.kernels;
-        let (n0, n1) = (m.node(c.dw), m.node(c.pw()));
+        let n0 = m.node(c.dw);
         let bad = |reason| Error::BadNode {
             node: c.dw as u32,
             reason,
@@ -288,23 +277,10 @@ impl Engine<'_> {
         let plane = x.h * x.w;
         let (stride, pad_top) = (s0.stride_h, s0.pad[0]);
         let add_params = match (c.add, ty_o) {
-            (true, ValueType::U8(qy)) => {
+            (true, ValueType::U8(_)) => {
                 let n2 = m.node(c.pw() + 1);
-                let qa = m
-                    .value_quant(n2.inputs[0] as usize)
-                    .ok_or(bad("u8 input"))?;
-                let qb = m
-                    .value_quant(n2.inputs[1] as usize)
-                    .ok_or(bad("u8 input"))?;
-                Some(
-                    QAddParams::new(
-                        qparams(qa),
-                        qparams(qb),
-                        qparams(qy),
-                        act(n2.activation) == Act::Relu,
-                    )
-                    .ok_or(bad("add scale ratio"))?,
-                )
+                let (a, b) = (n2.inputs[0] as usize, n2.inputs[1] as usize);
+                Some(self.qadd_params(c.pw() + 1, a, b)?)
             }
             _ => None,
         };
@@ -323,7 +299,8 @@ impl Engine<'_> {
         };
         let o = shapes[out_v];
         let direct = self.pw_direct(c);
-        let ops = self.dw_operands(c.dw)?;
+        let dw_ops = self.conv_operands(c.dw, &mut [])?;
+        let pw_ops = self.conv_operands(c.pw(), &mut [])?;
         let mut r0 = 0;
         while r0 < d.h {
             let rows = c.rows.min(d.h - r0);
@@ -353,92 +330,46 @@ impl Engine<'_> {
             // Depthwise, one channel at a time.
             for ch in 0..d.c {
                 let src = Plane::of(ty_x, ins[0], window(ch));
-                self.depthwise_channel(&ops, &s1, ch, src, dw_band, ty_d, band_of(ch))?;
+                self.depthwise_channel(&dw_ops, &s1, ch, src, dw_band, ty_d, band_of(ch))?;
             }
             // The depthwise band quantized for an int8 pointwise.
             if c.quant {
                 let q = m.value_quant(c.dw + 2).ok_or(bad("u8 quantize output"))?;
                 let n = d.c * rows * d.w;
-                (k.quantize)(
-                    &dw_band[..n],
-                    qparams(q),
-                    crate::graph::bytes_mut(q_band, n),
-                );
+                (k.quantize)(&dw_band[..n], qparams(q), bytes_mut(q_band, n));
             }
             // Pointwise on the band.
-            let pw = Conv1x1 {
-                in_c: d.c,
-                out_c: p.c,
-                pixels: rows * d.w,
-            };
             let band_px = rows * d.w;
-            if m.tensor(n1.weight as usize).dtype == DType::I8 {
-                let qp = self.qconv_params(c.pw()).ok_or(bad("u8 input"))?;
-                let s = ConvShape {
+            if let (Some(into), true, ConvWeights::F32 { weight, bias }) =
+                (k.conv1x1_into, direct, pw_ops.weights)
+            {
+                // Straight into the output rows, the residual added in the epilogue.
+                let at = r0 * o.w;
+                let e = PwEpilogue {
+                    stride: o.h * o.w,
+                    in_stride: band_px,
+                    res_stride: o.h * o.w,
+                    residual: if c.add { Some(&ins[1][at..]) } else { None },
+                    act: if c.add {
+                        act(m.node(c.pw() + 1).activation)
+                    } else {
+                        Act::None
+                    },
+                };
+                let pw = Conv1x1 {
                     in_c: d.c,
-                    in_h: rows,
-                    in_w: d.w,
                     out_c: p.c,
-                    k_h: 1,
-                    k_w: 1,
-                    stride_h: 1,
-                    stride_w: 1,
-                    pad: [0; 4],
-                    groups: 1,
+                    pixels: band_px,
                 };
-                let dst = match ty_p {
-                    ValueType::U8(q) => QOutput::U8 {
-                        q: qparams(q),
-                        relu: act(n1.activation) == Act::Relu,
-                        dst: crate::graph::bytes_mut(pw_band, p.c * band_px),
-                    },
-                    ValueType::F32 => QOutput::F32 {
-                        act: act(n1.activation),
-                        dst: &mut pw_band[..p.c * band_px],
-                    },
-                };
-                let pw_in = if c.quant { &*q_band } else { &*dw_band };
-                (k.qconv1x1)(&s, &qp, crate::graph::bytes(pw_in, d.c * band_px), dst);
-            } else {
-                if ty_p != ValueType::F32 {
-                    return Err(bad("f32 pointwise to a u8 value"));
-                }
-                let b = self.bias_f32(c.pw());
-                if let (Some(into), true) = (k.conv1x1_into, direct) {
-                    // Straight into the output rows, the residual added in the epilogue.
-                    let at = r0 * o.w;
-                    let e = PwEpilogue {
-                        stride: o.h * o.w,
-                        in_stride: band_px,
-                        res_stride: o.h * o.w,
-                        residual: if c.add { Some(&ins[1][at..]) } else { None },
-                        act: if c.add {
-                            act(m.node(c.pw() + 1).activation)
-                        } else {
-                            Act::None
-                        },
-                    };
-                    into(
-                        &pw,
-                        &dw_band[..d.c * band_px],
-                        m.tensor_f32(n1.weight as usize),
-                        b,
-                        act(n1.activation),
-                        &mut out[at..],
-                        &e,
-                    );
-                    r0 += rows;
-                    continue;
-                }
-                (k.conv1x1)(
-                    &pw,
-                    &dw_band[..d.c * band_px],
-                    m.tensor_f32(n1.weight as usize),
-                    b,
-                    act(n1.activation),
-                    &mut pw_band[..p.c * band_px],
-                );
+                let x = &dw_band[..d.c * band_px];
+                into(&pw, x, weight, bias, pw_ops.act, &mut out[at..], &e);
+                r0 += rows;
+                continue;
             }
+            let pw_in = if c.quant { &*q_band } else { &*dw_band };
+            let pw_in = Plane::of(m.value_type(c.pw()), pw_in, 0..d.c * band_px);
+            let pw_out = 0..p.c * band_px;
+            self.pointwise(&pw_ops, d.c, p.c, band_px, pw_in, pw_band, ty_p, pw_out)?;
             // The band's rows of the chain's output: the pointwise result, or it plus the
             // add's other input.
             for ch in 0..p.c {
@@ -446,8 +377,8 @@ impl Engine<'_> {
                 let dst = ch * o.h * o.w + r0 * o.w..ch * o.h * o.w + (r0 + rows) * o.w;
                 match (ty_o, c.add) {
                     (ValueType::F32, false) => out[dst].copy_from_slice(&pw_band[src]),
-                    (ValueType::U8(_), false) => crate::graph::bytes_mut(out, o.len())[dst]
-                        .copy_from_slice(&crate::graph::bytes(pw_band, p.c * band_px)[src]),
+                    (ValueType::U8(_), false) => bytes_mut(out, o.len())[dst]
+                        .copy_from_slice(&bytes(pw_band, p.c * band_px)[src]),
                     (ValueType::F32, true) => {
                         let a = act(m.node(c.pw() + 1).activation);
                         let (pa, sk) = (&pw_band[src], &ins[1][dst.clone()]);
@@ -456,294 +387,14 @@ impl Engine<'_> {
                     }
                     (ValueType::U8(_), true) => {
                         let params = add_params.as_ref().ok_or(bad("add parameters"))?;
-                        let pa = &crate::graph::bytes(pw_band, p.c * band_px)[src];
-                        let sk = &crate::graph::bytes(ins[1], o.len())[dst.clone()];
+                        let pa = &bytes(pw_band, p.c * band_px)[src];
+                        let sk = &bytes(ins[1], o.len())[dst.clone()];
                         let (l, r) = if pw_first { (pa, sk) } else { (sk, pa) };
-                        (k.qadd)(
-                            l,
-                            r,
-                            params,
-                            &mut crate::graph::bytes_mut(out, o.len())[dst],
-                        );
+                        (k.qadd)(l, r, params, &mut bytes_mut(out, o.len())[dst]);
                     }
                 }
             }
             r0 += rows;
-        }
-        Ok(())
-    }
-}
-
-/// Rows of one channel in a ring or buffer of f32 slots: f32 values, or the u8 codes of a
-/// quantized value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Plane<'a> {
-    /// f32 values.
-    F32(&'a [f32]),
-    /// u8 codes.
-    U8(&'a [u8]),
-}
-
-impl<'a> Plane<'a> {
-    /// Elements `r` (values, or bytes for a u8 value) of a value of type `ty` held in `slots`.
-    pub fn of(ty: ValueType, slots: &'a [f32], r: Range<usize>) -> Self {
-        match ty {
-            ValueType::F32 => Plane::F32(&slots[r]),
-            ValueType::U8(_) => Plane::U8(&bytemuck::cast_slice::<f32, u8>(slots)[r]),
-        }
-    }
-}
-
-/// A depthwise convolution node's operands, read once per call ([`Engine::dw_operands`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DwOperands<'m> {
-    /// int8 operands (int8 weights), else `None`.
-    q: Option<QConvParams<'m>>,
-    /// f32 weights (empty for int8).
-    weight: &'m [f32],
-    /// f32 bias (empty for int8 or none).
-    bias: &'m [f32],
-    act: Act,
-    /// Taps per channel.
-    kk: usize,
-    node: usize,
-}
-
-/// An element-wise node's operands, read once per call ([`Engine::eltwise_operands`]).
-#[cfg(feature = "alloc")]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EltOperands {
-    op: OpKind,
-    act: Act,
-    /// Output type.
-    ty: ValueType,
-    /// Quantized add (u8 add).
-    qadd: Option<QAddParams>,
-    /// Input quantization (dequantize).
-    q_in: Option<rawnr_kernels::quant::QParams>,
-    node: usize,
-}
-
-impl<'m> Engine<'m> {
-    /// The operands of depthwise convolution node `i` (f32 or int8 weights).
-    pub(crate) fn dw_operands(&self, i: usize) -> Result<DwOperands<'m>, Error> {
-        let m = &self.model;
-        let n = m.node(i);
-        let int8 = m.tensor(n.weight as usize).dtype == DType::I8;
-        Ok(DwOperands {
-            q: if int8 {
-                Some(self.qconv_params(i).ok_or(Error::BadNode {
-                    node: i as u32,
-                    reason: "u8 input",
-                })?)
-            } else {
-                None
-            },
-            weight: if int8 {
-                &[]
-            } else {
-                m.tensor_f32(n.weight as usize)
-            },
-            bias: if int8 { &[] } else { self.bias_f32(i) },
-            act: act(n.activation),
-            kk: n.kernel[0] as usize * n.kernel[1] as usize,
-            node: i,
-        })
-    }
-
-    /// Depthwise convolution `d` on channel `ch` alone: `s1` is the node's shape for one
-    /// channel and the rows `src` holds (padding where the window passes an edge); writes
-    /// elements `dst` (bytes for a u8 output) of `out`, whose value has type `ty_out`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn depthwise_channel(
-        &self,
-        d: &DwOperands<'_>,
-        s1: &ConvShape,
-        ch: usize,
-        src: Plane<'_>,
-        out: &mut [f32],
-        ty_out: ValueType,
-        dst: Range<usize>,
-    ) -> Result<(), Error> {
-        let kk = d.kk;
-        let bad = |reason| Error::BadNode {
-            node: d.node as u32,
-            reason,
-        };
-        match (d.q, src) {
-            (Some(all), Plane::U8(input)) => {
-                // Channel `ch`'s operands (a per-tensor weight scale serves every channel).
-                let ws = all.weight_scale;
-                let p = QConvParams {
-                    weight: &all.weight[ch * kk..(ch + 1) * kk],
-                    weight_scale: if ws.len() == 1 { ws } else { &ws[ch..ch + 1] },
-                    bias: if all.bias.is_empty() {
-                        all.bias
-                    } else {
-                        &all.bias[ch..ch + 1]
-                    },
-                    ..all
-                };
-                let dst = match ty_out {
-                    ValueType::U8(q) => QOutput::U8 {
-                        q: qparams(q),
-                        relu: d.act == Act::Relu,
-                        dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
-                    },
-                    ValueType::F32 => QOutput::F32 {
-                        act: d.act,
-                        dst: &mut out[dst],
-                    },
-                };
-                (self.kernels.qdepthwise)(s1, &p, input, dst);
-            }
-            (None, Plane::F32(input)) if ty_out == ValueType::F32 => {
-                (self.kernels.depthwise)(
-                    s1,
-                    input,
-                    &d.weight[ch * kk..(ch + 1) * kk],
-                    if d.bias.is_empty() {
-                        d.bias
-                    } else {
-                        &d.bias[ch..ch + 1]
-                    },
-                    d.act,
-                    &mut out[dst],
-                );
-            }
-            _ => return Err(bad("depthwise operand types")),
-        }
-        Ok(())
-    }
-
-    /// Depthwise convolution `d` on all channels at once where the kernels have one for
-    /// these types, on planes laid out as `l` says (`s`: the node's shape for the rows it
-    /// reads); the output rows start at element `at` of `out` (a byte for a u8 output).
-    /// Returns `false` (nothing done) where the caller must go channel by channel
-    /// ([`Engine::depthwise_channel`]) or the shape is not one the kernel takes.
-    #[cfg(feature = "alloc")]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn depthwise_strided(
-        &self,
-        d: &DwOperands<'_>,
-        s: &ConvShape,
-        input: Plane<'_>,
-        out: &mut [f32],
-        ty_out: ValueType,
-        at: usize,
-        l: &PlaneLayout,
-    ) -> bool {
-        let k = &self.kernels;
-        match (d.q, input, ty_out) {
-            (None, Plane::F32(x), ValueType::F32) => match k.depthwise_strided {
-                Some(kernel) => {
-                    kernel(s, x, d.weight, d.bias, d.act, &mut out[at..], l);
-                    true
-                }
-                None => false,
-            },
-            (Some(q), Plane::U8(x), ty) => match k.qdepthwise_strided {
-                Some(kernel) => {
-                    let dst = match ty {
-                        ValueType::U8(vq) => QOutput::U8 {
-                            q: qparams(vq),
-                            relu: d.act == Act::Relu,
-                            dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[at..],
-                        },
-                        ValueType::F32 => QOutput::F32 {
-                            act: d.act,
-                            dst: &mut out[at..],
-                        },
-                    };
-                    kernel(s, &q, x, dst, l)
-                }
-                None => false,
-            },
-            _ => false,
-        }
-    }
-
-    /// The operands of element-wise node `i` (add, quantize, dequantize, ReLU).
-    #[cfg(feature = "alloc")]
-    pub(crate) fn eltwise_operands(&self, i: usize) -> Result<EltOperands, Error> {
-        let m = &self.model;
-        let n = m.node(i);
-        let bad = |reason| Error::BadNode {
-            node: i as u32,
-            reason,
-        };
-        let quant = |v: u32| m.value_quant(v as usize).ok_or(bad("u8 value"));
-        let ty = m.value_type(i + 1);
-        let a = act(n.activation);
-        let qadd = match (n.op, ty) {
-            (OpKind::Add, ValueType::U8(qy)) => Some(
-                QAddParams::new(
-                    qparams(quant(n.inputs[0])?),
-                    qparams(quant(n.inputs[1])?),
-                    qparams(qy),
-                    a == Act::Relu,
-                )
-                .ok_or(bad("add scale ratio"))?,
-            ),
-            _ => None,
-        };
-        let q_in = match n.op {
-            OpKind::Dequantize => Some(qparams(quant(n.inputs[0])?)),
-            _ => None,
-        };
-        Ok(EltOperands {
-            op: n.op,
-            act: a,
-            ty,
-            qadd,
-            q_in,
-            node: i,
-        })
-    }
-
-    /// Element-wise op `e` on one stretch of rows of one channel: inputs `src`, output
-    /// elements `dst` (bytes for a u8 value) of `out`.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn eltwise_rows(
-        &self,
-        e: &EltOperands,
-        src: &[Plane<'_>],
-        out: &mut [f32],
-        dst: Range<usize>,
-    ) -> Result<(), Error> {
-        let k = &self.kernels;
-        let bad = |reason| Error::BadNode {
-            node: e.node as u32,
-            reason,
-        };
-        let a = e.act;
-        match (e.op, e.ty, src) {
-            (OpKind::Add, ValueType::F32, [Plane::F32(x), Plane::F32(y)]) => {
-                (k.add)(x, y, a, &mut out[dst])
-            }
-            (OpKind::Add, ValueType::U8(_), [Plane::U8(x), Plane::U8(y)]) => {
-                let p = e.qadd.as_ref().ok_or(bad("add parameters"))?;
-                (k.qadd)(x, y, p, &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst]);
-            }
-            (OpKind::Quantize, ValueType::U8(q), [Plane::F32(x)]) => (k.quantize)(
-                x,
-                qparams(q),
-                &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
-            ),
-            (OpKind::Dequantize, ValueType::F32, [Plane::U8(x)]) => {
-                (k.dequantize)(x, e.q_in.ok_or(bad("u8 input"))?, &mut out[dst])
-            }
-            (OpKind::Relu | OpKind::LeakyRelu, ValueType::F32, [Plane::F32(x)]) => {
-                rawnr_kernels::generic::activation(x, a, &mut out[dst])
-            }
-            (OpKind::Relu | OpKind::LeakyRelu, ValueType::U8(q), [Plane::U8(x)]) => {
-                rawnr_kernels::generic_i8::qrelu(
-                    x,
-                    q.zero_point,
-                    &mut bytemuck::cast_slice_mut::<f32, u8>(out)[dst],
-                )
-            }
-            _ => return Err(bad("element-wise operand types")),
         }
         Ok(())
     }

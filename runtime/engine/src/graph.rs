@@ -6,10 +6,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use rawnr_core::format::{Activation, DType, Model, OpKind, ValueQuant, ValueType, NO_TENSOR};
+use rawnr_core::format::{Model, OpKind, ValueType};
 use rawnr_core::Error;
-use rawnr_kernels::quant::{QAddParams, QConvParams, QOutput, QParams, QRescale};
-use rawnr_kernels::{generic, generic_i8, Act, Conv1x1, ConvShape, Kernels};
+use rawnr_kernels::Kernels;
+
+use crate::ops::conv_shape;
 
 /// Shape of one activation (CHW). `repr(C)` (three `usize`), so callers without an allocator
 /// can keep shape slots in memory they manage.
@@ -42,23 +43,6 @@ pub(crate) fn slot_len(ty: ValueType, s: &Shape) -> usize {
         ValueType::F32 => s.len(),
         ValueType::U8(_) => s.len().div_ceil(4),
     }
-}
-
-pub(crate) fn qparams(q: ValueQuant) -> QParams {
-    QParams {
-        scale: q.scale,
-        zero_point: q.zero_point,
-    }
-}
-
-/// The first `n` bytes of an arena slot holding a u8 value.
-pub(crate) fn bytes(x: &[f32], n: usize) -> &[u8] {
-    &bytemuck::cast_slice::<f32, u8>(x)[..n]
-}
-
-/// The first `n` bytes of an arena slot holding a u8 value, writable.
-pub(crate) fn bytes_mut(x: &mut [f32], n: usize) -> &mut [u8] {
-    &mut bytemuck::cast_slice_mut::<f32, u8>(x)[..n]
 }
 
 /// Memory plan for one input size: where each value lives in the scratch arena.
@@ -159,30 +143,6 @@ pub struct Engine<'m> {
     pub(crate) fusion: bool,
 }
 
-pub(crate) fn act(a: Activation) -> Act {
-    match a {
-        Activation::None => Act::None,
-        Activation::Relu => Act::Relu,
-        Activation::LeakyRelu(x) => Act::LeakyRelu(x),
-    }
-}
-
-pub(crate) fn conv_shape(model: &Model<'_>, node_index: usize, input: &Shape) -> ConvShape {
-    let n = model.node(node_index);
-    ConvShape {
-        in_c: input.c,
-        in_h: input.h,
-        in_w: input.w,
-        out_c: n.out_channels as usize,
-        k_h: n.kernel[0] as usize,
-        k_w: n.kernel[1] as usize,
-        stride_h: n.stride[0] as usize,
-        stride_w: n.stride[1] as usize,
-        pad: n.pad.map(|p| p as usize),
-        groups: n.groups as usize,
-    }
-}
-
 impl<'m> Engine<'m> {
     /// Prepares a model for execution (allocates nothing).
     pub fn new(model: Model<'m>) -> Self {
@@ -216,31 +176,6 @@ impl<'m> Engine<'m> {
     pub fn with_fusion(mut self, on: bool) -> Self {
         self.fusion = on;
         self
-    }
-
-    /// The int8 operands of convolution node `i` (weights, per-channel scales, i32 bias) with
-    /// its input's quantization; `None` when the input is not a u8 value.
-    pub(crate) fn qconv_params(&self, i: usize) -> Option<QConvParams<'m>> {
-        let m = &self.model;
-        let n = m.node(i);
-        let qx = m.value_quant(n.inputs[0] as usize)?;
-        Some(QConvParams {
-            in_zero_point: qx.zero_point,
-            in_scale: qx.scale,
-            weight: m.tensor_i8(n.weight as usize),
-            weight_scale: m.tensor_f32(n.weight_scale as usize),
-            bias: m.bias_i32(i),
-        })
-    }
-
-    /// The f32 bias of convolution node `i` (empty without one).
-    pub(crate) fn bias_f32(&self, i: usize) -> &'m [f32] {
-        let n = self.model.node(i);
-        if n.bias == NO_TENSOR {
-            &[]
-        } else {
-            self.model.tensor_f32(n.bias as usize)
-        }
     }
 
     /// Nodes that run as one fused chain from node `i` under `plan` (1 when node `i` runs
@@ -671,178 +606,6 @@ impl<'m> Engine<'m> {
                 hook(i);
             }
             i += 1;
-        }
-        Ok(())
-    }
-
-    /// Runs node `i` alone: `ins` hold its inputs (shapes `in_shapes`), `out` receives its
-    /// output (shape `y`); `conv` is a convolution node's shape (the node's own, or a row
-    /// window of it with the padding of that window); `widen` holds f16 weights widened.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn exec_node(
-        &self,
-        i: usize,
-        conv: &ConvShape,
-        in_shapes: &[Shape],
-        y: Shape,
-        ins: &[&[f32]],
-        out: &mut [f32],
-        widen: &mut [f32],
-    ) -> Result<(), Error> {
-        let m = &self.model;
-        let n = m.node(i);
-        let out_v = i + 1;
-        let ty = |v: usize| m.value_type(v);
-        let x = in_shapes[0];
-        let a = act(n.activation);
-        let bad = |reason| Error::BadNode {
-            node: i as u32,
-            reason,
-        };
-        match n.op {
-            OpKind::Conv2d | OpKind::ConvTranspose2d => {
-                let s = *conv;
-                let k = &self.kernels;
-                let transposed = n.op == OpKind::ConvTranspose2d;
-                let unit_stride = s.stride_h == 1 && s.stride_w == 1;
-                let pointwise =
-                    s.k_h == 1 && s.k_w == 1 && unit_stride && s.groups == 1 && s.pad == [0; 4];
-                let depthwise = s.groups == s.in_c
-                    && s.out_c == s.in_c
-                    && s.stride_h == s.stride_w
-                    && s.stride_h <= 2;
-                let wd = m.tensor(n.weight as usize).dtype;
-                if wd == DType::I8 {
-                    let p = self.qconv_params(i).ok_or(bad("u8 input"))?;
-                    let input = bytes(ins[0], x.len());
-                    let dst = match ty(out_v) {
-                        ValueType::U8(q) => QOutput::U8 {
-                            q: qparams(q),
-                            relu: a == Act::Relu,
-                            dst: bytes_mut(out, y.len()),
-                        },
-                        ValueType::F32 => QOutput::F32 {
-                            act: a,
-                            dst: &mut out[..y.len()],
-                        },
-                    };
-                    let f = if transposed {
-                        k.qconv_transpose
-                    } else if pointwise {
-                        k.qconv1x1
-                    } else if depthwise {
-                        k.qdepthwise
-                    } else {
-                        k.qconv
-                    };
-                    f(&s, &p, input, dst);
-                } else {
-                    let wt = if wd == DType::F16 {
-                        let h = m.tensor_f16(n.weight as usize);
-                        let buf = widen.get_mut(..h.len()).ok_or(bad("f16 buffer"))?;
-                        (k.f16_to_f32)(h, buf);
-                        &buf[..]
-                    } else {
-                        m.tensor_f32(n.weight as usize)
-                    };
-                    let b = self.bias_f32(i);
-                    if transposed {
-                        (k.conv_transpose)(&s, ins[0], wt, b, a, out);
-                    } else if pointwise {
-                        let p = Conv1x1 {
-                            in_c: s.in_c,
-                            out_c: s.out_c,
-                            pixels: x.h * x.w,
-                        };
-                        (k.conv1x1)(&p, ins[0], wt, b, a, out);
-                    } else if depthwise {
-                        (k.depthwise)(&s, ins[0], wt, b, a, out);
-                    } else {
-                        (k.conv)(&s, ins[0], wt, b, a, out);
-                    }
-                }
-            }
-            OpKind::Relu | OpKind::LeakyRelu => match ty(out_v) {
-                ValueType::F32 => generic::activation(ins[0], a, out),
-                ValueType::U8(q) => generic_i8::qrelu(
-                    bytes(ins[0], x.len()),
-                    q.zero_point,
-                    bytes_mut(out, y.len()),
-                ),
-            },
-            OpKind::Add => match ty(out_v) {
-                ValueType::F32 => (self.kernels.add)(ins[0], ins[1], a, out),
-                ValueType::U8(qy) => {
-                    let qa = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                    let qb = m.value_quant(n.inputs[1] as usize).ok_or(bad("u8 input"))?;
-                    let p = QAddParams::new(qparams(qa), qparams(qb), qparams(qy), a == Act::Relu)
-                        .ok_or(bad("add scale ratio"))?;
-                    (self.kernels.qadd)(
-                        bytes(ins[0], x.len()),
-                        bytes(ins[1], x.len()),
-                        &p,
-                        bytes_mut(out, y.len()),
-                    );
-                }
-            },
-            OpKind::Concat => match ty(out_v) {
-                ValueType::F32 => generic::concat(&ins[..n.n_inputs as usize], out),
-                ValueType::U8(qy) => {
-                    let dst = bytes_mut(out, y.len());
-                    let mut at = 0;
-                    for (k, &v) in n.inputs[..n.n_inputs as usize].iter().enumerate() {
-                        let len = in_shapes[k].len();
-                        let q = m.value_quant(v as usize).ok_or(bad("u8 input"))?;
-                        let src = bytes(ins[k], len);
-                        if q == qy {
-                            dst[at..at + len].copy_from_slice(src);
-                        } else {
-                            let r = QRescale::new(qparams(q), qparams(qy))
-                                .ok_or(bad("concat scale ratio"))?;
-                            generic_i8::qrescale(src, &r, &mut dst[at..at + len]);
-                        }
-                        at += len;
-                    }
-                }
-            },
-            OpKind::PixelShuffle => {
-                let r = n.factor as usize;
-                match ty(out_v) {
-                    ValueType::F32 => {
-                        generic::pixel_shuffle(ins[0], x.c / (r * r), x.h, x.w, r, out)
-                    }
-                    ValueType::U8(_) => generic::pixel_shuffle(
-                        bytes(ins[0], x.len()),
-                        x.c / (r * r),
-                        x.h,
-                        x.w,
-                        r,
-                        bytes_mut(out, y.len()),
-                    ),
-                }
-            }
-            OpKind::PixelUnshuffle => {
-                let r = n.factor as usize;
-                match ty(out_v) {
-                    ValueType::F32 => generic::pixel_unshuffle(ins[0], x.c, x.h, x.w, r, out),
-                    ValueType::U8(_) => generic::pixel_unshuffle(
-                        bytes(ins[0], x.len()),
-                        x.c,
-                        x.h,
-                        x.w,
-                        r,
-                        bytes_mut(out, y.len()),
-                    ),
-                }
-            }
-            OpKind::Quantize => {
-                let q = m.value_quant(out_v).ok_or(bad("u8 output"))?;
-                (self.kernels.quantize)(&ins[0][..x.len()], qparams(q), bytes_mut(out, y.len()));
-            }
-            OpKind::Dequantize => {
-                let q = m.value_quant(n.inputs[0] as usize).ok_or(bad("u8 input"))?;
-                (self.kernels.dequantize)(bytes(ins[0], x.len()), qparams(q), &mut out[..y.len()]);
-            }
         }
         Ok(())
     }

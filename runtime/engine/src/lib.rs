@@ -27,6 +27,7 @@ pub mod detail;
 pub mod file;
 mod fuse;
 pub mod graph;
+pub mod ops;
 #[cfg(feature = "alloc")]
 pub mod row_stream;
 #[cfg(feature = "alloc")]

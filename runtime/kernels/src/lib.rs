@@ -500,6 +500,26 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// A pointwise convolution: 1x1 kernel, stride 1, no padding, one group (the `conv1x1`
+    /// kernels' shapes).
+    pub fn is_pointwise(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad == [0; 4]
+            && self.groups == 1
+    }
+
+    /// A depthwise convolution the `depthwise` kernels take: one group per channel, as many
+    /// outputs as inputs, the same stride of 1 or 2 both ways (any kernel and padding).
+    pub fn is_depthwise(&self) -> bool {
+        self.groups == self.in_c
+            && self.out_c == self.in_c
+            && self.stride_h == self.stride_w
+            && (self.stride_h == 1 || self.stride_h == 2)
+    }
+
     /// Output (height, width) of a convolution, or `None` if the kernel does not fit.
     pub fn conv_out(&self) -> Option<(usize, usize)> {
         let h = self.in_h + self.pad[0] + self.pad[2];

@@ -3,14 +3,16 @@
 
 use rawnr_core::format::{DType, OpKind, ValueType};
 use rawnr_core::Error;
-use rawnr_kernels::quant::{QAddParams, QOutput, QResidual};
+use rawnr_kernels::quant::QResidual;
 use rawnr_kernels::{Act, Conv1x1, ConvShape, PlaneLayout, PwEpilogue, QCONV1X1_STRIDED_MAX_IN_C};
 
 use super::rings::{ring_load, window_shape, Rings};
 use super::schedule::SNode;
 use super::FillRows;
-use crate::fuse::Plane;
-use crate::graph::{act, bytes, conv_shape, qparams, slot_len, split_io, Engine, Shape};
+use crate::graph::{slot_len, split_io, Engine, Shape};
+use crate::ops::{
+    act, bytes, conv_shape, kernel_output, ConvOperands, ConvWeights, NodeClass, Plane,
+};
 
 impl Engine<'_> {
     /// Whether node `i` reading value `u` runs as a depthwise convolution in place in the
@@ -19,17 +21,46 @@ impl Engine<'_> {
     pub(super) fn in_place_depthwise(&self, i: usize, u: usize) -> bool {
         let m = &self.model;
         let n = m.node(i);
-        if n.op != OpKind::Conv2d || u == 0 {
-            return false;
-        }
-        // One input channel per group (OIHW weights), one group per output channel.
-        let t = m.tensor(n.weight as usize);
-        n.groups == n.out_channels
-            && t.dims[1] == 1
+        u != 0
+            && self.node_class(i) == NodeClass::Depthwise
             && n.kernel[0] as usize * n.kernel[1] as usize > 1
-            && t.dtype != DType::F16
+            && m.tensor(n.weight as usize).dtype != DType::F16
     }
 
+    /// Depthwise convolution `d` on all channels at once where the kernels have one for
+    /// these types, on planes laid out as `l` says (`s`: the node's shape for the rows it
+    /// reads); the output rows start at element `at` of `out` (a byte for a u8 output).
+    /// Returns `false` (nothing done) where the caller must go channel by channel
+    /// ([`Engine::depthwise_channel`]) or the shape is not one the kernel takes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn depthwise_strided(
+        &self,
+        d: &ConvOperands<'_>,
+        s: &ConvShape,
+        input: Plane<'_>,
+        out: &mut [f32],
+        ty_out: ValueType,
+        at: usize,
+        l: &PlaneLayout,
+    ) -> bool {
+        let k = &self.kernels;
+        match (d.weights, input, ty_out) {
+            (ConvWeights::F32 { weight, bias }, Plane::F32(x), ValueType::F32) => {
+                match k.depthwise_strided {
+                    Some(kernel) => {
+                        kernel(s, x, weight, bias, d.act, &mut out[at..], l);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (ConvWeights::I8(q), Plane::U8(x), ty) => match k.qdepthwise_strided {
+                Some(kernel) => kernel(s, &q, x, kernel_output(ty, d.act, out, at..), l),
+                None => false,
+            },
+            _ => false,
+        }
+    }
     /// Computes rows `[r0, r1)` (not wrapping in its ring) of node `i`'s output. Depthwise
     /// convolutions and element-wise ops read and write the rings in place, channel by
     /// channel; f32 pointwise convolutions read rows in place and write through a strided
@@ -72,13 +103,7 @@ impl Engine<'_> {
         let in_place = !inputs.contains(&0);
         let weight_ty = (n.op == OpKind::Conv2d).then(|| m.tensor(n.weight as usize).dtype);
         let depthwise = self.in_place_depthwise(i, u0);
-        let pointwise = n.op == OpKind::Conv2d
-            && s.k_h == 1
-            && s.k_w == 1
-            && s.stride_h == 1
-            && s.stride_w == 1
-            && s.groups == 1
-            && s.pad == [0; 4];
+        let pointwise = self.node_class(i) == NodeClass::Pointwise;
         let pointwise_f32 = pointwise
             && weight_ty == Some(DType::F32)
             && ty(u0) == ValueType::F32
@@ -96,7 +121,7 @@ impl Engine<'_> {
             );
         if depthwise {
             let (out, ins) = split_io(rings, r.range(v), &in_r[..1], i)?;
-            let d = self.dw_operands(i)?;
+            let d = self.conv_operands(i, &mut [])?;
             let (ty_in, ty_out) = (ty(u0), ty(v));
             let h_out = r.shapes[v].h;
             // All channels in one kernel call, reading the input ring where it wraps, where
@@ -231,11 +256,8 @@ impl Engine<'_> {
                     let an = m.node(add);
                     let u1 = inputs[1];
                     let add_params = match (ty(u1), ty(v)) {
-                        (ValueType::U8(qb), ValueType::U8(qy)) => {
-                            let qa = m.value_quant(i + 1).ok_or(bad("u8 pointwise output"))?;
-                            let relu = act(an.activation) == Act::Relu;
-                            let p = QAddParams::new(qparams(qa), qparams(qb), qparams(qy), relu);
-                            Some(p.ok_or(bad("add scale ratio"))?)
+                        (ValueType::U8(_), ValueType::U8(_)) => {
+                            Some(self.qadd_params(add, i + 1, u1)?)
                         }
                         _ => None,
                     };
@@ -267,17 +289,7 @@ impl Engine<'_> {
                 });
                 let (in_at, out_at) = (r.rows(u0, 0, s0, s1).start, r.rows(v, 0, s0, s1).start);
                 // The pointwise node's own output (a fused add's output is `v`).
-                let dst = match m.value_type(i + 1) {
-                    ValueType::U8(q) => QOutput::U8 {
-                        q: qparams(q),
-                        relu: a == Act::Relu,
-                        dst: &mut bytemuck::cast_slice_mut::<f32, u8>(out)[out_at..],
-                    },
-                    ValueType::F32 => QOutput::F32 {
-                        act: a,
-                        dst: &mut out[out_at..],
-                    },
-                };
+                let dst = kernel_output(m.value_type(i + 1), a, out, out_at..);
                 strided(
                     &pw,
                     &qp,

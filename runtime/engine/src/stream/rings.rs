@@ -6,7 +6,8 @@ use rawnr_core::format::ValueType;
 use rawnr_kernels::{ConvShape, PlaneLayout};
 
 use super::schedule::RowMap;
-use crate::graph::{bytes, bytes_mut, slot_len, Shape};
+use crate::graph::{slot_len, Shape};
+use crate::ops::{bytes, bytes_mut};
 
 /// Convolution shape `s` (of the whole input) cut to the window of input rows `[a, b)` that
 /// `rows` output rows read, the window's unclipped start being `top`: the region's padding

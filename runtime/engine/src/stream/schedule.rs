@@ -9,6 +9,7 @@ use rawnr_core::Error;
 use rawnr_kernels::QCONV1X1_STRIDED_MAX_IN_C;
 
 use crate::graph::{Engine, Shape};
+use crate::ops::NodeClass;
 
 /// Vertical geometry of one node: which input rows its output rows read.
 #[derive(Debug, Clone, Copy)]
@@ -331,11 +332,7 @@ impl Engine<'_> {
         if pw.op != OpKind::Conv2d {
             return None;
         }
-        let pointwise = pw.kernel == [1, 1]
-            && pw.stride == [1, 1]
-            && pw.pad == [0; 4]
-            && pw.groups == 1
-            && pw.n_inputs == 1;
+        let pointwise = self.node_class(i) == NodeClass::Pointwise && pw.n_inputs == 1;
         let ins = &add.inputs[..add.n_inputs as usize];
         let slot = ins.iter().position(|&u| u as usize != i + 1)?;
         let fits = add.op == OpKind::Add

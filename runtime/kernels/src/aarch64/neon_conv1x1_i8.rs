@@ -26,16 +26,6 @@ pub const MAX_IN_C: usize = 2048;
 /// `i16` of the packed weights of one tile of output channels (`[ic][8]`).
 const WPK: usize = 8 * MAX_IN_C;
 
-/// A pointwise shape: 1x1 kernel, stride 1, no padding, one group.
-pub(crate) fn is_pointwise(s: &ConvShape) -> bool {
-    s.k_h == 1
-        && s.k_w == 1
-        && s.stride_h == 1
-        && s.stride_w == 1
-        && s.pad == [0; 4]
-        && s.groups == 1
-}
-
 /// Panics unless the buffers fit the pointwise shape (as the generic kernel's checks).
 pub(crate) fn check(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: &QOutput<'_>) {
     let (oh, ow) = s
@@ -216,7 +206,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>
 /// then runs the kernel. Other shapes, input zero points outside `0..=255` and CPUs without NEON
 /// get the generic kernel.
 pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    if !is_pointwise(s)
+    if !s.is_pointwise()
         || !(0..=255).contains(&p.in_zero_point)
         || s.in_c > MAX_IN_C
         || !super::has_neon()

@@ -280,7 +280,7 @@ pub fn has_dotprod() -> bool {
 /// [`MAX_IN_C`] input channels go to [`super::neon_conv1x1_i8::conv1x1`] (which passes on
 /// what it does not handle to the generic kernel), as do CPUs without `dotprod`.
 pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    if !super::neon_conv1x1_i8::is_pointwise(s)
+    if !s.is_pointwise()
         || !(0..=255).contains(&p.in_zero_point)
         || s.in_c > MAX_IN_C
         || !has_dotprod()

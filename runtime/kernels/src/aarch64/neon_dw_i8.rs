@@ -178,10 +178,7 @@ unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], 
 /// Other shapes, input zero points outside `0..=255` and CPUs without NEON get the generic
 /// kernel.
 pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    let handled = s.groups == s.in_c
-        && s.out_c == s.in_c
-        && s.stride_h == s.stride_w
-        && (s.stride_h == 1 || s.stride_h == 2)
+    let handled = s.is_depthwise()
         && (1..=MAX_K).contains(&s.k_h)
         && (1..=MAX_K).contains(&s.k_w)
         && (0..=255).contains(&p.in_zero_point);

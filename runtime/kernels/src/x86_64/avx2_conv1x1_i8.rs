@@ -262,12 +262,7 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], mut out: QOutput
 /// single-group shapes with at most 512 input channels; anything else (or a CPU without AVX2)
 /// runs [`crate::generic_i8::qconv2d`]. Same results as the reference, bit for bit.
 pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    let pointwise = s.k_h == 1
-        && s.k_w == 1
-        && s.stride_h == 1
-        && s.stride_w == 1
-        && s.pad == [0; 4]
-        && s.groups == 1;
+    let pointwise = s.is_pointwise();
     let pixels = s.in_h * s.in_w;
     if !pointwise
         || s.in_c > MAX_K

@@ -322,13 +322,10 @@ unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>
 
 /// The shapes the SIMD depthwise kernels handle.
 pub(crate) fn supported(s: &ConvShape, p: &QConvParams<'_>) -> bool {
-    s.groups == s.in_c
-        && s.out_c == s.in_c
+    s.is_depthwise()
         && s.in_c > 0
         && s.k_h == s.k_w
         && (1..=MAX_K).contains(&s.k_h)
-        && s.stride_h == s.stride_w
-        && (s.stride_h == 1 || s.stride_h == 2)
         && s.in_h > 0
         && s.in_w > 0
         && (0..=255).contains(&p.in_zero_point)

@@ -462,14 +462,7 @@ pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_
 /// A pointwise shape (1x1, stride 1, unpadded, one group) with 1 to 512 input channels, on a
 /// CPU with AVX-512 VNNI/BW.
 fn supported(s: &ConvShape) -> bool {
-    s.k_h == 1
-        && s.k_w == 1
-        && s.stride_h == 1
-        && s.stride_w == 1
-        && s.pad == [0; 4]
-        && s.groups == 1
-        && (1..=MAX_K).contains(&s.in_c)
-        && crate::has_avx512vnni()
+    s.is_pointwise() && (1..=MAX_K).contains(&s.in_c) && crate::has_avx512vnni()
 }
 
 /// Panics unless the buffers hold `s`'s planes at these strides (a caller bug, not bad input).
