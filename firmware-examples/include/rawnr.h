@@ -1014,7 +1014,7 @@ enum rawnr_status rawnr_stream_max_output_rows(const struct rawnr_stream *s,
  *   rows at a time).
  *
  * Every row of a frame is returned exactly once, in order, bit-identical to the frame
- * row-streamed with the same stripes (`Denoiser::denoise_streamed`; with one part and the
+ * row-streamed with the same stripes (`Denoiser::denoise` with `Cut::Stripes`; with one part and the
  * default stripe: one row-streamed pass over the whole frame). After the
  * frame's last row the stream starts the next frame with the next push, taking the
  * denoiser's levels and noise again. A push may not cross the end of a frame

@@ -9,7 +9,7 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{header, Model, HEADER_LEN};
 use rawnr_core::noise::NoiseParams;
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, StripeOptions, TileOptions};
 
 fuzz_target!(|data: &[u8]| {
     // 4-byte aligned copy (models parse in place).
@@ -45,9 +45,7 @@ fuzz_target!(|data: &[u8]| {
     if d.prepare(&layout, &levels, noise, &tiles)
         .is_ok_and(|fp| fits(fp.scratch_len()))
     {
-        let _ = d.denoise(
-            &input, &layout, &mut out, &layout, &levels, noise, &tiles, 1,
-        );
+        let _ = d.denoise(&input, &layout, &mut out, &layout, &levels, noise, &DenoiseOptions::tiles(tiles, 1));
     }
     let mut so = StripeOptions::for_model(d.engine().model());
     so.width = 16;
@@ -56,17 +54,7 @@ fuzz_target!(|data: &[u8]| {
         && d.prepare_streamed(&layout, &so)
             .is_ok_and(|(_, p)| fits(p.scratch_len))
     {
-        let _ = d.denoise_streamed(
-            &input,
-            &layout,
-            &mut out,
-            &layout,
-            &levels,
-            noise,
-            &so,
-            1,
-            &|_, _| {},
-        );
+        let _ = d.denoise(&input, &layout, &mut out, &layout, &levels, noise, &DenoiseOptions::stripes(so, 1));
     }
 });
 

@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// A random k-sigma model quantized to int8 with two noise bands (gain from 0 and from 2).
 fn banded_int8(seed: u64) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     use rawnr_core::noise::NoiseParams;
-    use rawnr_engine::tiling::TileOptions;
+    use rawnr_engine::denoiser::TileOptions;
     use rawnr_quant::{calibrate_frame, quantize_int8_banded, Calibration, QuantOptions};
     let mut rng = StdRng::seed_from_u64(seed);
     let bytes = rawnr_tests::random_ksigma_model(&mut rng);

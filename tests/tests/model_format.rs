@@ -6,8 +6,8 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::crc32::crc32;
 use rawnr_core::format::{header, Model, HEADER_LEN};
 use rawnr_core::Error;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_tests::*;
 
 fn parse(bytes: &[u8]) -> Result<(), Error> {
@@ -121,8 +121,7 @@ fn hostile_but_checksummed_edits_never_panic() {
                     &layout,
                     &Levels::uniform(0.0, 4095.0),
                     noise,
-                    &opts,
-                    1,
+                    &DenoiseOptions::tiles(opts, 1),
                 );
             }
         }

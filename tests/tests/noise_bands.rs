@@ -8,8 +8,8 @@ use rand::SeedableRng;
 use rawnr_core::builder::join_noise_bands;
 use rawnr_core::format::{header, DType, Model, OpKind, NOISE_BAND_RECORD_LEN, NO_TENSOR};
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, StripeOptions, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
 use rawnr_quality::CleanFrame;
 use rawnr_quant::{
     calibrate_frame, quantize_int8, quantize_int8_banded, Calibration, QuantOptions,
@@ -54,7 +54,13 @@ fn denoise(
     let mut out = vec![0u16; noisy.len()];
     let opts = TileOptions { tile, halo: None };
     d.denoise(
-        noisy, &f.layout, &mut out, &f.layout, &f.levels, noise, &opts, 2,
+        noisy,
+        &f.layout,
+        &mut out,
+        &f.layout,
+        &f.levels,
+        noise,
+        &DenoiseOptions::tiles(opts, 2),
     )
     .expect("denoise");
     out
@@ -69,16 +75,14 @@ fn streamed(m: Model<'_>, f: &CleanFrame, noisy: &[u16], noise: NoiseParams) -> 
         step: 3,
         min_rows: 2,
     };
-    d.denoise_streamed(
+    d.denoise(
         noisy,
         &f.layout,
         &mut out,
         &f.layout,
         &f.levels,
         noise,
-        &opts,
-        2,
-        &|_, _| {},
+        &DenoiseOptions::stripes(opts, 2),
     )
     .expect("streamed denoise");
     out

@@ -4,8 +4,8 @@
 use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_import::pmrid::{PMRID_K_DN, PMRID_RANGE, PMRID_SIGMA2_DN};
 use rawnr_tests::*;
 
@@ -90,8 +90,7 @@ fn psnr_gain(d: &Denoiser<'_>, iso: f64) -> (f64, f64) {
         &s.layout,
         &s.levels,
         noise,
-        &TileOptions::default(),
-        2,
+        &DenoiseOptions::tiles(TileOptions::default(), 2),
     )
     .unwrap();
     let before = psnr(&s.clean, &normalised(&s.noisy_raw, &s.levels), 1.0);
@@ -140,8 +139,7 @@ fn pmrid_tiled_output_stays_close_to_whole_frame() {
         &s.layout,
         &s.levels,
         noise,
-        &TileOptions::WHOLE_FRAME,
-        1,
+        &DenoiseOptions::tiles(TileOptions::WHOLE_FRAME, 1),
     )
     .unwrap();
     let mut tiled = vec![0u16; s.noisy_raw.len()];
@@ -156,8 +154,7 @@ fn pmrid_tiled_output_stays_close_to_whole_frame() {
         &s.layout,
         &s.levels,
         noise,
-        &opts,
-        2,
+        &DenoiseOptions::tiles(opts, 2),
     )
     .unwrap();
     let diffs: Vec<f64> = whole

@@ -6,9 +6,9 @@ use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{InputConvention, Model, NoiseChannels};
 use rawnr_core::noise::ChannelNoise;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::detail::{restore_alloc, DetailRestore};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_io::profile::NoiseProfile;
 use rawnr_quality::{psnr, CleanFrame};
 use rawnr_tests::*;
@@ -33,8 +33,7 @@ fn denoised_psnr(d: &Denoiser<'_>, clean: &CleanFrame, noise: ChannelNoise, seed
         &clean.layout,
         &clean.levels,
         noise,
-        &TileOptions::default(),
-        2,
+        &DenoiseOptions::tiles(TileOptions::default(), 2),
     )
     .expect("denoises");
     psnr(&clean.data, &clean.normalise(&out), 1.0)
@@ -164,8 +163,7 @@ fn flat_patches_keep_their_colour() {
                 &layout,
                 &levels,
                 noise,
-                &TileOptions::default(),
-                2,
+                &DenoiseOptions::tiles(TileOptions::default(), 2),
             )
             .unwrap();
             restore_alloc(&restore, &noisy, &mut out, &layout, &levels, &noise).unwrap();

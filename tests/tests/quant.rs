@@ -4,8 +4,8 @@
 
 use rand::SeedableRng;
 use rawnr_core::format::{DType, Model, ValueType};
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_kernels::Kernels;
 use rawnr_quality::CleanFrame;
 use rawnr_quant::{calibrate_frame, quantize_int8, to_f16, Calibration, QuantOptions};
@@ -31,8 +31,7 @@ fn denoise(
         &f.layout,
         &f.levels,
         SYNTHETIC_NOISE,
-        opts,
-        2,
+        &DenoiseOptions::tiles(*opts, 2),
     )
     .expect("denoise");
     out
@@ -202,8 +201,7 @@ fn hostile_edits_of_an_int8_model_never_panic() {
                     &small.layout,
                     &small.levels,
                     SYNTHETIC_NOISE,
-                    &TileOptions::default(),
-                    1,
+                    &DenoiseOptions::tiles(TileOptions::default(), 1),
                 );
             }
         }

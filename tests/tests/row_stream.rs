@@ -10,9 +10,9 @@ use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
 use rawnr_core::Error;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, StripeOptions};
 use rawnr_engine::graph::Engine;
 use rawnr_engine::row_stream::{RowStream, RowStreamBuffers};
-use rawnr_engine::tiling::{Denoiser, StripeOptions};
 use rawnr_tests::*;
 
 /// Owned buffers of one stream.
@@ -148,16 +148,14 @@ fn row_streams_equal_the_streamed_frame_on_random_models() {
             min_rows: rng.random_range(1..4),
         };
         let mut reference = vec![0u16; input.len()];
-        d.denoise_streamed(
+        d.denoise(
             &input,
             &layout,
             &mut reference,
             &layout,
             &levels,
             noise,
-            &opts,
-            1,
-            &|_, _| {},
+            &DenoiseOptions::stripes(opts, 1),
         )
         .unwrap();
         let stripes = d.stream_stripes(&layout, &opts).unwrap();
@@ -213,16 +211,14 @@ fn pmrid_row_stream_equals_the_streamed_frame_with_bounded_memory() {
             ..StripeOptions::for_model(d.engine().model())
         };
         let mut reference = vec![0u16; data.len()];
-        d.denoise_streamed(
+        d.denoise(
             &data,
             &layout,
             &mut reference,
             &layout,
             &levels,
             noise,
-            &opts,
-            2,
-            &|_, _| {},
+            &DenoiseOptions::stripes(opts, 2),
         )
         .unwrap();
         let stripes = d.stream_stripes(&layout, &opts).unwrap();

@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, StripeOptions, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
 use rawnr_tests::*;
 
 #[test]
@@ -55,15 +55,20 @@ fn tiled_equals_whole_frame_on_random_models() {
             &layout,
             &levels,
             noise,
-            &TileOptions::WHOLE_FRAME,
-            1,
+            &DenoiseOptions::tiles(TileOptions::WHOLE_FRAME, 1),
         )
         .unwrap();
         for (tile, threads) in [(m, 1), (2 * m, 3), (3 * m, 2)] {
             let mut tiled = vec![0u16; input.len()];
             let opts = TileOptions { tile, halo: None };
             d.denoise(
-                &input, &layout, &mut tiled, &layout, &levels, noise, &opts, threads,
+                &input,
+                &layout,
+                &mut tiled,
+                &layout,
+                &levels,
+                noise,
+                &DenoiseOptions::tiles(opts, threads),
             )
             .unwrap();
             let diff = whole.iter().zip(&tiled).filter(|(a, b)| a != b).count();
@@ -78,16 +83,14 @@ fn tiled_equals_whole_frame_on_random_models() {
                 step,
                 min_rows: 1 + case % 3,
             };
-            d.denoise_streamed(
+            d.denoise(
                 &input,
                 &layout,
                 &mut streamed,
                 &layout,
                 &levels,
                 noise,
-                &opts,
-                threads,
-                &|_, _| {},
+                &DenoiseOptions::stripes(opts, threads),
             )
             .unwrap();
             let diff = whole.iter().zip(&streamed).filter(|(a, b)| a != b).count();
@@ -131,8 +134,7 @@ fn too_small_halo_changes_the_output() {
         &layout,
         &levels,
         noise,
-        &TileOptions::WHOLE_FRAME,
-        1,
+        &DenoiseOptions::tiles(TileOptions::WHOLE_FRAME, 1),
     )
     .unwrap();
     let mut tiled = vec![0u16; input.len()];
@@ -143,11 +145,13 @@ fn too_small_halo_changes_the_output() {
         &layout,
         &levels,
         noise,
-        &TileOptions {
-            tile: m,
-            halo: Some(0),
-        },
-        1,
+        &DenoiseOptions::tiles(
+            TileOptions {
+                tile: m,
+                halo: Some(0),
+            },
+            1,
+        ),
     )
     .unwrap();
     assert!(whole != tiled);

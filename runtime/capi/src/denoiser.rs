@@ -6,9 +6,9 @@ use core::mem::size_of;
 
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{Denoiser, FramePlan, TileOptions};
 use rawnr_engine::detail::{restore, DetailRestore};
 use rawnr_engine::graph::{PlanRef, Shape, PLAN_WORK_PER_VALUE};
-use rawnr_engine::tiling::{Denoiser, FramePlan, TileOptions};
 
 use crate::mem::{
     bytes_of, frame_buf, overlaps, total_size, with_stride, Carver, FrameBuf, HeapBlock,

@@ -4,8 +4,8 @@ use core::ffi::{c_char, c_void};
 use core::mem::size_of;
 
 use rawnr_core::format::{Model, NoiseChannels, NoiseConditioning, Precision};
+use rawnr_engine::denoiser::Denoiser;
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::Denoiser;
 
 use crate::mem::{Carver, HeapBlock};
 use crate::status::*;

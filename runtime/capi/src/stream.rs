@@ -277,7 +277,7 @@ pub unsafe extern "C" fn rawnr_stream_max_output_rows(
 ///   rows at a time).
 ///
 /// Every row of a frame is returned exactly once, in order, bit-identical to the frame
-/// row-streamed with the same stripes (`Denoiser::denoise_streamed`; with one part and the
+/// row-streamed with the same stripes (`Denoiser::denoise` with `Cut::Stripes`; with one part and the
 /// default stripe: one row-streamed pass over the whole frame). After the
 /// frame's last row the stream starts the next frame with the next push, taking the
 /// denoiser's levels and noise again. A push may not cross the end of a frame
@@ -348,8 +348,8 @@ mod imp {
 
     use rawnr_core::bayer::{FrameLayout, Levels};
     use rawnr_core::noise::NoiseParams;
+    use rawnr_engine::denoiser::StripeOptions;
     use rawnr_engine::row_stream::{RowStream, RowStreamBuffers};
-    use rawnr_engine::tiling::StripeOptions;
 
     use super::{rawnr_stream, rawnr_stream_config, rawnr_stream_info};
     use crate::denoiser::{denoiser_ref, rawnr_denoiser, DenoiserHandle};

@@ -13,8 +13,8 @@ use core::ffi::c_void;
 use core::mem::size_of;
 
 use rawnr_core::bayer::FrameLayout;
+use rawnr_engine::denoiser::{Denoiser, FramePlan, TileGrid};
 use rawnr_engine::graph::{PlanRef, Shape};
-use rawnr_engine::tiling::{Denoiser, FramePlan, TileGrid};
 
 use crate::denoiser::{denoiser_ref, rawnr_denoiser, run_memory, DenoiserHandle};
 use crate::mem::{bytes_of, frame_buf, push_output, total_size, Carver, HeapBlock};

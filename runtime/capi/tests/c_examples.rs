@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::*;
 use rawnr_core::bayer::CfaPhase;
-use rawnr_engine::tiling::TileOptions;
+use rawnr_engine::denoiser::{DenoiseOptions, TileOptions};
 
 fn assert_same(c_out: &Path, want: &Frame, what: &str) {
     let got = read_pgm(c_out);
@@ -129,7 +129,7 @@ fn denoise_file_with_detail_restoration_matches_the_rust_api() {
     );
     let mut want = reference(&frame, 256, None);
     let m = AlignedModel::load(&model_path());
-    let d = rawnr_engine::tiling::Denoiser::new(rawnr_engine::graph::Engine::new(
+    let d = rawnr_engine::denoiser::Denoiser::new(rawnr_engine::graph::Engine::new(
         rawnr_core::format::Model::parse(m.bytes()).unwrap(),
     ));
     let noise: rawnr_core::noise::ChannelNoise = d.default_noise(3200.0).unwrap().into();
@@ -179,11 +179,11 @@ fn stripe_isp_matches_the_rust_api_on_a_real_crop() {
     }
 }
 
-/// The Rust API's row-streamed output (`Denoiser::denoise_streamed`) of PMRID on `frame`
+/// The Rust API's row-streamed output (`Denoiser::denoise` with `Cut::Stripes`) of PMRID on `frame`
 /// (the real strip's CFA, levels and ISO 3200) with stripes of `width` packed pixels.
 fn streamed_reference(frame: &Frame, width: usize) -> Frame {
     use rawnr_core::bayer::FrameLayout;
-    use rawnr_engine::{graph::Engine, tiling::Denoiser, tiling::StripeOptions};
+    use rawnr_engine::{denoiser::Denoiser, denoiser::StripeOptions, graph::Engine};
     let model = AlignedModel::load(&model_path());
     let d = Denoiser::new(Engine::new(
         rawnr_core::format::Model::parse(model.bytes()).unwrap(),
@@ -194,16 +194,14 @@ fn streamed_reference(frame: &Frame, width: usize) -> Frame {
         ..StripeOptions::for_model(d.engine().model())
     };
     let mut out = vec![0u16; frame.data.len()];
-    d.denoise_streamed(
+    d.denoise(
         &frame.data,
         &layout,
         &mut out,
         &layout,
         &real_levels(),
         d.default_noise(3200.0).unwrap(),
-        &opts,
-        2,
-        &|_, _| {},
+        &DenoiseOptions::stripes(opts, 2),
     )
     .unwrap();
     Frame {
@@ -361,7 +359,7 @@ fn c_examples_are_clean_under_valgrind() {
 
 #[test]
 fn denoise_file_runs_the_int8_models_noise_band() {
-    use rawnr_engine::{graph::Engine, tiling::Denoiser};
+    use rawnr_engine::{denoiser::Denoiser, graph::Engine};
     let dir = work_dir("denoise_file_int8");
     let exe = build_example("denoise_file", &dir, Build::Plain);
     let (crop, frame) = real_crop(&dir, 320, 64, 256, 128);

@@ -2,7 +2,7 @@
 //! strides, stripe widths, halos, steps and push patterns, one part or several on real
 //! threads into one output; every row comes out once, in order, within the reported latency
 //! and per-push maximum, bit-identical to the Rust API's row-streamed frame
-//! (`Denoiser::denoise_streamed`). Then PMRID on the real strip, levels and noise taken again
+//! (`Denoiser::denoise` with `Cut::Stripes`). Then PMRID on the real strip, levels and noise taken again
 //! between frames, and misuse.
 
 mod common;
@@ -15,8 +15,8 @@ use rawnr_capi::*;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, StripeOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, StripeOptions};
 
 const CFAS: [(u32, CfaPhase); 4] = [
     (RAWNR_CFA_RGGB, CfaPhase::Rggb),
@@ -209,16 +209,14 @@ fn streams_equal_the_rust_streamed_frame_on_random_frames() {
             min_rows: min_rows as usize,
         };
         let mut want = vec![0u16; input.len()];
-        rust.denoise_streamed(
+        rust.denoise(
             &input,
             &layout,
             &mut want,
             &layout,
             &levels,
             noise,
-            &opts,
-            1,
-            &|_, _| {},
+            &DenoiseOptions::stripes(opts, 1),
         )
         .unwrap();
 
@@ -343,16 +341,14 @@ fn pmrid_stream_on_real_raw_takes_new_noise_between_frames() {
         cfg.noise_k = k;
         cfg.noise_sigma2 = sigma2;
         let mut want = vec![0u16; pgm.data.len()];
-        rust.denoise_streamed(
+        rust.denoise(
             &pgm.data,
             &layout,
             &mut want,
             &layout,
             &levels,
             NoiseParams { k, sigma2 },
-            &opts,
-            2,
-            &|_, _| {},
+            &DenoiseOptions::stripes(opts, 2),
         )
         .unwrap();
         unsafe {

@@ -12,8 +12,8 @@ use rawnr_capi::*;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 
 const CFAS: [(u32, CfaPhase); 4] = [
     (RAWNR_CFA_RGGB, CfaPhase::Rggb),
@@ -110,8 +110,7 @@ fn stripes_equal_frames_and_frames_equal_the_rust_api() {
             &layout,
             &levels,
             NoiseParams { k, sigma2 },
-            &opts,
-            1,
+            &DenoiseOptions::tiles(opts, 1),
         )
         .unwrap();
 
@@ -418,8 +417,7 @@ fn frames_with_detail_restoration_equal_the_rust_api() {
             &out_layout,
             &levels,
             noise,
-            &opts,
-            1,
+            &DenoiseOptions::tiles(opts, 1),
         )
         .unwrap();
         let p = DetailRestore::default();

@@ -9,8 +9,8 @@ use clap::Args;
 use rawnr_core::bayer::{pack_region_rows, CfaPhase, FrameLayout, Levels, PixelTransform};
 use rawnr_core::format::{DType, Model, Precision};
 use rawnr_core::noise::Affine;
+use rawnr_engine::denoiser::{Cut, DenoiseOptions, Denoiser};
 use rawnr_engine::graph::{Engine, Shape};
-use rawnr_engine::tiling::Denoiser;
 
 use crate::{model, CliError, EngineArgs};
 
@@ -117,13 +117,13 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     };
     let fp = d.prepare(&layout, &levels, noise, &opts).map_err(rt)?;
     // Row-streamed stripes (native default) or square tiles.
-    let stripes = match args.engine.backend {
-        crate::Backend::Native => args.engine.stripes(&d, &layout, threads)?,
-        crate::Backend::Ort => None,
+    let cut = match args.engine.backend {
+        crate::Backend::Native => args.engine.cut(&d, &layout, threads)?,
+        crate::Backend::Ort => Cut::Tiles(opts),
     };
-    let streamed = match &stripes {
-        Some(so) => Some(d.prepare_streamed(&layout, so).map_err(rt)?),
-        None => None,
+    let streamed = match &cut {
+        Cut::Stripes(so) => Some(d.prepare_streamed(&layout, so).map_err(rt)?),
+        Cut::Tiles(_) => None,
     };
     // Arithmetic of the tiles or stripes actually run (halo overlap included).
     let mut shapes = vec![Shape::default(); m.n_values()];
@@ -156,26 +156,15 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     for i in 0..=args.runs.max(1) {
         let t0 = Instant::now();
         match args.engine.backend {
-            crate::Backend::Native => match &stripes {
-                Some(so) => d
-                    .denoise_streamed(
-                        &input,
-                        &layout,
-                        &mut out,
-                        &layout,
-                        &levels,
-                        noise,
-                        so,
-                        threads,
-                        &|_, _| {},
-                    )
-                    .map_err(rt)?,
-                None => d
-                    .denoise(
-                        &input, &layout, &mut out, &layout, &levels, noise, &opts, threads,
-                    )
-                    .map_err(rt)?,
-            },
+            crate::Backend::Native => {
+                let run = DenoiseOptions {
+                    cut,
+                    threads,
+                    progress: None,
+                };
+                d.denoise(&input, &layout, &mut out, &layout, &levels, noise, &run)
+                    .map_err(rt)?
+            }
             #[cfg(feature = "ort")]
             crate::Backend::Ort => {
                 let net = ort_net
@@ -191,8 +180,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
                     &|_, _| {},
                 )
                 .map_err(|e| match e {
-                    rawnr_engine::tiling::ViaError::Runtime(source) => rt(source),
-                    rawnr_engine::tiling::ViaError::Backend(e) => {
+                    rawnr_engine::denoiser::ViaError::Runtime(source) => rt(source),
+                    rawnr_engine::denoiser::ViaError::Backend(e) => {
                         CliError::Usage(format!("ONNX Runtime: {e}"))
                     }
                 })?
@@ -569,7 +558,10 @@ fn profile_nodes(
         }
         nodes.push(NodeTime {
             node: i,
-            shapes: (plan.shapes[m.node(i).inputs[0] as usize], plan.shapes[i + len]),
+            shapes: (
+                plan.shapes[m.node(i).inputs[0] as usize],
+                plan.shapes[i + len],
+            ),
             time: ClassTime {
                 class: class.clone(),
                 secs: time,

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::{InputConvention, NoiseChannels};
 use rawnr_core::noise::ChannelNoise;
+use rawnr_engine::denoiser::Denoiser;
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::Denoiser;
 use rawnr_io::profile::NoiseProfile;
 use rawnr_quality::{psnr, ssim_bayer, CleanFrame};
 

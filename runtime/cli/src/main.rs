@@ -20,8 +20,8 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::noise::{ChannelNoise, NoiseParams};
+use rawnr_engine::denoiser::{Cut, DenoiseOptions, Denoiser, StripeOptions, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, StripeOptions, TileOptions};
 use rawnr_io::profile::NoiseProfile;
 use rawnr_io::{dng, pgm, preview};
 
@@ -125,26 +125,16 @@ pub fn run_backend(
     };
     let threads = args.threads();
     match args.backend {
-        Backend::Native => match args.stripes(denoiser, layout, threads)? {
-            Some(so) => denoiser
-                .denoise_streamed(
-                    input, layout, output, layout, levels, noise, &so, threads, on_band,
-                )
-                .map_err(rt),
-            None => denoiser
-                .denoise_observed(
-                    input,
-                    layout,
-                    output,
-                    layout,
-                    levels,
-                    noise,
-                    &args.tiles(denoiser, threads)?,
-                    threads,
-                    on_band,
-                )
-                .map_err(rt),
-        },
+        Backend::Native => {
+            let opts = DenoiseOptions {
+                cut: args.cut(denoiser, layout, threads)?,
+                threads,
+                progress: Some(on_band),
+            };
+            denoiser
+                .denoise(input, layout, output, layout, levels, noise, &opts)
+                .map_err(rt)
+        }
         #[cfg(feature = "ort")]
         Backend::Ort => {
             let fp = denoiser
@@ -173,8 +163,8 @@ pub fn run_backend(
                     on_band,
                 )
                 .map_err(|e| match e {
-                    rawnr_engine::tiling::ViaError::Runtime(source) => rt(source),
-                    rawnr_engine::tiling::ViaError::Backend(e) => {
+                    rawnr_engine::denoiser::ViaError::Runtime(source) => rt(source),
+                    rawnr_engine::denoiser::ViaError::Backend(e) => {
                         CliError::Usage(format!("ONNX Runtime: {e}"))
                     }
                 })
@@ -414,6 +404,20 @@ impl EngineArgs {
             }
             stripes += threads;
         }
+    }
+
+    /// The cut a native run takes: [`EngineArgs::stripes`] where they apply, else
+    /// [`EngineArgs::tiles`].
+    pub fn cut(
+        &self,
+        d: &Denoiser<'_>,
+        layout: &FrameLayout,
+        threads: usize,
+    ) -> Result<Cut, CliError> {
+        Ok(match self.stripes(d, layout, threads)? {
+            Some(s) => Cut::Stripes(s),
+            None => Cut::Tiles(self.tiles(d, threads)?),
+        })
     }
 
     /// Tile options: `--tile`, shrunk until `threads` workers' scratch fits `--scratch-mib`;

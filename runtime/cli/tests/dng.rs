@@ -9,8 +9,8 @@ use std::process::Command;
 
 use rawnr_core::format::Model;
 use rawnr_core::noise::{ChannelNoise, NoiseParams};
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -108,8 +108,7 @@ fn expected(input: &Path, noise: impl Into<ChannelNoise>) -> Vec<u16> {
         &layout,
         &f.levels,
         noise,
-        &TileOptions::default(),
-        2,
+        &DenoiseOptions::tiles(TileOptions::default(), 2),
     )
     .unwrap();
     // Then detail restoration, on by default in the CLI.

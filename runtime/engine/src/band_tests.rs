@@ -11,8 +11,8 @@ use rawnr_core::builder::{ConvSpec, ModelBuilder};
 use rawnr_core::format::{Activation, Model};
 use rawnr_core::noise::NoiseParams;
 
+use crate::denoiser::{Denoiser, TileOptions};
 use crate::graph::{Engine, Shape};
-use crate::tiling::{Denoiser, TileOptions};
 
 /// A small random model with a stride-2 stage (size multiple 2) and a global residual.
 fn small_model(rng: &mut impl Rng) -> Vec<u8> {

@@ -1,12 +1,12 @@
 //! From a node to its kernel call, in one place for every path that runs nodes: the whole-plane
-//! node loop ([`crate::graph`]), the fused bands ([`crate::fuse`]) and the row-streamed calls
-//! ([`crate::stream`]). Here a node gets its class ([`NodeClass`]: which kernel family runs it),
-//! its operands read from the model once per call ([`ConvOperands`], [`EltOperands`]), its
-//! inputs as typed planes ([`Plane`]) and its output as the kernels take it
-//! ([`kernel_output`]); the calls on plane windows ([`Engine::pointwise`],
-//! [`Engine::depthwise_channel`], [`Engine::eltwise_rows`]) and on whole planes
-//! ([`Engine::exec_node`]) are the only places the engine calls a convolution or element-wise
-//! kernel outside the ring-aware streamed kernels (`stream/call.rs`).
+//! node loop ([`crate::graph`]), the fused bands of separable blocks (`fuse.rs`) and the
+//! row-streamed calls ([`crate::stream`]). Here a node gets its class ([`NodeClass`]: which
+//! kernel family runs it), its operands read from the model once per call (`ConvOperands`,
+//! `EltOperands`), its inputs as typed planes (`Plane`) and its output as the kernels take it
+//! (`kernel_output`). The calls on plane windows (`Engine::pointwise`,
+//! `Engine::depthwise_channel`, `Engine::eltwise_rows`) and on whole planes
+//! (`Engine::exec_node`) are the only places the engine calls a convolution or element-wise
+//! kernel, apart from the ring-aware streamed kernels (`stream/call.rs`).
 
 use core::ops::{Bound, Range, RangeBounds};
 

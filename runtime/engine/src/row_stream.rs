@@ -1,9 +1,10 @@
 //! Row-streamed denoising driven by its caller, as a line buffer is: raw rows go in as the
 //! sensor reads them out, denoised rows come out as soon as the network's vertical reach
 //! allows, no row is computed twice, and the result is bit-identical to
-//! [`Denoiser::denoise_streamed`] with the same stripe options.
+//! [`Denoiser::denoise`] with the same stripe options ([`Cut::Stripes`](crate::denoiser::Cut::Stripes)).
 //!
-//! The frame is cut into vertical stripes as [`Denoiser::denoise_streamed`] cuts it. A
+//! The frame is cut into vertical stripes as [`Denoiser::denoise`] cuts it for
+//! [`Cut::Stripes`](crate::denoiser::Cut::Stripes). A
 //! [`RowStream`] runs some of them (a part: `part` of `parts`, so the caller's threads can each
 //! run one part of every frame into one output), each stripe with its own rings and all
 //! advancing together: once the rows pushed cover the next schedule sweep's input, that sweep
@@ -17,9 +18,9 @@ use rawnr_core::bayer::{pack_region_rows, unpack_region, FrameLayout, Levels, Pi
 use rawnr_core::noise::ChannelNoise;
 use rawnr_core::Error;
 
+use crate::denoiser::{Denoiser, StripeOptions, Tile};
 use crate::graph::Engine;
 use crate::stream::{StreamCursor, StreamPlan};
-use crate::tiling::{Denoiser, StripeOptions, Tile};
 
 /// Element counts of the buffers a [`RowStream`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,7 @@ pub struct RowStream<'m> {
 impl<'m> Denoiser<'m> {
     /// A row stream over frames of `layout`'s size (its stride is ignored: every push gives
     /// its own) with `levels` and `noise`, cut into stripes by `opts` as
-    /// [`Denoiser::denoise_streamed`] cuts it, running part `part` of `parts` (contiguous
+    /// [`Denoiser::denoise`] cuts it for stripes, running part `part` of `parts` (contiguous
     /// runs of stripes; `parts` at most the number of stripes,
     /// [`Denoiser::stream_stripes`]).
     pub fn row_stream(

@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use rawnr_core::bayer::{CfaPhase, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 use rawnr_quality::CleanFrame;
 
 use crate::{calibrate_frame, Calibration, QuantError, RangeMethod};

@@ -10,7 +10,7 @@
 //!   the model output and is not a convolution (PMRID's global residual add) stays f32, and the
 //!   convolution feeding it dequantizes in its output stage.
 //! - [`quantize_int8_banded`]: the same with one calibration per noise band (ranges of the
-//!   noise transform's gain, [`rawnr_engine::tiling::Denoiser::noise_gain`]): one set of
+//!   noise transform's gain, [`rawnr_engine::denoiser::Denoiser::noise_gain`]): one set of
 //!   weights, activation ranges and biases per band, joined into one model (format version 3)
 //!   whose runtime picks the band from each frame's noise; [`bands`] calibrates every band
 //!   over a sensor's operating range.
@@ -22,8 +22,8 @@ use rawnr_core::bayer::{FrameLayout, Levels};
 use rawnr_core::builder::{aligned_words, ConvSpec, ConvWeights, ModelBuilder, ValueId};
 use rawnr_core::format::{Activation, DType, Model, OpKind, ValueQuant, ValueType, NO_TENSOR};
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{Denoiser, TileOptions, ViaError};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions, ViaError};
 
 /// Errors of quantization.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use rawnr_core::bayer::{CfaPhase, Levels};
 use rawnr_core::format::Model;
+use rawnr_engine::denoiser::TileOptions;
 use rawnr_engine::file::ModelFile;
-use rawnr_engine::tiling::TileOptions;
 use rawnr_quality::CleanFrame;
 use rawnr_quant::bands::{
     calibrate_bands, calibration_dead_leaves, noise_cases, BandEdges, DEAD_LEAVES_SEED,

@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser as Tiler, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser as Tiler, TileOptions};
 use rawnr_train::model::{Denoiser, ExportMeta, ModelConfig, PmridConfig, UnetConfig};
 
 fn configs() -> Vec<ModelConfig> {
@@ -158,7 +158,15 @@ fn tiled_output_equals_whole_frame_with_the_exported_halo() {
     let run = |opts: &TileOptions| {
         let mut out = vec![0u16; w * h];
         tiler
-            .denoise(&input, &layout, &mut out, &layout, &levels, noise, opts, 1)
+            .denoise(
+                &input,
+                &layout,
+                &mut out,
+                &layout,
+                &levels,
+                noise,
+                &DenoiseOptions::tiles(*opts, 1),
+            )
             .unwrap();
         out
     };

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use rawnr_core::bayer::{CfaPhase, FrameLayout, Levels};
 use rawnr_core::format::Model;
 use rawnr_core::noise::NoiseParams;
+use rawnr_engine::denoiser::{DenoiseOptions, Denoiser, TileOptions};
 use rawnr_engine::graph::Engine;
-use rawnr_engine::tiling::{Denoiser, TileOptions};
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
@@ -217,8 +217,7 @@ pub fn rust_denoise(
         &layout,
         &levels,
         noise,
-        &opts,
-        2,
+        &DenoiseOptions::tiles(opts, 2),
     )
     .unwrap();
     Frame {

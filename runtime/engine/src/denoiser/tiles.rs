@@ -1,11 +1,8 @@
-//! Tiled denoising of Bayer frames.
-//!
-//! The frame is packed into 4 planes (`ceil(H/2) x ceil(W/2)`), padded by edge replication up to
-//! the model's size multiple `M`, and cut into square tiles whose origins are multiples of `M`.
-//! Each tile is run with a halo (also a multiple of `M`, clipped at the padded frame's border),
-//! and only its centre is written back. Because the tile grid is aligned to every stride of the
-//! network and tiles at the border stop exactly where the padded frame stops, a halo of at least
-//! the receptive field gives bitwise the output of one whole-frame pass.
+//! Square tiles: the frame's packed planes cut into tiles whose origins are multiples of the
+//! model's size multiple, each run with a halo (clipped at the padded frame's border) as whole
+//! planes; only each tile's centre is written back. Because the grid is aligned to every
+//! stride of the network and border tiles stop exactly where the padded frame stops, a halo of
+//! at least the receptive field gives bitwise the output of one whole-frame pass.
 
 #[cfg(feature = "alloc")]
 use alloc::vec;
@@ -13,15 +10,17 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use rawnr_core::bayer::{pack_region_rows, unpack_region, FrameLayout, Levels, PixelTransform};
-use rawnr_core::format::{InputConvention, NoiseChannels, NoiseConditioning};
-use rawnr_core::noise::{Affine, ChannelNoise, NoiseParams};
+use rawnr_core::noise::ChannelNoise;
 use rawnr_core::Error;
 
+#[cfg(feature = "std")]
+use super::run_workers;
+#[cfg(feature = "alloc")]
+use super::scratch_vec;
+use super::Denoiser;
 #[cfg(feature = "alloc")]
 use crate::graph::Plan;
 use crate::graph::{AsPlan, Engine, PlanRef, Shape};
-#[cfg(feature = "alloc")]
-use crate::stream::StreamPlan;
 
 /// Errors of [`Denoiser::denoise_via`]: the runtime's own, or the backend's.
 #[derive(Debug)]
@@ -61,58 +60,6 @@ impl Default for TileOptions {
         TileOptions {
             tile: 256,
             halo: None,
-        }
-    }
-}
-
-/// How to cut a frame into stripes for row-streamed denoising
-/// ([`Denoiser::denoise_streamed`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StripeOptions {
-    /// Stripe width in packed pixels, without the halo (rounded up to the size multiple).
-    pub width: usize,
-    /// Horizontal halo in packed pixels (rounded up to the size multiple); `None` takes the
-    /// model's.
-    pub halo: Option<usize>,
-    /// Input rows each streaming step adds (the rings hold a few steps' rows).
-    pub step: usize,
-    /// Fewest rows a node computes per call (more rows per call run the kernels faster; the
-    /// rings grow with it).
-    pub min_rows: usize,
-}
-
-impl Default for StripeOptions {
-    fn default() -> Self {
-        StripeOptions {
-            width: 512,
-            halo: None,
-            step: 8,
-            min_rows: 1,
-        }
-    }
-}
-
-impl StripeOptions {
-    /// The tile grid's options of these stripes: each stripe is a full-height tile of
-    /// `width` columns with the halo at its sides.
-    pub(crate) fn tiles(&self) -> TileOptions {
-        TileOptions {
-            tile: self.width,
-            halo: self.halo,
-        }
-    }
-
-    /// The defaults for `model`: a model with int8 parts (any `u8` value) streams 4 input rows
-    /// per step and computes at least 2 rows per call, an f32 one 8 and 1. Measured in one
-    /// process (PMRID, two 2336x1024 stripes on 2 threads, fastest of 7 alternating runs):
-    /// int8 step 8 -> 4 875-914 -> 792-805 ms (its rings, a quarter of f32's per row, then
-    /// stay nearer the cores' L2), min_rows 1 -> 2 5% faster; f32 no faster either way.
-    pub fn for_model(model: &rawnr_core::format::Model<'_>) -> Self {
-        let (step, min_rows) = if model.is_int8() { (4, 2) } else { (8, 1) };
-        StripeOptions {
-            step,
-            min_rows,
-            ..Self::default()
         }
     }
 }
@@ -230,17 +177,11 @@ impl TileGrid {
     }
 }
 
-/// Denoises Bayer frames with one model.
-#[derive(Debug, Clone)]
-pub struct Denoiser<'m> {
-    engine: Engine<'m>,
-    input: InputConvention,
-}
-
 /// The plan storage [`FramePlan`] holds by default: the owned [`Plan`] with `alloc`, a
 /// [`PlanRef`] in caller memory without it.
 #[cfg(feature = "alloc")]
 pub type DefaultPlan = Plan;
+
 /// The plan storage [`FramePlan`] holds by default: the owned `Plan` with `alloc`, a
 /// [`PlanRef`] in caller memory without it.
 #[cfg(not(feature = "alloc"))]
@@ -327,44 +268,6 @@ impl<P: AsPlan> FramePlan<P> {
 }
 
 impl<'m> Denoiser<'m> {
-    /// A denoiser for a validated model, with the input convention the model declares.
-    pub fn new(engine: Engine<'m>) -> Self {
-        let input = engine.model().info().input;
-        Denoiser { engine, input }
-    }
-
-    /// The same denoiser with another input convention than the model declares (for
-    /// measuring the choices, `denoise-raw eval`); results then differ from the model's.
-    pub fn with_input_convention(self, input: InputConvention) -> Self {
-        Denoiser { input, ..self }
-    }
-
-    /// The input convention in effect.
-    pub fn input_convention(&self) -> InputConvention {
-        self.input
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> &Engine<'m> {
-        &self.engine
-    }
-
-    /// Noise parameters at `iso` from the model's default profile.
-    pub fn default_noise(&self, iso: f32) -> Result<NoiseParams, Error> {
-        self.engine.model().info().default_noise.at(iso)
-    }
-
-    /// The normalised-domain transform applied before the network for noise `noise`.
-    pub fn noise_transform(&self, noise: NoiseParams) -> Result<Affine, Error> {
-        let info = self.engine.model().info();
-        match info.noise {
-            NoiseConditioning::None => Ok(Affine::IDENTITY),
-            NoiseConditioning::KSigma { anchor_iso } => {
-                Affine::k_sigma(noise, info.default_noise.at(anchor_iso)?)
-            }
-        }
-    }
-
     /// Prepares a run on frames of `layout`'s size: grid, transforms and memory plan.
     #[cfg(feature = "alloc")]
     pub fn prepare(
@@ -418,209 +321,6 @@ impl<'m> Denoiser<'m> {
             plan,
             band: self.noise_band(&noise)?,
         })
-    }
-
-    /// The tile (or stripe) grid of frames of `layout`'s size.
-    pub(crate) fn frame_grid(
-        &self,
-        layout: &FrameLayout,
-        opts: &TileOptions,
-    ) -> Result<TileGrid, Error> {
-        if layout.width < 2 || layout.height < 2 {
-            return Err(Error::BadFrame("a Bayer frame needs at least 2x2 pixels"));
-        }
-        let info = self.engine.model().info();
-        TileGrid::new(
-            layout.packed_height(),
-            layout.packed_width(),
-            info.size_multiple as usize,
-            opts,
-            info.halo as usize,
-        )
-    }
-
-    /// Errors unless the network output of a plan's value `shapes` has the size `input` of
-    /// its input.
-    fn check_output_size(&self, shapes: &[Shape], input: (usize, usize)) -> Result<(), Error> {
-        let v = self.engine.model().info().output_value;
-        let out = shapes[v as usize];
-        if (out.h, out.w) != input {
-            return Err(Error::ShapeMismatch {
-                node: v,
-                reason: "network output size differs from its input",
-            });
-        }
-        Ok(())
-    }
-
-    /// The pixel transforms before and after the network for `levels` and `noise`, as the
-    /// model's input convention says (pooled or per-plane noise, clipping below black).
-    pub(crate) fn transforms(
-        &self,
-        levels: &Levels,
-        noise: &ChannelNoise,
-    ) -> Result<(PixelTransform, PixelTransform), Error> {
-        let info = self.engine.model().info();
-        let t = self.plane_transforms(noise)?;
-        let forward = PixelTransform::forward_channels(levels, &t, info.input_scale);
-        Ok((
-            if self.input.clip_below_black {
-                forward.clipped_below_black(levels)
-            } else {
-                forward
-            },
-            PixelTransform::inverse_channels(levels, &t, info.input_scale),
-        ))
-    }
-
-    /// What a streamed run of frames with `levels` and `noise` runs with: the forward and
-    /// inverse pixel transforms and the engine at the noise's band.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn stream_tuning(
-        &self,
-        levels: &Levels,
-        noise: &ChannelNoise,
-    ) -> Result<(PixelTransform, PixelTransform, Engine<'m>), Error> {
-        let (forward, inverse) = self.transforms(levels, noise)?;
-        let engine = self.engine.at_noise_band(self.noise_band(noise)?)?;
-        Ok((forward, inverse, engine))
-    }
-
-    /// The noise transform of each plane under the input convention (pooled or per plane).
-    fn plane_transforms(&self, noise: &ChannelNoise) -> Result<[Affine; 4], Error> {
-        let noise = match self.input.noise_channels {
-            NoiseChannels::PerPlane => *noise,
-            NoiseChannels::Pooled => noise.pooled().into(),
-        };
-        let mut t = [Affine::IDENTITY; 4];
-        for (tc, &n) in t.iter_mut().zip(&noise.0) {
-            *tc = self.noise_transform(n)?;
-        }
-        Ok(t)
-    }
-
-    /// The model's noise band for frames with `noise`: the band of the mean gain of the four
-    /// planes' noise transforms ([`rawnr_core::format::Model::noise_band_for_gain`]; always 0
-    /// for a model without bands).
-    pub fn noise_band(&self, noise: &ChannelNoise) -> Result<usize, Error> {
-        let m = self.engine.model();
-        if m.noise_bands() == 1 {
-            return Ok(0);
-        }
-        Ok(m.noise_band_for_gain(self.noise_gain(noise)?))
-    }
-
-    /// The key of the noise bands: the mean gain of the four planes' noise transforms for
-    /// `noise` under the input convention (1 without noise conditioning; for a k-sigma model
-    /// `k_anchor / k`, above 1 for frames less noisy than the anchor).
-    pub fn noise_gain(&self, noise: &ChannelNoise) -> Result<f32, Error> {
-        let t = self.plane_transforms(noise)?;
-        Ok((t.iter().map(|a| a.gain).sum::<f64>() / 4.0) as f32)
-    }
-
-    /// The stripe grid and stream plan of a row-streamed run over frames of `layout`'s size
-    /// (see [`Denoiser::denoise_streamed`]).
-    #[cfg(feature = "alloc")]
-    pub fn prepare_streamed(
-        &self,
-        layout: &FrameLayout,
-        opts: &StripeOptions,
-    ) -> Result<(TileGrid, StreamPlan), Error> {
-        let grid = self.frame_grid(layout, &opts.tiles())?;
-        let plan =
-            self.engine
-                .stream_plan(grid.padded_h, grid.max_region_w, opts.step, opts.min_rows)?;
-        self.check_output_size(&plan.shapes, plan.input)?;
-        let v = self.engine.model().info().output_value;
-        if plan.shapes[0].c != 4 || plan.shapes[v as usize].c != 4 {
-            return Err(Error::ShapeMismatch {
-                node: v,
-                reason: "network input or output is not 4 planes",
-            });
-        }
-        Ok((grid, plan))
-    }
-
-    /// Denoises `input` into `output` row-streamed: the frame is cut into vertical stripes
-    /// (`opts.width` packed columns plus a horizontal halo), and each stripe runs from top to
-    /// bottom with every network value held as a ring of rows ([`crate::stream`]), so no row is
-    /// computed twice and there is no vertical halo: down each stripe the result equals one
-    /// pass over the whole frame's height bit for bit (and the whole frame exactly when one
-    /// stripe covers it or the halo covers the receptive field). Stripes are spread over
-    /// `threads` threads, each with its own scratch ([`StreamPlan::scratch_len`]).
-    /// `on_rows(done, total)` reports progress in packed rows of all stripes.
-    #[cfg(feature = "std")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn denoise_streamed(
-        &self,
-        input: &[u16],
-        layout: &FrameLayout,
-        output: &mut [u16],
-        out_layout: &FrameLayout,
-        levels: &Levels,
-        noise: impl Into<ChannelNoise>,
-        opts: &StripeOptions,
-        threads: usize,
-        on_rows: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<(), Error> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Mutex;
-        levels.validate()?;
-        Self::check_output(layout, input, out_layout, output)?;
-        let (grid, plan) = self.prepare_streamed(layout, opts)?;
-        let noise = noise.into();
-        let (forward, inverse, engine) = self.stream_tuning(levels, &noise)?;
-        // A stripe is a full-height "tile row 0" tile of the grid.
-        let stripes: Vec<Tile> = grid.band_tiles(0).collect();
-        let total = stripes.len() * grid.padded_h;
-        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let output = Mutex::new(output);
-        let white = levels.white;
-        let worker = || -> Result<(), Error> {
-            let mut scratch = scratch_vec(plan.scratch_len)?;
-            loop {
-                let Some(t) = stripes.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    return Ok(());
-                };
-                let (_, cx, _, cw) = t.core;
-                let (_, rx, _, rw) = t.region;
-                engine.run_streamed(
-                    &plan,
-                    rw,
-                    &mut scratch,
-                    &mut |r0, r1, planes| {
-                        pack_region_rows(input, 0, layout, &forward, r0, rx, r1 - r0, rw, planes)
-                    },
-                    &mut |r0, r1, planes| {
-                        if r0 < grid.packed_h {
-                            let mut out = output
-                                .lock()
-                                .map_err(|_| Error::BadFrame("a worker thread failed"))?;
-                            unpack_region(
-                                planes,
-                                r1 - r0,
-                                rw,
-                                0,
-                                cx - rx,
-                                &inverse,
-                                white,
-                                r0,
-                                cx,
-                                r1.min(grid.packed_h) - r0,
-                                cw,
-                                &mut out,
-                                out_layout,
-                                0,
-                            )?;
-                        }
-                        on_rows(done.fetch_add(r1 - r0, Ordering::Relaxed) + r1 - r0, total);
-                        Ok(())
-                    },
-                )?;
-            }
-        };
-        let workers = threads.clamp(1, stripes.len().max(1));
-        run_workers(workers, worker)
     }
 
     /// Denoises one band of tiles (tile row `row`) into `band`, which holds the output frame's
@@ -761,24 +461,6 @@ impl<'m> Denoiser<'m> {
         Ok(())
     }
 
-    fn check_output(
-        layout: &FrameLayout,
-        input: &[u16],
-        out_layout: &FrameLayout,
-        output: &[u16],
-    ) -> Result<(), Error> {
-        layout.validate(input.len())?;
-        out_layout.validate(output.len())?;
-        if (layout.width, layout.height, layout.cfa)
-            != (out_layout.width, out_layout.height, out_layout.cfa)
-        {
-            return Err(Error::BadFrame(
-                "output frame differs from the input in size or CFA",
-            ));
-        }
-        Ok(())
-    }
-
     /// Denoises `input` into `output` on the calling thread with caller memory: `scratch` must
     /// hold [`FramePlan::scratch_len`] elements and `shapes` [`rawnr_core::format::Model::n_values`].
     #[allow(clippy::too_many_arguments)]
@@ -807,39 +489,11 @@ impl<'m> Denoiser<'m> {
         Ok(())
     }
 
-    /// Denoises `input` into `output`, allocating one scratch arena per worker. With `std`,
-    /// tile rows are spread over `threads` threads; without it `threads` is ignored.
+    /// [`Denoiser::denoise`] with tiles: `on_band(done, total)` is called after each band of
+    /// tiles (from worker threads).
     #[cfg(feature = "alloc")]
     #[allow(clippy::too_many_arguments)]
-    pub fn denoise(
-        &self,
-        input: &[u16],
-        layout: &FrameLayout,
-        output: &mut [u16],
-        out_layout: &FrameLayout,
-        levels: &Levels,
-        noise: impl Into<ChannelNoise>,
-        opts: &TileOptions,
-        threads: usize,
-    ) -> Result<(), Error> {
-        self.denoise_observed(
-            input,
-            layout,
-            output,
-            out_layout,
-            levels,
-            noise,
-            opts,
-            threads,
-            &|_, _| {},
-        )
-    }
-
-    /// [`Denoiser::denoise`] that calls `on_band(done, total)` after each band of tiles (for
-    /// progress reporting; called from worker threads).
-    #[cfg(feature = "alloc")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn denoise_observed(
+    pub(super) fn denoise_tiles(
         &self,
         input: &[u16],
         layout: &FrameLayout,
@@ -926,40 +580,6 @@ impl<'m> Denoiser<'m> {
             }
         })
     }
-}
-
-/// A zeroed scratch arena of `len` f32s, or [`Error::ScratchTooLarge`] where the allocator
-/// refuses (a hostile model's plan can ask for more than the machine has: an error, not an
-/// abort).
-#[cfg(feature = "alloc")]
-fn scratch_vec(len: usize) -> Result<Vec<f32>, Error> {
-    let too_large = Error::ScratchTooLarge {
-        bytes: len.saturating_mul(4),
-    };
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| too_large)?;
-    v.resize(len, 0.0);
-    Ok(v)
-}
-
-/// Runs `worker` on `n` scoped threads (on the calling thread when `n` is 1) and returns the
-/// first error, a panicking worker being one.
-#[cfg(feature = "std")]
-fn run_workers(n: usize, worker: impl Fn() -> Result<(), Error> + Sync) -> Result<(), Error> {
-    if n <= 1 {
-        return worker();
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n).map(|_| s.spawn(&worker)).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or(Err(Error::BadFrame("a worker thread panicked")))
-            })
-            .collect::<Result<Vec<()>, Error>>()
-            .map(|_| ())
-    })
 }
 
 /// Splits an output frame into one band of rows per tile row: tile row `i` produces packed rows
