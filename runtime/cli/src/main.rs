@@ -276,7 +276,7 @@ pub struct NoiseArgs {
     /// ISO (overrides the file's; selects the noise level from the noise profile).
     #[arg(long)]
     pub iso: Option<f32>,
-    /// Noise profile file (JSON curves k(ISO), sigma^2(ISO); see the README).
+    /// Noise profile file (JSON curves k(ISO), sigma^2(ISO); see `docs/cli.md`).
     #[arg(long)]
     pub noise_profile: Option<PathBuf>,
     /// Shot-noise gain k in normalised units (overrides the ISO profile; needs --noise-sigma2).
