@@ -364,18 +364,7 @@ impl<'m> Engine<'m> {
         let k = &self.kernels;
         match (c.weights, input) {
             (ConvWeights::I8(p), Plane::U8(x)) => {
-                let s = ConvShape {
-                    in_c,
-                    in_h: 1,
-                    in_w: pixels,
-                    out_c,
-                    k_h: 1,
-                    k_w: 1,
-                    stride_h: 1,
-                    stride_w: 1,
-                    pad: [0; 4],
-                    groups: 1,
-                };
+                let s = ConvShape::pointwise(in_c, out_c, 1, pixels);
                 (k.qconv1x1)(&s, &p, x, kernel_output(ty_out, c.act, out, dst));
             }
             (ConvWeights::F32 { weight, bias }, Plane::F32(x)) if ty_out == ValueType::F32 => {

@@ -282,18 +282,7 @@ fn main() {
             out_c: co,
             pixels: hw,
         };
-        let s = ConvShape {
-            in_c: ci,
-            in_h: h,
-            in_w: h,
-            out_c: co,
-            k_h: 1,
-            k_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            pad: [0; 4],
-            groups: 1,
-        };
+        let s = ConvShape::pointwise(ci, co, h, h);
         let x = vec![0.5f32; ci * hw];
         let w = vec![0.01f32; ci * co];
         let b = vec![0.1f32; co];

@@ -500,6 +500,23 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// The pointwise convolution (1x1, stride 1, unpadded, one group) of `in_c` planes of
+    /// `in_h x in_w` to `out_c` planes.
+    pub fn pointwise(in_c: usize, out_c: usize, in_h: usize, in_w: usize) -> Self {
+        ConvShape {
+            in_c,
+            in_h,
+            in_w,
+            out_c,
+            k_h: 1,
+            k_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            pad: [0; 4],
+            groups: 1,
+        }
+    }
+
     /// A pointwise convolution: 1x1 kernel, stride 1, no padding, one group (the `conv1x1`
     /// kernels' shapes).
     pub fn is_pointwise(&self) -> bool {

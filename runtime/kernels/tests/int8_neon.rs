@@ -183,18 +183,7 @@ fn check(f: QConvFn, s: &ConvShape, outs: &[Out], seed: u64, what: &str) -> usiz
 }
 
 fn pointwise(in_c: usize, out_c: usize, h: usize, w: usize) -> ConvShape {
-    ConvShape {
-        in_c,
-        in_h: h,
-        in_w: w,
-        out_c,
-        k_h: 1,
-        k_w: 1,
-        stride_h: 1,
-        stride_w: 1,
-        pad: [0; 4],
-        groups: 1,
-    }
+    ConvShape::pointwise(in_c, out_c, h, w)
 }
 
 fn depthwise(

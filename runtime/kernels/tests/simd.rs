@@ -140,18 +140,7 @@ fn conv1x1_matches_reference_on_random_shapes() {
         generic::conv1x1(&s, &x, &w, &b, act, &mut want);
         // The generic 1x1 is itself checked against the general convolution.
         let mut via_conv = vec![0f32; out_c * pixels];
-        let cs = ConvShape {
-            in_c,
-            in_h: 1,
-            in_w: pixels,
-            out_c,
-            k_h: 1,
-            k_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            pad: [0; 4],
-            groups: 1,
-        };
+        let cs = ConvShape::pointwise(in_c, out_c, 1, pixels);
         generic::conv2d(&cs, &x, &w, &b, act, &mut via_conv);
         assert_eq!(want, via_conv);
         let mut got = vec![f32::NAN; out_c * pixels];

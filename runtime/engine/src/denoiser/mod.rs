@@ -101,6 +101,21 @@ pub struct Denoiser<'m> {
     input: InputConvention,
 }
 
+/// One frame run of [`Denoiser::denoise`], its frames checked: what the tile and stripe runs
+/// take.
+#[cfg(feature = "alloc")]
+pub(super) struct FrameJob<'a, 'o> {
+    input: &'a [u16],
+    layout: &'a FrameLayout,
+    output: &'o mut [u16],
+    out_layout: &'a FrameLayout,
+    levels: &'a Levels,
+    noise: ChannelNoise,
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    threads: usize,
+    progress: &'a Progress<'a>,
+}
+
 impl<'m> Denoiser<'m> {
     /// A denoiser for a validated model, with the input convention the model declares.
     pub fn new(engine: Engine<'m>) -> Self {
@@ -157,33 +172,22 @@ impl<'m> Denoiser<'m> {
         noise: impl Into<ChannelNoise>,
         opts: &DenoiseOptions<'_>,
     ) -> Result<(), Error> {
-        let noise = noise.into();
+        Self::check_output(layout, input, out_layout, output)?;
         let quiet = |_: usize, _: usize| {};
-        let progress = opts.progress.unwrap_or(&quiet);
+        let job = FrameJob {
+            input,
+            layout,
+            output,
+            out_layout,
+            levels,
+            noise: noise.into(),
+            threads: opts.threads,
+            progress: opts.progress.unwrap_or(&quiet),
+        };
         match &opts.cut {
-            Cut::Tiles(t) => self.denoise_tiles(
-                input,
-                layout,
-                output,
-                out_layout,
-                levels,
-                noise,
-                t,
-                opts.threads,
-                progress,
-            ),
+            Cut::Tiles(t) => self.denoise_tiles(job, t),
             #[cfg(feature = "std")]
-            Cut::Stripes(s) => self.denoise_stripes(
-                input,
-                layout,
-                output,
-                out_layout,
-                levels,
-                noise,
-                s,
-                opts.threads,
-                progress,
-            ),
+            Cut::Stripes(s) => self.denoise_stripes(job, s),
             #[cfg(not(feature = "std"))]
             Cut::Stripes(_) => Err(Error::BadInfo(
                 "row-streamed stripes need the std feature (use tiles)",

@@ -8,14 +8,12 @@ use alloc::vec::Vec;
 #[cfg(feature = "alloc")]
 use rawnr_core::bayer::FrameLayout;
 #[cfg(feature = "std")]
-use rawnr_core::bayer::{pack_region_rows, unpack_region, Levels};
-#[cfg(feature = "std")]
-use rawnr_core::noise::ChannelNoise;
+use rawnr_core::bayer::{pack_region_rows, unpack_region};
 #[cfg(feature = "alloc")]
 use rawnr_core::Error;
 
 #[cfg(feature = "std")]
-use super::{run_workers, scratch_vec, Tile};
+use super::{run_workers, scratch_vec, FrameJob, Tile};
 #[cfg(feature = "alloc")]
 use super::{Denoiser, TileGrid, TileOptions};
 #[cfg(feature = "alloc")]
@@ -108,25 +106,25 @@ impl Denoiser<'_> {
     /// `threads` threads, each with its own scratch ([`StreamPlan::scratch_len`]).
     /// `on_rows(done, total)` reports progress in packed rows of all stripes.
     #[cfg(feature = "std")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn denoise_stripes(
         &self,
-        input: &[u16],
-        layout: &FrameLayout,
-        output: &mut [u16],
-        out_layout: &FrameLayout,
-        levels: &Levels,
-        noise: impl Into<ChannelNoise>,
+        job: FrameJob<'_, '_>,
         opts: &StripeOptions,
-        threads: usize,
-        on_rows: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), Error> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
+        let FrameJob {
+            input,
+            layout,
+            output,
+            out_layout,
+            levels,
+            noise,
+            threads,
+            progress: on_rows,
+        } = job;
         levels.validate()?;
-        Self::check_output(layout, input, out_layout, output)?;
         let (grid, plan) = self.prepare_streamed(layout, opts)?;
-        let noise = noise.into();
         let (forward, inverse, engine) = self.stream_tuning(levels, &noise)?;
         // A stripe is a full-height "tile row 0" tile of the grid.
         let stripes: Vec<Tile> = grid.band_tiles(0).collect();

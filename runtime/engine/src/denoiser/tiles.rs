@@ -15,9 +15,9 @@ use rawnr_core::Error;
 
 #[cfg(feature = "std")]
 use super::run_workers;
-#[cfg(feature = "alloc")]
-use super::scratch_vec;
 use super::Denoiser;
+#[cfg(feature = "alloc")]
+use super::{scratch_vec, FrameJob};
 #[cfg(feature = "alloc")]
 use crate::graph::Plan;
 use crate::graph::{AsPlan, Engine, PlanRef, Shape};
@@ -332,9 +332,7 @@ impl<'m> Denoiser<'m> {
         input: &[u16],
         layout: &FrameLayout,
         row: usize,
-        band: &mut [u16],
-        out_layout: &FrameLayout,
-        first_row: usize,
+        (band, out_layout, first_row): (&mut [u16], &FrameLayout, usize),
         shapes: &mut [Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
@@ -482,78 +480,56 @@ impl<'m> Denoiser<'m> {
             });
         }
         for (row, (first_row, band)) in Bands::new(output, out_layout, fp.grid.tile).enumerate() {
-            self.denoise_band(
-                fp, input, layout, row, band, out_layout, first_row, shapes, scratch,
-            )?;
+            let out = (band, out_layout, first_row);
+            self.denoise_band(fp, input, layout, row, out, shapes, scratch)?;
         }
         Ok(())
     }
 
-    /// [`Denoiser::denoise`] with tiles: `on_band(done, total)` is called after each band of
-    /// tiles (from worker threads).
+    /// [`Denoiser::denoise`] with tiles: the job's progress is told after each band of tiles
+    /// (from worker threads).
     #[cfg(feature = "alloc")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn denoise_tiles(
         &self,
-        input: &[u16],
-        layout: &FrameLayout,
-        output: &mut [u16],
-        out_layout: &FrameLayout,
-        levels: &Levels,
-        noise: impl Into<ChannelNoise>,
+        job: FrameJob<'_, '_>,
         opts: &TileOptions,
-        threads: usize,
-        on_band: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), Error> {
-        let fp = self.prepare(layout, levels, noise, opts)?;
-        Self::check_output(layout, input, out_layout, output)?;
+        let fp = self.prepare(job.layout, job.levels, job.noise, opts)?;
         let n_values = self.engine.model().n_values();
         #[cfg(feature = "std")]
-        if threads > 1 && fp.grid.rows() > 1 {
-            return self.denoise_threads(&fp, input, layout, output, out_layout, threads, on_band);
+        if job.threads > 1 && fp.grid.rows() > 1 {
+            return self.denoise_threads(&fp, job);
         }
-        let _ = threads;
         let mut shapes = vec![Shape::default(); n_values];
         let mut scratch = scratch_vec(fp.scratch_len())?;
-        let bands = bands(output, out_layout, fp.grid.tile);
+        let bands = bands(job.output, job.out_layout, fp.grid.tile);
         let total = bands.len();
         for (row, (first_row, band)) in bands.into_iter().enumerate() {
+            let out = (band, job.out_layout, first_row);
             self.denoise_band(
                 &fp,
-                input,
-                layout,
+                job.input,
+                job.layout,
                 row,
-                band,
-                out_layout,
-                first_row,
+                out,
                 &mut shapes,
                 &mut scratch,
             )?;
-            on_band(row + 1, total);
+            (job.progress)(row + 1, total);
         }
         Ok(())
     }
 
     #[cfg(feature = "std")]
-    #[allow(clippy::too_many_arguments)]
-    fn denoise_threads(
-        &self,
-        fp: &FramePlan,
-        input: &[u16],
-        layout: &FrameLayout,
-        output: &mut [u16],
-        out_layout: &FrameLayout,
-        threads: usize,
-        on_band: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<(), Error> {
+    fn denoise_threads(&self, fp: &FramePlan, job: FrameJob<'_, '_>) -> Result<(), Error> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
-        let all = bands(output, out_layout, fp.grid.tile);
+        let all = bands(job.output, job.out_layout, fp.grid.tile);
         let total = all.len();
         let done = AtomicUsize::new(0);
         let work = Mutex::new(all.into_iter().enumerate());
         let n_values = self.engine.model().n_values();
-        let workers = threads.min(fp.grid.rows());
+        let workers = job.threads.min(fp.grid.rows());
         run_workers(workers, || -> Result<(), Error> {
             let mut shapes = vec![Shape::default(); n_values];
             let mut scratch = scratch_vec(fp.scratch_len())?;
@@ -565,18 +541,17 @@ impl<'m> Denoiser<'m> {
                 let Some((row, (first_row, band))) = next else {
                     return Ok(());
                 };
+                let out = (band, job.out_layout, first_row);
                 self.denoise_band(
                     fp,
-                    input,
-                    layout,
+                    job.input,
+                    job.layout,
                     row,
-                    band,
-                    out_layout,
-                    first_row,
+                    out,
                     &mut shapes,
                     &mut scratch,
                 )?;
-                on_band(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                (job.progress)(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             }
         })
     }
