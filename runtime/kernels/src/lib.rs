@@ -386,7 +386,10 @@ impl Kernels {
         #[cfg(all(target_arch = "x86_64", not(rawnr_no_simd)))]
         {
             if has_avx2() {
+                k.quantize = x86_64::avx2_eltwise::quantize;
+                k.dequantize = x86_64::avx2_eltwise::dequantize;
                 k.qadd = x86_64::avx2_eltwise::qadd;
+                k.add = x86_64::avx2_eltwise::add;
                 k.qconv1x1 = x86_64::avx2_conv1x1_i8::conv1x1;
                 k.qdepthwise = x86_64::avx2_dw_i8::depthwise;
                 k.qconv_transpose = x86_64::avx2_convt2x2_i8::conv_transpose2x2;

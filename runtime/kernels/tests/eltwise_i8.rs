@@ -59,11 +59,15 @@ fn eltwise_kernels_equal_the_reference() {
         generic_i8::quantize(&x, q, &mut a);
         k::quantize(&x, q, &mut b);
         assert_eq!(a, b, "quantize case {case}");
+        k2::quantize(&x, q, &mut b);
+        assert_eq!(a, b, "AVX2 quantize case {case}");
         let codes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
         let (mut fa, mut fb) = (vec![0f32; n], vec![0f32; n]);
         generic_i8::dequantize(&codes, q, &mut fa);
         k::dequantize(&codes, q, &mut fb);
         same_bits(&fa, &fb, "dequantize");
+        k2::dequantize(&codes, q, &mut fb);
+        same_bits(&fa, &fb, "AVX2 dequantize");
         let qb = QParams {
             scale: rng.random_range(0.01..2.0),
             zero_point: rng.random_range(0..=255),
@@ -121,5 +125,7 @@ fn eltwise_kernels_equal_the_reference() {
         generic::add(&x, &y, act, &mut fa);
         k::add(&x, &y, act, &mut fb);
         same_bits(&fa, &fb, "add");
+        k2::add(&x, &y, act, &mut fb);
+        same_bits(&fa, &fb, "AVX2 add");
     }
 }
