@@ -6,7 +6,9 @@
 
 use crate::{Act, ConvShape};
 
-fn check_len(name: &str, got: usize, needed: usize) {
+/// Panics unless a buffer of `got` elements holds `needed` (a caller bug); the length check of
+/// every kernel that takes slices.
+pub(crate) fn check_len(name: &str, got: usize, needed: usize) {
     assert!(
         got >= needed,
         "{name}: buffer of {got} elements, needs {needed}"

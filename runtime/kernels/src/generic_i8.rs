@@ -2,16 +2,10 @@
 //! int8 kernel must match exactly. Integer accumulation is exact, so any summation order gives
 //! the same result; the output stage is the one of [`OutStage`].
 
+use crate::generic::check_len;
 use crate::quant::{dequantize_one, quantize_one, OutStage, QAddParams, QConvParams, QOutput};
 use crate::quant::{QParams, QRescale};
 use crate::ConvShape;
-
-fn check_len(name: &str, got: usize, needed: usize) {
-    assert!(
-        got >= needed,
-        "{name}: buffer of {got} elements, needs {needed}"
-    );
-}
 
 /// Writes one output row of channel `oc` from its accumulators.
 fn finish_row(out: &mut QOutput<'_>, stage: &OutStage, at: usize, acc: &[i32]) {

@@ -214,6 +214,8 @@ impl<'m> Denoiser<'m> {
         )
     }
 
+    /// Errors unless `input` and `output` hold frames of their layouts and the layouts are
+    /// one frame's (see [`Denoiser::check_same_frame`]).
     fn check_output(
         layout: &FrameLayout,
         input: &[u16],
@@ -222,6 +224,11 @@ impl<'m> Denoiser<'m> {
     ) -> Result<(), Error> {
         layout.validate(input.len())?;
         out_layout.validate(output.len())?;
+        Self::check_same_frame(layout, out_layout)
+    }
+
+    /// Errors unless the output layout has the input's size and CFA (its stride may differ).
+    fn check_same_frame(layout: &FrameLayout, out_layout: &FrameLayout) -> Result<(), Error> {
         if (layout.width, layout.height, layout.cfa)
             != (out_layout.width, out_layout.height, out_layout.cfa)
         {

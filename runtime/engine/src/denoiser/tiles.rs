@@ -361,13 +361,7 @@ impl<'m> Denoiser<'m> {
         shapes: &mut [Shape],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        if (layout.width, layout.height, layout.cfa)
-            != (out_layout.width, out_layout.height, out_layout.cfa)
-        {
-            return Err(Error::BadFrame(
-                "output frame differs from the input in size or CFA",
-            ));
-        }
+        Self::check_same_frame(layout, out_layout)?;
         if (fp.grid.packed_h, fp.grid.packed_w) != (layout.packed_height(), layout.packed_width()) {
             return Err(Error::BadFrame(
                 "frame plan prepared for another frame size",

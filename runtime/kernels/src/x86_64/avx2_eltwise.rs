@@ -8,16 +8,9 @@
 use core::arch::x86_64::*;
 
 use super::avx512_eltwise::QAdd32;
+use crate::generic::check_len;
 use crate::quant::{dequantize_one, quantize_one, QAddParams, QParams, RESCALE_SHIFT};
 use crate::{generic, generic_i8, Act};
-
-/// Panics unless a buffer of `got` elements holds `needed` (a caller bug).
-fn check(name: &str, got: usize, needed: usize) {
-    assert!(
-        got >= needed,
-        "{name}: buffer of {got} elements, needs {needed}"
-    );
-}
 
 /// Sixteen `i32` lanes (two vectors, each already in `0..=255`) narrowed to bytes in element
 /// order (the saturating packs keep the values; they work within 128-bit lanes, hence the
@@ -33,7 +26,7 @@ pub fn quantize(input: &[f32], q: QParams, output: &mut [u8]) {
     if !crate::has_avx2() {
         return generic_i8::quantize(input, q, output);
     }
-    check("quantize output", output.len(), input.len());
+    check_len("quantize output", output.len(), input.len());
     let body = input.len() / 16 * 16;
     // SAFETY: AVX2 is present; lengths checked.
     #[allow(unsafe_code)]
@@ -79,7 +72,7 @@ pub fn dequantize(input: &[u8], q: QParams, output: &mut [f32]) {
     if !crate::has_avx2() {
         return generic_i8::dequantize(input, q, output);
     }
-    check("dequantize output", output.len(), input.len());
+    check_len("dequantize output", output.len(), input.len());
     let body = input.len() / 8 * 8;
     // SAFETY: AVX2 is present; lengths checked.
     #[allow(unsafe_code)]
@@ -109,8 +102,8 @@ pub fn add(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
     if !crate::has_avx2() {
         return generic::add(a, b, act, output);
     }
-    check("add b", b.len(), a.len());
-    check("add output", output.len(), a.len());
+    check_len("add b", b.len(), a.len());
+    check_len("add output", output.len(), a.len());
     let body = a.len() / 8 * 8;
     // SAFETY: AVX2 is present; lengths checked.
     #[allow(unsafe_code)]

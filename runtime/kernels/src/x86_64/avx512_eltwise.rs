@@ -7,15 +7,9 @@
 
 use core::arch::x86_64::*;
 
+use crate::generic::check_len;
 use crate::quant::{dequantize_one, lower_bound, QAddParams, QParams, RESCALE_SHIFT};
 use crate::{generic, generic_i8, Act};
-
-fn check(name: &str, got: usize, needed: usize) {
-    assert!(
-        got >= needed,
-        "{name}: buffer of {got} elements, needs {needed}"
-    );
-}
 
 /// The first `n` of 16 lanes (all of them from 16 on).
 #[inline(always)]
@@ -32,7 +26,7 @@ pub fn quantize(input: &[f32], q: QParams, output: &mut [u8]) {
     if !crate::has_avx512f() {
         return generic_i8::quantize(input, q, output);
     }
-    check("quantize output", output.len(), input.len());
+    check_len("quantize output", output.len(), input.len());
     // SAFETY: AVX-512F is present (checked above); lengths checked.
     unsafe { quantize_avx512(input, q, output) }
 }
@@ -72,7 +66,7 @@ pub fn dequantize(input: &[u8], q: QParams, output: &mut [f32]) {
     if !crate::has_avx512f() {
         return generic_i8::dequantize(input, q, output);
     }
-    check("dequantize output", output.len(), input.len());
+    check_len("dequantize output", output.len(), input.len());
     // SAFETY: AVX-512F is present; lengths checked.
     unsafe { dequantize_avx512(input, q, output) }
 }
@@ -101,8 +95,8 @@ pub fn qadd(a: &[u8], b: &[u8], p: &QAddParams, output: &mut [u8]) {
     if !crate::has_avx512f() {
         return generic_i8::qadd(a, b, p, output);
     }
-    check("qadd b", b.len(), a.len());
-    check("qadd output", output.len(), a.len());
+    check_len("qadd b", b.len(), a.len());
+    check_len("qadd output", output.len(), a.len());
     if crate::has_avx512vnni() {
         if let Some(c) = QAdd32::new(p) {
             // SAFETY: AVX-512F/BW/VNNI are present; lengths checked.
@@ -268,8 +262,8 @@ pub fn add(a: &[f32], b: &[f32], act: Act, output: &mut [f32]) {
     if !crate::has_avx512f() {
         return generic::add(a, b, act, output);
     }
-    check("add b", b.len(), a.len());
-    check("add output", output.len(), a.len());
+    check_len("add b", b.len(), a.len());
+    check_len("add output", output.len(), a.len());
     // SAFETY: AVX-512F is present; lengths checked.
     unsafe { add_avx512(a, b, act, output) }
 }
