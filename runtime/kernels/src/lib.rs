@@ -17,6 +17,12 @@ extern crate std;
 #[allow(unsafe_code)]
 pub mod aarch64;
 pub mod cpu;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(rawnr_no_simd)
+))]
+#[allow(unsafe_code)]
+mod driver;
 pub mod generic;
 pub mod generic_i8;
 mod isa;
@@ -392,6 +398,7 @@ impl Kernels {
                 k.add = x86_64::avx2_eltwise::add;
                 k.qconv1x1 = x86_64::avx2_conv1x1_i8::conv1x1;
                 k.qdepthwise = x86_64::avx2_dw_i8::depthwise;
+                k.qdepthwise_strided = Some(x86_64::avx2_dw_i8::depthwise_strided);
                 k.qconv_transpose = x86_64::avx2_convt2x2_i8::conv_transpose2x2;
                 k.qconv = x86_64::avx2_conv_i8::conv;
             }

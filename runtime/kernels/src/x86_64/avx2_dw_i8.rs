@@ -16,7 +16,7 @@ use core::arch::x86_64::*;
 
 use super::qout_i8::{probe, store8, v8, Dst, Stage};
 use crate::quant::{QConvParams, QOutput};
-use crate::ConvShape;
+use crate::{ConvShape, PlaneLayout};
 
 /// Output pixels per strip.
 pub(crate) const STRIP: usize = 128;
@@ -50,9 +50,24 @@ pub(crate) struct Strip<'a> {
     pub(crate) c0: isize,
     /// Pair entries needed per phase.
     pub(crate) len: usize,
+    /// Plane row of input row 0 (below `rows`).
+    pub(crate) first: usize,
+    /// Rows of the plane (a ring's rows; input row `y` is plane row `(first + y) mod rows`).
+    pub(crate) rows: usize,
 }
 
 impl Strip<'_> {
+    /// Plane row of input row `y` (`0 <= y < h`).
+    #[inline(always)]
+    fn plane_row(&self, y: usize) -> usize {
+        let r = self.first + y;
+        if r >= self.rows {
+            r - self.rows
+        } else {
+            r
+        }
+    }
+
     /// Builds pair row `r` (rows `r`, `r + 1`) into `dst` (`s` phases of `PHASE` entries,
     /// `len` of them rounded up to 16) with 256-bit vectors.
     #[inline(always)]
@@ -72,7 +87,9 @@ impl Strip<'_> {
         } else if self.c0 >= 0 && self.c0 + span <= self.w as isize {
             let row = |y: isize| {
                 let y = if rows_in(y) { y as usize } else { 0 };
-                self.plane.as_ptr().add(y * self.w + self.c0 as usize)
+                self.plane
+                    .as_ptr()
+                    .add(self.plane_row(y) * self.w + self.c0 as usize)
             };
             let (pa, pb) = (row(r), row(r + 1));
             for j in 0..chunks {
@@ -103,7 +120,8 @@ impl Strip<'_> {
             let lo = self.c0.max(0);
             let hi = (self.c0 + span as isize).min(self.w as isize);
             if ok && lo < hi {
-                let src = &self.plane[row as usize * self.w..][lo as usize..hi as usize];
+                let src =
+                    &self.plane[self.plane_row(row as usize) * self.w..][lo as usize..hi as usize];
                 lines[i][(lo - self.c0) as usize..(hi - self.c0) as usize].copy_from_slice(src);
             }
         }
@@ -241,13 +259,15 @@ unsafe fn block<const V: usize>(r: &Row<'_>, e0: usize) {
 
 /// The depthwise driver: per channel and strip of output columns, builds and caches pair rows
 /// and hands each output row segment to `K` (inlined into the caller's target features).
-/// Caller: shape supported and buffers checked as in [`depthwise`].
+/// Planes are laid out as `l` says (input rows may wrap like a ring's). Caller: shape
+/// supported and buffers checked as in [`depthwise_strided`].
 #[inline(always)]
 pub(crate) unsafe fn drive<K: RowKernel>(
     s: &ConvShape,
     p: &QConvParams<'_>,
     input: &[u8],
     mut out: QOutput<'_>,
+    l: &PlaneLayout,
 ) {
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
     let (h, w, k, st) = (s.in_h, s.in_w, s.k_h, s.stride_h);
@@ -271,7 +291,7 @@ pub(crate) unsafe fn drive<K: RowKernel>(
                 wp[jp][kx] = (a | (b << 16)) as i32;
             }
         }
-        let plane = &input[c * h * w..][..h * w];
+        let plane = &input[c * l.in_stride..][..l.in_rows * w];
         let mut x0 = 0;
         while x0 < ow {
             let n = (ow - x0).min(STRIP);
@@ -283,6 +303,8 @@ pub(crate) unsafe fn drive<K: RowKernel>(
                 s: st,
                 c0: (x0 * st) as isize - s.pad[1] as isize,
                 len: n.next_multiple_of(K::LANES) + (k - 1) / st,
+                first: l.in_first_row,
+                rows: l.in_rows,
             };
             let mut tags = [isize::MIN; SLOTS];
             for oy in 0..oh {
@@ -306,7 +328,7 @@ pub(crate) unsafe fn drive<K: RowKernel>(
                     bias,
                     st: &stage,
                     dst,
-                    at: (c * oh + oy) * ow + x0,
+                    at: c * l.out_stride + oy * ow + x0,
                     n,
                 });
             }
@@ -316,8 +338,8 @@ pub(crate) unsafe fn drive<K: RowKernel>(
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    drive::<Avx2>(s, p, input, out)
+unsafe fn run(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>, l: &PlaneLayout) {
+    drive::<Avx2>(s, p, input, out, l)
 }
 
 /// The shapes the SIMD depthwise kernels handle.
@@ -367,12 +389,41 @@ pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
     check(s, p, input, &out);
-    // SAFETY: buffer sizes checked above; input reads are either bounds-checked or vector loads
-    // whose whole span was checked to lie inside the row; pair entries read by a segment (at
-    // most `len` per phase, `len <= PHASE`) were all built; stores cover exactly the valid
-    // outputs; avx2 is present (checked above).
+    let taken = depthwise_strided(s, p, input, out, &PlaneLayout::dense(s));
+    debug_assert!(taken);
+}
+
+/// [`depthwise`] on planes laid out as `l` says (rows of larger planes, input rows wrapping
+/// like a ring's: a streamed value's ring, [`crate::Kernels::qdepthwise_strided`]); the same
+/// results as [`depthwise`] on each channel's rows alone. Returns `false`, writing nothing,
+/// for a shape [`depthwise`] would hand to the reference, or a CPU without AVX2.
+pub fn depthwise_strided(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: QOutput<'_>,
+    l: &PlaneLayout,
+) -> bool {
+    if !supported(s, p) || !crate::has_avx2() {
+        return false;
+    }
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
+    let k = s.k_h;
+    assert!(
+        p.weight.len() >= s.in_c * k * k
+            && p.weight_scale.len() >= s.out_c
+            && (p.bias.is_empty() || p.bias.len() >= s.out_c),
+        "qdepthwise: operands too short"
+    );
+    l.check(s, oh * ow, input.len(), out.len());
+    // SAFETY: buffer sizes checked above (every channel's ring of rows and output rows lie in
+    // their buffers; window rows map into the ring); input reads are either bounds-checked or
+    // vector loads whose whole span was checked to lie inside the row; pair entries read by a
+    // segment (at most `len` per phase, `len <= PHASE`) were all built; stores cover exactly
+    // the valid outputs; avx2 is present (checked above).
     #[allow(unsafe_code)]
     unsafe {
-        run(s, p, input, out)
+        run(s, p, input, out, l)
     }
+    true
 }
