@@ -376,6 +376,8 @@ impl Kernels {
                 k.depthwise_strided = Some(x86_64::avx2_dw_f32::depthwise_strided);
                 k.conv_transpose = x86_64::avx2_convt2x2_f32::conv_transpose2x2;
                 k.conv = x86_64::avx2_conv_f32::conv;
+                // Not `conv_strided`: reading the rings in place measured 5-15% slower than
+                // copying the rows to a window here (docs/benchmark.md).
             }
             if has_avx512f() {
                 k.name = "avx512f";

@@ -4,4 +4,5 @@
 //! and wraps the driver in a `#[target_feature]` function; the driver is `#[inline(always)]`,
 //! so it is compiled once per ISA with that ISA's features.
 
+pub(crate) mod conv_f32;
 pub(crate) mod pointwise_f32;

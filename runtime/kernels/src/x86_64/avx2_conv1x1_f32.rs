@@ -3,6 +3,8 @@
 //! accumulators); a plane's last pixels take the same tile through masked loads and stores
 //! (the same arithmetic per pixel).
 
+#![allow(clippy::needless_range_loop)]
+
 use core::arch::x86_64::*;
 
 use crate::driver::pointwise_f32::{drive, entry, PointwiseF32Tile, PwArgs};

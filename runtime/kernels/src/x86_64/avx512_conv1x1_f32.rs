@@ -4,6 +4,8 @@
 //! planes by the first channel block of a chunk: the large planes of the first and last
 //! layers are otherwise read as dozens of short interleaved streams and run at half speed.
 
+#![allow(clippy::needless_range_loop)]
+
 use core::arch::x86_64::*;
 
 use crate::driver::pointwise_f32::{drive, entry, PointwiseF32Tile, PwArgs};

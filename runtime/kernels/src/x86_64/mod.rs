@@ -37,6 +37,7 @@ pub mod avx512vnni_conv_i8;
 pub mod avx512vnni_convt2x2_i8;
 pub mod avx512vnni_dw_i8;
 pub mod f16c_cvt;
+mod lanes;
 pub mod peak;
 pub(crate) mod qout_i8;
 
