@@ -441,6 +441,8 @@ impl Kernels {
             k.conv1x1 = aarch64::neon_conv1x1_f32::conv1x1;
             k.conv1x1_into = Some(aarch64::neon_conv1x1_f32::conv1x1_into);
             k.depthwise = aarch64::neon_dw_f32::depthwise;
+            k.conv = aarch64::neon_conv_f32::conv;
+            k.conv_strided = Some(aarch64::neon_conv_f32::conv_strided);
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
             k.qconv1x1 = aarch64::neon_conv1x1_i8::conv1x1;
             k.qdepthwise = aarch64::neon_dw_i8::depthwise;

@@ -12,7 +12,7 @@
 //!
 //! Element-wise ops rescale each input with [`rescale_multiplier`] (20 fractional bits).
 
-use crate::Act;
+use crate::{Act, ConvShape};
 
 /// Affine parameters of a `u8` activation tensor: `real = scale * (q - zero_point)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,6 +169,41 @@ impl QConvParams<'_> {
         } else {
             self.bias[oc]
         }
+    }
+
+    /// Panics, naming `op`, unless the weights fit a convolution of shape `s`: its `out_c *
+    /// in_c / groups * k_h * k_w` bytes (a transposed convolution's `[in, out / groups, kh,
+    /// kw]` with one group has as many), and a `weight_scale` and (unless empty) a `bias` per
+    /// output channel. The one operand check of every int8 kernel's entry.
+    pub fn check_weights(&self, op: &str, s: &ConvShape) {
+        let per_out = (s.in_c / s.groups.max(1)) * s.k_h * s.k_w;
+        assert!(
+            self.weight.len() >= s.out_c * per_out,
+            "{op}: weight too short"
+        );
+        assert!(
+            self.weight_scale.len() >= s.out_c,
+            "{op}: weight scales too short"
+        );
+        assert!(
+            self.bias.is_empty() || self.bias.len() >= s.out_c,
+            "{op}: bias too short"
+        );
+    }
+
+    /// [`Self::check_weights`], and `input` bytes for the dense input planes of `s` and
+    /// `output` elements for `out_c` output planes of `out_plane` elements.
+    pub fn check_operands(
+        &self,
+        op: &str,
+        s: &ConvShape,
+        out_plane: usize,
+        input: usize,
+        output: usize,
+    ) {
+        assert!(input >= s.in_c * s.in_h * s.in_w, "{op}: input too short");
+        self.check_weights(op, s);
+        assert!(output >= s.out_c * out_plane, "{op}: output too short");
     }
 }
 

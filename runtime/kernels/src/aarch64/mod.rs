@@ -14,8 +14,10 @@
 //! The int8 kernels (`*_i8`) accumulate exactly in `i32` and share the reference's output stage
 //! (vectorised in `neon_qout_i8`), so they equal [`crate::generic_i8`] exactly.
 
+mod lanes;
 pub mod neon_conv1x1_f32;
 pub mod neon_conv1x1_i8;
+pub mod neon_conv_f32;
 pub mod neon_convt2x2_f32;
 pub mod neon_convt2x2_i8;
 pub mod neon_cvt_f16;

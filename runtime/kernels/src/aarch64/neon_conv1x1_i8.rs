@@ -31,21 +31,7 @@ pub(crate) fn check(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: &QOut
     let (oh, ow) = s
         .conv_out()
         .expect("qconv2d: kernel larger than padded input");
-    let n = s.in_h * s.in_w;
-    assert!(input.len() >= s.in_c * n, "conv1x1: input too short");
-    assert!(
-        p.weight.len() >= s.out_c * s.in_c,
-        "conv1x1: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "conv1x1: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "conv1x1: bias too short"
-    );
-    assert!(out.len() >= s.out_c * oh * ow, "conv1x1: output too short");
+    p.check_operands("conv1x1", s, oh * ow, input.len(), out.len());
 }
 
 /// `acc + x * w[j]` (widening), for a lane `j` known after unrolling.

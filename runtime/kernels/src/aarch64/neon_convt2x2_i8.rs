@@ -220,26 +220,7 @@ fn entry(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>, pla
     let (oh, ow) = s
         .conv_transpose_out()
         .expect("qconv_transpose2d: empty output");
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "conv_transpose2x2: input too short"
-    );
-    assert!(
-        p.weight.len() >= s.in_c * s.out_c * 4,
-        "conv_transpose2x2: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "conv_transpose2x2: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "conv_transpose2x2: bias too short"
-    );
-    assert!(
-        out.len() >= s.out_c * oh * ow,
-        "conv_transpose2x2: output too short"
-    );
+    p.check_operands("conv_transpose2x2", s, oh * ow, input.len(), out.len());
     if s.out_c == 0 {
         return;
     }

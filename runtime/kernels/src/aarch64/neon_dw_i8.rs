@@ -188,26 +188,7 @@ pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<
     let (oh, ow) = s
         .conv_out()
         .expect("qconv2d: kernel larger than padded input");
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "depthwise: input too short"
-    );
-    assert!(
-        p.weight.len() >= s.in_c * s.k_h * s.k_w,
-        "depthwise: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "depthwise: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "depthwise: bias too short"
-    );
-    assert!(
-        out.len() >= s.out_c * oh * ow,
-        "depthwise: output too short"
-    );
+    p.check_operands("depthwise", s, oh * ow, input.len(), out.len());
     // SAFETY: shape and sizes checked above. Buffered rows are input rows inside the plane
     // (`ky0..ky1`), copied by bounds-checked slices; vector loads of a segment of `n <= SEG`
     // outputs read below `S * round_up(n, 8) + k_w <= ROW` of their buffer row (see `fill`);

@@ -52,6 +52,7 @@ pub(crate) struct ConvArgs<'a> {
 
 impl ConvArgs<'_> {
     /// Output channels.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn out_c(&self) -> usize {
         self.s.out_c
     }

@@ -273,20 +273,7 @@ pub fn conv1x1(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_
     {
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
-    assert!(input.len() >= s.in_c * pixels, "qconv1x1: input too short");
-    assert!(
-        p.weight.len() >= s.in_c * s.out_c,
-        "qconv1x1: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qconv1x1: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv1x1: bias too short"
-    );
-    assert!(out.len() >= s.out_c * pixels, "qconv1x1: output too short");
+    p.check_operands("qconv1x1", s, pixels, input.len(), out.len());
     // SAFETY: buffer sizes checked above; loads read whole 8-byte groups only inside the plane
     // (partial groups are copied), stores cover exactly the valid pixels; avx2 is present.
     #[allow(unsafe_code)]

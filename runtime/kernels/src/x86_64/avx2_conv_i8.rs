@@ -139,20 +139,7 @@ pub fn conv(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) 
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "qconv: input too short"
-    );
-    assert!(p.weight.len() >= s.out_c * k, "qconv: weight too short");
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qconv: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv: bias too short"
-    );
-    assert!(out.len() >= s.out_c * oh * ow, "qconv: output too short");
+    p.check_operands("qconv", s, oh * ow, input.len(), out.len());
     // SAFETY: buffer sizes checked above; im2col loads read 16 bytes only where the whole span
     // lies inside the row (else a bounds-checked copy), weight reads stay in the `out_c * k`
     // bytes, stores cover exactly the tile's pixels; avx2 is present (checked above).

@@ -357,27 +357,7 @@ pub(crate) fn supported(s: &ConvShape, p: &QConvParams<'_>) -> bool {
 /// Panics unless the buffers fit a supported depthwise shape.
 pub(crate) fn check(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: &QOutput<'_>) {
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
-    let k = s.k_h;
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "qdepthwise: input too short"
-    );
-    assert!(
-        p.weight.len() >= s.in_c * k * k,
-        "qdepthwise: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qdepthwise: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qdepthwise: bias too short"
-    );
-    assert!(
-        out.len() >= s.out_c * oh * ow,
-        "qdepthwise: output too short"
-    );
+    p.check_operands("qdepthwise", s, oh * ow, input.len(), out.len());
 }
 
 /// Quantized depthwise convolution (`qdepthwise`), AVX2 kernel for `groups == in_c == out_c`,
@@ -408,13 +388,7 @@ pub fn depthwise_strided(
         return false;
     }
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
-    let k = s.k_h;
-    assert!(
-        p.weight.len() >= s.in_c * k * k
-            && p.weight_scale.len() >= s.out_c
-            && (p.bias.is_empty() || p.bias.len() >= s.out_c),
-        "qdepthwise: operands too short"
-    );
+    p.check_weights("qdepthwise", s);
     l.check(s, oh * ow, input.len(), out.len());
     // SAFETY: buffer sizes checked above (every channel's ring of rows and output rows lie in
     // their buffers; window rows map into the ring); input reads are either bounds-checked or

@@ -487,18 +487,7 @@ fn check(
         out.len() >= (s.out_c - 1) * out_stride + pixels,
         "qconv1x1: output too short"
     );
-    assert!(
-        p.weight.len() >= s.in_c * s.out_c,
-        "qconv1x1: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qconv1x1: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv1x1: bias too short"
-    );
+    p.check_weights("qconv1x1", s);
 }
 
 /// [`conv1x1`] on planes `in_stride` bytes (input) and `out_stride` elements (output) apart

@@ -267,26 +267,7 @@ pub fn conv_transpose2x2(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: 
         return crate::generic_i8::qconv_transpose2d(s, p, input, out);
     }
     let (oh, ow) = (2 * s.in_h, 2 * s.in_w);
-    assert!(
-        input.len() >= s.in_c * s.in_h * s.in_w,
-        "qconv_transpose: input too short"
-    );
-    assert!(
-        p.weight.len() >= s.in_c * s.out_c * 4,
-        "qconv_transpose: weight too short"
-    );
-    assert!(
-        p.weight_scale.len() >= s.out_c,
-        "qconv_transpose: weight scales too short"
-    );
-    assert!(
-        p.bias.is_empty() || p.bias.len() >= s.out_c,
-        "qconv_transpose: bias too short"
-    );
-    assert!(
-        out.len() >= s.out_c * oh * ow,
-        "qconv_transpose: output too short"
-    );
+    p.check_operands("qconv_transpose", s, oh * ow, input.len(), out.len());
     // SAFETY: buffer sizes checked above; input loads are masked to the tile's pixels, weight
     // reads stay in the repacked rows (zero-padded to whole dwords), stores are masked to the
     // `2 * n` outputs of each tile row; avx512f/bw/vnni are present (checked above).

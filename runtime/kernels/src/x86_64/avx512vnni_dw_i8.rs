@@ -553,13 +553,7 @@ pub fn depthwise_strided(
         return false;
     }
     let (oh, ow) = s.conv_out().unwrap_or((0, 0));
-    let k = s.k_h;
-    assert!(
-        p.weight.len() >= s.in_c * k * k
-            && p.weight_scale.len() >= s.out_c
-            && (p.bias.is_empty() || p.bias.len() >= s.out_c),
-        "qdepthwise: operands too short"
-    );
+    p.check_weights("qdepthwise", s);
     l.check(s, oh * ow, input.len(), out.len());
     // SAFETY: buffer sizes checked above (every channel's ring of rows and output rows lie in
     // their buffers; window rows map into the ring); input bytes are read with masked loads
