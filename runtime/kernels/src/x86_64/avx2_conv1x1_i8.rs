@@ -15,7 +15,7 @@
 
 use core::arch::x86_64::*;
 
-use super::qout_i8::{probe, store8, v8, Dst, Stage};
+use super::qout_i8::{probe, store8, store8x2, v8, Dst, Stage};
 use crate::quant::{QConvParams, QOutput};
 use crate::ConvShape;
 
@@ -168,10 +168,12 @@ unsafe fn finish(
     for j in 0..acc.len() / nv {
         let s = &stages[j];
         let vs = v8(s);
-        for v in 0..nv {
-            let left = n.saturating_sub(8 * v).min(8);
-            store8(s, &vs, dst, j * plane + at + 8 * v, acc[j * nv + v], left);
+        if nv == 2 {
+            let pair = [acc[2 * j], acc[2 * j + 1]];
+            store8x2(s, &vs, dst, j * plane + at, pair, n);
+            continue;
         }
+        store8(s, &vs, dst, j * plane + at, acc[j], n.min(8));
     }
 }
 

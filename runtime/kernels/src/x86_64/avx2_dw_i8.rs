@@ -14,7 +14,7 @@
 
 use core::arch::x86_64::*;
 
-use super::qout_i8::{probe, store8, v8, Dst, Stage};
+use super::qout_i8::{probe, store8, store8x2, v8, Dst, Stage};
 use crate::quant::{QConvParams, QOutput};
 use crate::{ConvShape, PlaneLayout};
 
@@ -249,10 +249,19 @@ unsafe fn block<const V: usize>(r: &Row<'_>, e0: usize) {
         }
     }
     let vs = v8(r.st);
-    for v in 0..V {
-        let left = (r.n - e0).saturating_sub(8 * v).min(8);
-        if left > 0 {
-            store8(r.st, &vs, r.dst, r.at + e0 + 8 * v, acc[v], left);
+    let mut v = 0;
+    while v < V {
+        let left = (r.n - e0).saturating_sub(8 * v);
+        if left == 0 {
+            break;
+        }
+        let at = r.at + e0 + 8 * v;
+        if v + 1 < V {
+            store8x2(r.st, &vs, r.dst, at, [acc[v], acc[v + 1]], left.min(16));
+            v += 2;
+        } else {
+            store8(r.st, &vs, r.dst, at, acc[v], left.min(8));
+            v += 1;
         }
     }
 }

@@ -331,6 +331,32 @@ pub(crate) unsafe fn pack8(x: __m256i) -> __m128i {
     _mm_packus_epi16(w, w)
 }
 
+/// Packs two vectors of 8 `i32` lanes holding values in `0..=255` into 16 bytes, in order.
+#[inline(always)]
+pub(crate) unsafe fn pack16(a: __m256i, b: __m256i) -> __m128i {
+    // i16 [a0-3, b0-3 | a4-7, b4-7] -> [a0-3, a4-7 | b0-3, b4-7] -> u8 per 128-bit lane ->
+    // the low 8 bytes of each lane.
+    let w = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(a, b));
+    let u = _mm256_packus_epi16(w, w);
+    _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(u))
+}
+
+/// Finishes the first `n` (1..=16) of 16 accumulators (two vectors, in order) of channel stage
+/// `s` into `dst` at element `at`: one 16-byte store for a whole `u8` block, else
+/// [`store8`] per vector (caller as for [`store8`]).
+#[inline(always)]
+pub(crate) unsafe fn store8x2(s: &Stage, v: &V8, dst: Dst, at: usize, acc: [__m256i; 2], n: usize) {
+    if let (Dst::U8(p), true, 16) = (dst, s.fast, n) {
+        let b = pack16(requant8(s, v, acc[0]), requant8(s, v, acc[1]));
+        _mm_storeu_si128(p.add(at) as *mut __m128i, b);
+        return;
+    }
+    store8(s, v, dst, at, acc[0], n.min(8));
+    if n > 8 {
+        store8(s, v, dst, at + 8, acc[1], n - 8);
+    }
+}
+
 /// Finishes the first `n` (1..=8) of 8 accumulators of channel stage `s` into `dst` at element
 /// `at` (caller has avx2 and guarantees those elements are inside the destination).
 #[inline(always)]
