@@ -446,6 +446,7 @@ impl Kernels {
             k.conv_transpose = aarch64::neon_convt2x2_f32::conv_transpose2x2;
             k.qconv1x1 = aarch64::neon_conv1x1_i8::conv1x1;
             k.qdepthwise = aarch64::neon_dw_i8::depthwise;
+            k.qdepthwise_strided = Some(aarch64::neon_dw_i8::depthwise_strided);
             // Takes the dot-product path itself when the CPU has it.
             k.qconv_transpose = aarch64::neon_convt2x2_i8::conv_transpose2x2;
             k.f16_to_f32 = aarch64::neon_cvt_f16::f16_to_f32;

@@ -16,7 +16,7 @@ use core::arch::aarch64::*;
 
 use super::neon_qout_i8::{store4, Dst};
 use crate::quant::{OutStage, QConvParams, QOutput};
-use crate::ConvShape;
+use crate::{ConvShape, PlaneLayout};
 
 /// Largest kernel height and width handled (larger ones go to the generic kernel).
 pub const MAX_K: usize = 7;
@@ -79,10 +79,12 @@ unsafe fn block<const V: usize, const S: usize>(
 }
 
 /// Copies the input rows of outputs `a..a + n` of output row `oy` into `buf` as `x - zp`, zero
-/// outside the plane: `buf[r * ROW + j] = input[oy * S + ky0 + r - pad_top][a * S + j - pad_left]`.
+/// outside the plane: `buf[r * ROW + j] = input[oy * S + ky0 + r - pad_top][a * S + j - pad_left]`,
+/// input row `y` being row `(first + y) mod rows` of `plane` (`l`: a ring's rows, or dense).
 #[inline(always)]
 unsafe fn fill<const S: usize>(
     s: &ConvShape,
+    l: &PlaneLayout,
     plane: &[u8],
     zp: i32,
     oy: usize,
@@ -97,6 +99,7 @@ unsafe fn fill<const S: usize>(
     let z = vdupq_n_s16(zp as i16);
     for r in 0..nrows {
         let iy = oy * S + ky0 + r - s.pad[0];
+        let iy = (l.in_first_row + iy) % l.in_rows;
         let dst = &mut buf[r * ROW..r * ROW + need];
         dst[..lo].fill(0);
         if hi > lo {
@@ -118,16 +121,21 @@ unsafe fn fill<const S: usize>(
 }
 
 #[target_feature(enable = "neon")]
-unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+unsafe fn run<const S: usize>(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: QOutput<'_>,
+    l: &PlaneLayout,
+) {
     let Some((oh, ow)) = s.conv_out() else { return };
     let kk = s.k_h * s.k_w;
     let pt = s.pad[0];
-    let plane_len = s.in_h * s.in_w;
     let (dst, out) = Dst::split(out);
     let mut buf = [0i16; MAX_K * ROW];
     let mut w = [0i16; MAX_K * MAX_K];
     for c in 0..s.in_c {
-        let plane = &input[c * plane_len..(c + 1) * plane_len];
+        let plane = &input[c * l.in_stride..][..l.in_rows * s.in_w];
         for (d, &x) in w.iter_mut().zip(&p.weight[c * kk..(c + 1) * kk]) {
             *d = x as i16;
         }
@@ -141,6 +149,7 @@ unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], 
                 let n = (ow - a).min(SEG);
                 fill::<S>(
                     s,
+                    l,
                     plane,
                     p.in_zero_point,
                     oy,
@@ -156,7 +165,7 @@ unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], 
                     w: &w,
                     bias: p.bias_of(c),
                 };
-                let at = (c * oh + oy) * ow + a;
+                let at = c * l.out_stride + oy * ow + a;
                 let mut o = 0;
                 while o + 32 <= n {
                     block::<4, S>(&g, o, &stage, dst, at + o, 32);
@@ -172,34 +181,60 @@ unsafe fn run<const S: usize>(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], 
     }
 }
 
-/// Safe entry for quantized depthwise convolutions (`groups == in_c == out_c`, stride 1 or 2 in
-/// both directions, kernels up to [`MAX_K`] square or not, any padding), equal to
-/// [`crate::generic_i8::qconv2d`]: checks the shape and buffer sizes, then runs the NEON kernel.
-/// Other shapes, input zero points outside `0..=255` and CPUs without NEON get the generic
-/// kernel.
-pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
-    let handled = s.is_depthwise()
+/// The shapes the NEON kernel takes: depthwise (`groups == in_c == out_c`, stride 1 or 2 in
+/// both directions), kernels up to [`MAX_K`] square or not, any padding, input zero point in
+/// `0..=255`.
+fn handles(s: &ConvShape, p: &QConvParams<'_>) -> bool {
+    s.is_depthwise()
         && (1..=MAX_K).contains(&s.k_h)
         && (1..=MAX_K).contains(&s.k_w)
-        && (0..=255).contains(&p.in_zero_point);
-    if !handled || !super::has_neon() {
+        && (0..=255).contains(&p.in_zero_point)
+        && s.conv_out().is_some()
+}
+
+/// Safe entry for quantized depthwise convolutions (the shapes of [`handles`]), equal to
+/// [`crate::generic_i8::qconv2d`]: checks the shape and buffer sizes, then runs the NEON kernel.
+/// Other shapes and CPUs without NEON get the generic kernel.
+pub fn depthwise(s: &ConvShape, p: &QConvParams<'_>, input: &[u8], out: QOutput<'_>) {
+    if !handles(s, p) || !super::has_neon() {
         return crate::generic_i8::qconv2d(s, p, input, out);
     }
-    let (oh, ow) = s
-        .conv_out()
-        .expect("qconv2d: kernel larger than padded input");
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
     p.check_operands("depthwise", s, oh * ow, input.len(), out.len());
-    // SAFETY: shape and sizes checked above. Buffered rows are input rows inside the plane
-    // (`ky0..ky1`), copied by bounds-checked slices; vector loads of a segment of `n <= SEG`
-    // outputs read below `S * round_up(n, 8) + k_w <= ROW` of their buffer row (see `fill`);
-    // stores cover outputs `a..a + n` of row `oy` of channel `c`, inside the output; NEON is
-    // present (checked above).
+    let taken = depthwise_strided(s, p, input, out, &PlaneLayout::dense(s));
+    debug_assert!(taken);
+}
+
+/// [`depthwise`] on planes laid out as `l` says (rows of larger planes, input rows wrapping
+/// like a ring's: a streamed value's ring, [`crate::Kernels::qdepthwise_strided`]); the same
+/// results as [`depthwise`] on each channel's rows alone. Returns `false`, writing nothing,
+/// for a shape [`handles`] refuses or a CPU without NEON.
+pub fn depthwise_strided(
+    s: &ConvShape,
+    p: &QConvParams<'_>,
+    input: &[u8],
+    out: QOutput<'_>,
+    l: &PlaneLayout,
+) -> bool {
+    if !handles(s, p) || !super::has_neon() {
+        return false;
+    }
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
+    p.check_weights("depthwise", s);
+    l.check(s, oh * ow, input.len(), out.len());
+    // SAFETY: shape and sizes checked above (every channel's ring of rows and output rows lie
+    // in their buffers; window rows map into the ring). Buffered rows are input rows inside
+    // the window (`ky0..ky1`), copied by bounds-checked slices; vector loads of a segment of
+    // `n <= SEG` outputs read below `S * round_up(n, 8) + k_w <= ROW` of their buffer row
+    // (see `fill`); stores cover outputs `a..a + n` of row `oy` of channel `c`, inside its
+    // output plane; NEON is present (checked above).
     #[allow(unsafe_code)]
     unsafe {
         if s.stride_h == 1 {
-            run::<1>(s, p, input, out)
+            run::<1>(s, p, input, out, l)
         } else {
-            run::<2>(s, p, input, out)
+            run::<2>(s, p, input, out, l)
         }
     }
+    true
 }
