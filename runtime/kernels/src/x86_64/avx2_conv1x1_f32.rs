@@ -19,11 +19,12 @@ unsafe fn tail_masks(n: usize) -> [__m256i; 2] {
     [_mm256_cmpgt_epi32(n0, lane), _mm256_cmpgt_epi32(n1, lane)]
 }
 
-/// 16 floats from `p` (`MASKED`: the lanes of `m0`, `m1` only).
+/// 16 floats from `p` (`MASKED`: the lanes of `m0`, `m1` only; masked-off lanes are not
+/// accessed, so the second half may start past the plane).
 #[inline(always)]
 unsafe fn load<const MASKED: bool>(p: *const f32, m0: __m256i, m1: __m256i) -> (__m256, __m256) {
     if MASKED {
-        (_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.add(8), m1))
+        (_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.wrapping_add(8), m1))
     } else {
         (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
     }
@@ -69,7 +70,7 @@ unsafe fn tile<const OC: usize, const MASKED: bool>(
         let dst = a.output.add(oc * a.out_stride + p0);
         if MASKED {
             _mm256_maskstore_ps(dst, m0, y0);
-            _mm256_maskstore_ps(dst.add(8), m1, y1);
+            _mm256_maskstore_ps(dst.wrapping_add(8), m1, y1);
         } else {
             _mm256_storeu_ps(dst, y0);
             _mm256_storeu_ps(dst.add(8), y1);
