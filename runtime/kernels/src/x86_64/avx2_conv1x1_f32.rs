@@ -24,7 +24,10 @@ unsafe fn tail_masks(n: usize) -> [__m256i; 2] {
 #[inline(always)]
 unsafe fn load<const MASKED: bool>(p: *const f32, m0: __m256i, m1: __m256i) -> (__m256, __m256) {
     if MASKED {
-        (_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.wrapping_add(8), m1))
+        (
+            _mm256_maskload_ps(p, m0),
+            _mm256_maskload_ps(p.wrapping_add(8), m1),
+        )
     } else {
         (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
     }
