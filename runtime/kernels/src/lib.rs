@@ -209,6 +209,20 @@ impl PlaneLayout {
         }
     }
 
+    /// Plane row of the window's input row `y` (`y < in_h`): `(in_first_row + y) mod in_rows`,
+    /// without a division (`in_first_row < in_rows` and `in_h <= in_rows`, as [`Self::check`]
+    /// requires). The one place the ring-row mapping is written; every ring-aware kernel maps
+    /// its rows through it.
+    #[inline(always)]
+    pub fn in_plane_row(&self, y: usize) -> usize {
+        let r = self.in_first_row + y;
+        if r >= self.in_rows {
+            r - self.in_rows
+        } else {
+            r
+        }
+    }
+
     /// Panics unless the layout is consistent with shape `s` (output planes of `out_plane`
     /// elements) and buffers of `input` and `output` elements hold every channel.
     pub fn check(&self, s: &ConvShape, out_plane: usize, input: usize, output: usize) {

@@ -45,10 +45,10 @@ unsafe fn block<const OC: usize, const V: usize>(a: &PwArgs<'_>, oc0: usize, p0:
     }
 }
 
-/// Output channels `oc0..oc0 + oc` at pixel `p`, scalar, with the vector path's arithmetic.
+/// Output channels `oc0..oc0 + count` at pixel `p`, scalar, with the vector path's arithmetic.
 #[inline(always)]
-unsafe fn pixel(a: &PwArgs<'_>, oc0: usize, oc: usize, p: usize) {
-    for oc in oc0..oc0 + oc {
+unsafe fn pixel(a: &PwArgs<'_>, oc0: usize, count: usize, p: usize) {
+    for oc in oc0..oc0 + count {
         let mut acc = a.bias_of(oc);
         for ic in 0..a.in_c {
             let w = *a.weight.add(oc * a.in_c + ic);

@@ -98,8 +98,7 @@ unsafe fn fill<const S: usize>(
     let hi = (s.in_w as isize - col0).clamp(lo as isize, need as isize) as usize;
     let z = vdupq_n_s16(zp as i16);
     for r in 0..nrows {
-        let iy = oy * S + ky0 + r - s.pad[0];
-        let iy = (l.in_first_row + iy) % l.in_rows;
+        let iy = l.in_plane_row(oy * S + ky0 + r - s.pad[0]);
         let dst = &mut buf[r * ROW..r * ROW + need];
         dst[..lo].fill(0);
         if hi > lo {

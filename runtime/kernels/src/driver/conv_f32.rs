@@ -91,10 +91,9 @@ unsafe fn tile<L: F32Lanes, const OC: usize, const V: usize>(
             if iy < 0 || iy >= s.in_h as isize {
                 continue;
             }
-            // Window row iy at plane row (first + iy) mod rows.
-            let r = l.in_first_row + iy as usize;
-            let r = if r >= l.in_rows { r - l.in_rows } else { r };
-            let row = a.input.add(ic * l.in_stride + r * s.in_w);
+            let row = a
+                .input
+                .add(ic * l.in_stride + l.in_plane_row(iy as usize) * s.in_w);
             for kx in 0..s.k_w {
                 let mut x = [L::splat(0.0); V];
                 for v in 0..V {
@@ -152,9 +151,15 @@ pub(crate) unsafe fn drive<L: F32Lanes, const V: usize, const OCB: usize>(a: &Co
 }
 
 /// True when the driver takes the shape: dense (one group), stride 1, kernel at most
-/// [`MAX_K`] wide; anything else goes to the reference.
+/// [`MAX_K`] wide and fitting the padded input; anything else goes to the reference (which
+/// panics for a kernel larger than the padded input).
 pub fn handles(s: &ConvShape) -> bool {
-    s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.k_w <= MAX_K && s.k_w > 0
+    s.groups == 1
+        && s.stride_h == 1
+        && s.stride_w == 1
+        && s.k_w <= MAX_K
+        && s.k_w > 0
+        && s.conv_out().is_some()
 }
 
 /// The safe entry every ISA's `conv_strided` is: `false`, writing nothing, for a shape
@@ -175,9 +180,7 @@ pub(crate) fn entry(
     if !handles(s) || !present {
         return false;
     }
-    let Some((oh, ow)) = s.conv_out() else {
-        return true;
-    };
+    let (oh, ow) = s.conv_out().unwrap_or((0, 0));
     l.check(s, oh * ow, input.len(), output.len());
     assert!(
         weight.len() >= s.out_c * s.in_c * s.k_h * s.k_w,

@@ -16,14 +16,12 @@ use core::arch::x86_64::*;
 
 use crate::{Act, ConvShape, PlaneLayout};
 
-/// One channel's input rows: row `y` of the convolution's input at plane row
-/// `(first + y) mod rows` (a streamed value's ring; `first` 0 and `rows` the height for plain
+/// One channel's input rows, laid out as `layout` says (a streamed value's ring, or plain
 /// planes).
 #[derive(Clone, Copy)]
 struct Plane {
     base: *const f32,
-    first: usize,
-    rows: usize,
+    layout: PlaneLayout,
     w: usize,
 }
 
@@ -31,9 +29,7 @@ impl Plane {
     /// Input row `y` (inside the convolution's input).
     #[inline(always)]
     unsafe fn row(self, y: usize) -> *const f32 {
-        let r = self.first + y;
-        let r = if r >= self.rows { r - self.rows } else { r };
-        self.base.add(r * self.w)
+        self.base.add(self.layout.in_plane_row(y) * self.w)
     }
 }
 
@@ -329,8 +325,7 @@ unsafe fn run<const S: usize>(
     for c in 0..s.in_c {
         let plane = Plane {
             base: input.as_ptr().add(c * l.in_stride),
-            first: l.in_first_row,
-            rows: l.in_rows,
+            layout: *l,
             w: s.in_w,
         };
         let w = &weight[c * kk..(c + 1) * kk];

@@ -50,24 +50,11 @@ pub(crate) struct Strip<'a> {
     pub(crate) c0: isize,
     /// Pair entries needed per phase.
     pub(crate) len: usize,
-    /// Plane row of input row 0 (below `rows`).
-    pub(crate) first: usize,
-    /// Rows of the plane (a ring's rows; input row `y` is plane row `(first + y) mod rows`).
-    pub(crate) rows: usize,
+    /// Where input rows lie in the plane (a ring's rows may wrap).
+    pub(crate) layout: PlaneLayout,
 }
 
 impl Strip<'_> {
-    /// Plane row of input row `y` (`0 <= y < h`).
-    #[inline(always)]
-    fn plane_row(&self, y: usize) -> usize {
-        let r = self.first + y;
-        if r >= self.rows {
-            r - self.rows
-        } else {
-            r
-        }
-    }
-
     /// Builds pair row `r` (rows `r`, `r + 1`) into `dst` (`s` phases of `PHASE` entries,
     /// `len` of them rounded up to 16) with 256-bit vectors.
     #[inline(always)]
@@ -89,7 +76,7 @@ impl Strip<'_> {
                 let y = if rows_in(y) { y as usize } else { 0 };
                 self.plane
                     .as_ptr()
-                    .add(self.plane_row(y) * self.w + self.c0 as usize)
+                    .add(self.layout.in_plane_row(y) * self.w + self.c0 as usize)
             };
             let (pa, pb) = (row(r), row(r + 1));
             for j in 0..chunks {
@@ -120,8 +107,8 @@ impl Strip<'_> {
             let lo = self.c0.max(0);
             let hi = (self.c0 + span as isize).min(self.w as isize);
             if ok && lo < hi {
-                let src =
-                    &self.plane[self.plane_row(row as usize) * self.w..][lo as usize..hi as usize];
+                let src = &self.plane[self.layout.in_plane_row(row as usize) * self.w..]
+                    [lo as usize..hi as usize];
                 lines[i][(lo - self.c0) as usize..(hi - self.c0) as usize].copy_from_slice(src);
             }
         }
@@ -312,8 +299,7 @@ pub(crate) unsafe fn drive<K: RowKernel>(
                 s: st,
                 c0: (x0 * st) as isize - s.pad[1] as isize,
                 len: n.next_multiple_of(K::LANES) + (k - 1) / st,
-                first: l.in_first_row,
-                rows: l.in_rows,
+                layout: *l,
             };
             let mut tags = [isize::MIN; SLOTS];
             for oy in 0..oh {

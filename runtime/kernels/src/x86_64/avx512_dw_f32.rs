@@ -24,21 +24,15 @@ use crate::{Act, ConvShape, PlaneLayout};
 /// kernel.
 pub const MAX_K: usize = 16;
 
-/// Where the input rows are: row `y` of the window at row `(first + y) mod rows` of each
-/// channel plane (a streamed value's ring; `first` 0 and `rows` the height for plain planes).
+/// Where the input rows are in each channel plane (a streamed value's ring, or plain planes).
 #[derive(Clone, Copy)]
-struct Ring {
-    first: usize,
-    rows: usize,
-}
+struct Ring(PlaneLayout);
 
 impl Ring {
     /// Input row `y` (inside the window) of the channel plane at `plane`, `w` wide.
     #[inline(always)]
     unsafe fn row(self, plane: *const f32, y: usize, w: usize) -> *const f32 {
-        let r = self.first + y;
-        let r = if r >= self.rows { r - self.rows } else { r };
-        plane.add(r * w)
+        plane.add(self.0.in_plane_row(y) * w)
     }
 }
 
@@ -503,10 +497,7 @@ unsafe fn run<const S: usize>(
 ) {
     let Some((oh, ow)) = s.conv_out() else { return };
     let kk = s.k_h * s.k_w;
-    let ring = Ring {
-        first: l.in_first_row,
-        rows: l.in_rows,
-    };
+    let ring = Ring(l);
     let mut x0 = 0;
     while x0 < ow {
         let cols = Columns::new::<S>(s, s.k_w, ow, x0);

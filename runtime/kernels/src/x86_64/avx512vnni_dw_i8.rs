@@ -66,10 +66,8 @@ struct Strip<'a> {
     c0: isize,
     /// Vectors of 16 entries to build per quad row.
     nvec: usize,
-    /// Plane row of input row 0 (the rows wrap at `rows` like a ring's).
-    first: usize,
-    /// Rows of the plane.
-    rows: usize,
+    /// Where input rows lie in the plane (a ring's rows may wrap).
+    layout: PlaneLayout,
 }
 
 /// The bytes of the 64-byte load at input column `c` (stride `s`, row width `w`) that are
@@ -109,9 +107,10 @@ unsafe fn build(st: &Strip<'_>, y: isize, dst: *mut i32) {
             _mm512_broadcast_i32x4(_mm_set_epi8(9, 8, 7, 6, 7, 6, 5, 4, 5, 4, 3, 2, 3, 2, 1, 0)),
         )
     };
-    let r = st.first + y as usize;
-    let r = if r >= st.rows { r - st.rows } else { r };
-    let row = st.plane.as_ptr().add(r * st.w);
+    let row = st
+        .plane
+        .as_ptr()
+        .add(st.layout.in_plane_row(y as usize) * st.w);
     for v in 0..st.nvec {
         let c = st.c0 + (16 * st.s * v) as isize;
         // Masked-off lanes are not accessed (fault suppression).
@@ -436,8 +435,7 @@ unsafe fn run(
                     c0,
                     nvec: n.div_ceil(16) + 1,
                     w,
-                    first: l.in_first_row,
-                    rows: l.in_rows,
+                    layout: *l,
                 };
                 let vgroups = (n.next_multiple_of(16) + k - 1).div_ceil(64);
                 for oy in 0..oh {
@@ -446,9 +444,7 @@ unsafe fn run(
                     for (i, row) in rows.iter_mut().enumerate().take(k.min(4)) {
                         let y = r0 + i as isize;
                         if y >= 0 && y < h as isize {
-                            let r = l.in_first_row + y as usize;
-                            let r = if r >= l.in_rows { r - l.in_rows } else { r };
-                            *row = Some(plane.as_ptr().add(r * w));
+                            *row = Some(plane.as_ptr().add(l.in_plane_row(y as usize) * w));
                         }
                     }
                     build_vertical(&rows, c0, w, zp, vgroups, vq);
@@ -489,8 +485,7 @@ unsafe fn run(
                 c0,
                 nvec,
                 w,
-                first: l.in_first_row,
-                rows: l.in_rows,
+                layout: *l,
             };
             let mut tags = [isize::MIN; SLOTS];
             let mut rows = [core::ptr::null::<i32>(); MAX_K];
